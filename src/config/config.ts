@@ -1,0 +1,53 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const share = z.coerce.number().min(0).max(1);
+
+/**
+ * Every setting the gateway reads from the environment. The README table is generated from the
+ * `describe()` texts here, so keep them short and user-facing.
+ */
+export const configSchema = z.object({
+  PORT: z.coerce.number().int().min(1).max(65535).default(8080).describe('HTTP port the gateway listens on'),
+  HOST: z.string().min(1).default('0.0.0.0').describe('Interface the HTTP server binds to'),
+  DATABASE_URL: z
+    .url({ protocol: /^postgres(ql)?$/ })
+    .optional()
+    .describe('PostgreSQL server to use; when unset an embedded PostgreSQL is started under DATA_DIR'),
+  DATA_DIR: z.string().min(1).default('./data').describe('Folder for the embedded database and generated secrets'),
+  EMBEDDED_PG_PORT: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(65535)
+    .refine((p) => p !== 5432, 'must not be 5432, which belongs to a system PostgreSQL')
+    .default(54329)
+    .describe('Port of the embedded PostgreSQL (never 5432)'),
+  ADMIN_TOKEN: z
+    .string()
+    .min(32, 'must be at least 32 characters')
+    .optional()
+    .describe('Bearer token for /admin routes; required with DATABASE_URL, generated under DATA_DIR otherwise'),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Minimum level of the JSON logs'),
+  SYNC_BATCH_SIZE: z.coerce.number().int().min(1).max(50_000).default(5000).describe('Records per reconcile batch'),
+  SYNC_HOLD_SHARE: share
+    .default(0.3)
+    .describe('A bulk run that would tombstone more than this share of one entity of a source is held for approval'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+/** Reads and validates the configuration; the error names every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.fromEntries(
+    Object.keys(configSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
+  );
+  const parsed = configSchema.safeParse(known);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return { ...parsed.data, DATA_DIR: resolve(parsed.data.DATA_DIR) };
+}

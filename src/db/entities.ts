@@ -1,0 +1,264 @@
+import { defineEntity, p } from '@mikro-orm/core';
+
+/**
+ * The shared schema (ARCHITECTURE §3): the OneRoster 1.2 rostering model as the hub, Ed-Fi identity
+ * beside it, provenance and sync bookkeeping. Only the reconcile engine (src/sync) writes these
+ * tables; column names are what `src/sync/entities.ts` maps canonical records onto.
+ */
+
+export const Source = defineEntity({
+  name: 'Source',
+  tableName: 'source',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    name: p.text().unique(),
+    kind: p.text(),
+    config: p.json<Record<string, unknown>>().nullable(),
+    createdAt: p.datetime(3).defaultRaw('now()'),
+  },
+});
+
+/** Columns every canonical row carries: identity, lifecycle, change tracking and provenance. */
+const rosterRow = () => ({
+  sourcedId: p.text().primary(),
+  edfiId: p.uuid().unique().defaultRaw('gen_random_uuid()'),
+  status: p.text().index(),
+  dateLastModified: p.datetime(3).index(),
+  etag: p.text(),
+  changeVersion: p.bigint('number').index(),
+  contentHash: p.text(),
+  source: () => p.manyToOne(Source).index(),
+  nativeKey: p.text().nullable(),
+  metadata: p.json<Record<string, unknown>>().nullable(),
+});
+
+export const Org = defineEntity({
+  name: 'Org',
+  tableName: 'org',
+  properties: {
+    ...rosterRow(),
+    name: p.text(),
+    type: p.text().index(),
+    identifier: p.text().nullable().index(),
+    parent: () => p.manyToOne(Org).fieldName('parent_sourced_id').nullable().index(),
+  },
+});
+
+export const AcademicSession = defineEntity({
+  name: 'AcademicSession',
+  tableName: 'academic_session',
+  properties: {
+    ...rosterRow(),
+    title: p.text(),
+    type: p.text().index(),
+    startDate: p.date(),
+    endDate: p.date(),
+    parent: () => p.manyToOne(AcademicSession).fieldName('parent_sourced_id').nullable().index(),
+    schoolYear: p.text().index(),
+  },
+});
+
+export const Course = defineEntity({
+  name: 'Course',
+  tableName: 'course',
+  properties: {
+    ...rosterRow(),
+    title: p.text(),
+    courseCode: p.text().nullable(),
+    schoolYear: () => p.manyToOne(AcademicSession).fieldName('school_year_sourced_id').nullable().index(),
+    grades: p.array().nullable(),
+    subjects: p.array().nullable(),
+    subjectCodes: p.array().nullable(),
+    org: () => p.manyToOne(Org).fieldName('org_sourced_id').nullable().index(),
+  },
+});
+
+export const Class = defineEntity({
+  name: 'Class',
+  tableName: 'class',
+  properties: {
+    ...rosterRow(),
+    title: p.text(),
+    classCode: p.text().nullable(),
+    classType: p.text().nullable().index(),
+    location: p.text().nullable(),
+    course: () => p.manyToOne(Course).fieldName('course_sourced_id').index(),
+    school: () => p.manyToOne(Org).fieldName('school_sourced_id').index(),
+    termSourcedIds: p.array(),
+    grades: p.array().nullable(),
+    subjects: p.array().nullable(),
+    subjectCodes: p.array().nullable(),
+    periods: p.array().nullable(),
+  },
+  indexes: [
+    { name: 'class_term_sourced_ids_gin', expression: 'create index "class_term_sourced_ids_gin" on "class" using gin ("term_sourced_ids")' },
+  ],
+});
+
+export const User = defineEntity({
+  name: 'User',
+  tableName: 'user',
+  properties: {
+    ...rosterRow(),
+    enabledUser: p.boolean(),
+    username: p.text().nullable().index(),
+    userIds: p.json<{ type: string; identifier: string }[]>().nullable(),
+    givenName: p.text().index(),
+    familyName: p.text().index(),
+    middleName: p.text().nullable(),
+    preferredFirstName: p.text().nullable(),
+    preferredMiddleName: p.text().nullable(),
+    preferredLastName: p.text().nullable(),
+    pronouns: p.text().nullable(),
+    identifier: p.text().nullable().index(),
+    email: p.text().nullable().index(),
+    sms: p.text().nullable(),
+    phone: p.text().nullable(),
+    agentSourcedIds: p.array().nullable(),
+    grades: p.array().nullable(),
+    userMasterIdentifier: p.text().nullable(),
+    primaryOrg: () => p.manyToOne(Org).fieldName('primary_org_sourced_id').nullable().index(),
+  },
+  indexes: [
+    { name: 'user_agent_sourced_ids_gin', expression: 'create index "user_agent_sourced_ids_gin" on "user" using gin ("agent_sourced_ids")' },
+  ],
+});
+
+/** `user.roles[]`: part of the user's content (a role change is a user change). */
+export const UserRole = defineEntity({
+  name: 'UserRole',
+  tableName: 'user_role',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    user: () => p.manyToOne(User).fieldName('user_sourced_id').deleteRule('cascade').index(),
+    roleType: p.text(),
+    role: p.text(),
+    org: () => p.manyToOne(Org).fieldName('org_sourced_id').index(),
+    userProfile: p.text().nullable(),
+    beginDate: p.date().nullable(),
+    endDate: p.date().nullable(),
+  },
+  indexes: [{ name: 'user_role_role_org_idx', properties: ['role', 'org'] }],
+});
+
+/** `user.userProfiles[]` (userProfiles.csv rows); credentials never carry a password here. */
+export const UserProfile = defineEntity({
+  name: 'UserProfile',
+  tableName: 'user_profile',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    user: () => p.manyToOne(User).fieldName('user_sourced_id').deleteRule('cascade').index(),
+    profileId: p.text(),
+    profileType: p.text(),
+    vendorId: p.text(),
+    applicationId: p.text().nullable(),
+    description: p.text().nullable(),
+    credentials: p.json<{ type: string; username: string }[]>().nullable(),
+  },
+});
+
+export const Enrollment = defineEntity({
+  name: 'Enrollment',
+  tableName: 'enrollment',
+  properties: {
+    ...rosterRow(),
+    class: () => p.manyToOne(Class).fieldName('class_sourced_id').index(),
+    school: () => p.manyToOne(Org).fieldName('school_sourced_id').index(),
+    user: () => p.manyToOne(User).fieldName('user_sourced_id').index(),
+    role: p.text().index(),
+    primary: p.boolean().nullable(),
+    beginDate: p.date().nullable(),
+    endDate: p.date().nullable(),
+  },
+});
+
+/** Demographics share the user's sourcedId, as the standard asks. */
+export const Demographics = defineEntity({
+  name: 'Demographics',
+  tableName: 'demographics',
+  properties: {
+    ...rosterRow(),
+    birthDate: p.date().nullable(),
+    sex: p.text().nullable(),
+    americanIndianOrAlaskaNative: p.boolean().nullable(),
+    asian: p.boolean().nullable(),
+    blackOrAfricanAmerican: p.boolean().nullable(),
+    nativeHawaiianOrOtherPacificIslander: p.boolean().nullable(),
+    white: p.boolean().nullable(),
+    demographicRaceTwoOrMoreRaces: p.boolean().nullable(),
+    hispanicOrLatinoEthnicity: p.boolean().nullable(),
+    countryOfBirthCode: p.text().nullable(),
+    stateOfBirthAbbreviation: p.text().nullable(),
+    cityOfBirth: p.text().nullable(),
+    publicSchoolResidenceStatus: p.text().nullable(),
+  },
+});
+
+export const SyncRun = defineEntity({
+  name: 'SyncRun',
+  tableName: 'sync_run',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    source: () => p.manyToOne(Source).index(),
+    mode: p.text(),
+    /** running | succeeded | partial | held | failed | rejected */
+    status: p.text().index(),
+    complete: p.boolean().default(false),
+    /** Entities whose unseen rows a complete bulk run tombstones. */
+    bulkScope: p.array().nullable(),
+    startedAt: p.datetime(3).defaultRaw('now()'),
+    finishedAt: p.datetime(3).nullable(),
+    counts: p.json<Record<string, Record<string, number>>>().nullable(),
+    holdReason: p.text().nullable(),
+    error: p.text().nullable(),
+  },
+});
+
+export const SyncIssue = defineEntity({
+  name: 'SyncIssue',
+  tableName: 'sync_issue',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    run: () => p.manyToOne(SyncRun).deleteRule('cascade').index(),
+    entity: p.text(),
+    sourcedId: p.text().nullable(),
+    field: p.text().nullable(),
+    severity: p.text(),
+    code: p.text(),
+    message: p.text(),
+  },
+});
+
+/**
+ * What a run has seen, before it is applied: every sourcedId (for bulk tombstoning) and, for new or
+ * changed rows only, the record in column form. Kept while a run is held, so approval can apply it.
+ */
+export const SyncStage = defineEntity({
+  name: 'SyncStage',
+  tableName: 'sync_stage',
+  properties: {
+    run: () => p.manyToOne(SyncRun).primary().deleteRule('cascade'),
+    entity: p.text().primary(),
+    sourcedId: p.text().primary(),
+    /** create | update | unchanged | delete | rejected */
+    action: p.text(),
+    contentHash: p.text().nullable(),
+    record: p.json<Record<string, unknown>>().nullable(),
+  },
+});
+
+export const entities = [
+  Source,
+  Org,
+  AcademicSession,
+  Course,
+  Class,
+  User,
+  UserRole,
+  UserProfile,
+  Enrollment,
+  Demographics,
+  SyncRun,
+  SyncIssue,
+  SyncStage,
+];

@@ -1,0 +1,54 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+
+export interface RunIssue {
+  entity: string;
+  sourcedId: string | null;
+  field: string | null;
+  severity: 'error' | 'warning';
+  code: string;
+  message: string;
+}
+
+/**
+ * Collects a run's issues and writes them in bulk. Past `cap` stored issues only the count grows,
+ * so a source that is wrong on every row cannot fill the database.
+ */
+export class IssueLog {
+  #pending: RunIssue[] = [];
+  #stored = 0;
+  total = 0;
+
+  constructor(
+    readonly runId: number,
+    readonly cap: number,
+  ) {}
+
+  add(issue: RunIssue) {
+    this.total++;
+    if (this.#stored + this.#pending.length < this.cap) this.#pending.push(issue);
+  }
+
+  async flush(em: EntityManager) {
+    if (this.#pending.length === 0) return;
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#stored += batch.length;
+    await sql`
+      insert into sync_issue (run_id, entity, sourced_id, field, severity, code, message)
+      select ${this.runId}, x.entity, x."sourcedId", x.field, x.severity, x.code, x.message
+      from jsonb_to_recordset(${JSON.stringify(batch)}::jsonb)
+        as x(entity text, "sourcedId" text, field text, severity text, code text, message text)`.execute(em.getKysely());
+  }
+
+  /** How many more issues may still be stored. */
+  room() {
+    return Math.max(this.cap - this.#stored - this.#pending.length, 0);
+  }
+
+  /** Issues found and written by SQL elsewhere (reference resolution) count here too. */
+  recordExternal(found: number, stored: number) {
+    this.total += found;
+    this.#stored += stored;
+  }
+}

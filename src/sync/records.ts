@@ -1,0 +1,179 @@
+import { z } from 'zod';
+
+/**
+ * Canonical records: what connectors, the CSV reader and API writes hand to the reconcile engine.
+ * Field names follow OneRoster 1.2 with references flattened to `…SourcedId(s)`; no wire format
+ * lives here (no hrefs, no string booleans, no descriptors).
+ */
+
+const id = z.string().min(1).max(255);
+const text = z.string().min(1);
+const date = z.iso.date();
+const list = z.array(z.string().min(1));
+/** An open vocabulary: one of the standard's values or an `ext:` extension. */
+const vocabulary = (values: readonly string[]) =>
+  z.union([z.enum(values as [string, ...string[]]), z.string().regex(/^ext:[a-zA-Z0-9.\-_]+$/)], {
+    error: (issue) => `must be one of ${values.join(', ')} or ext:…; got ${JSON.stringify(issue.input)}`,
+  });
+
+const common = {
+  sourcedId: id,
+  /** The source system's own key, kept for provenance. */
+  nativeKey: z.string().optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+};
+
+export const orgTypes = ['department', 'district', 'local', 'national', 'school', 'state'] as const;
+export const sessionTypes = ['gradingPeriod', 'semester', 'schoolYear', 'term'] as const;
+export const classTypes = ['homeroom', 'scheduled'] as const;
+export const roleValues = [
+  'aide', 'counselor', 'districtAdministrator', 'guardian', 'parent', 'principal', 'proctor',
+  'relative', 'siteAdministrator', 'student', 'systemAdministrator', 'teacher',
+] as const;
+export const enrollmentRoles = ['administrator', 'proctor', 'student', 'teacher'] as const;
+export const sexValues = ['male', 'female', 'unspecified', 'other'] as const;
+
+export const orgRecord = z.strictObject({
+  ...common,
+  name: text,
+  type: vocabulary(orgTypes),
+  identifier: z.string().optional(),
+  parentSourcedId: id.optional(),
+});
+
+export const academicSessionRecord = z.strictObject({
+  ...common,
+  title: text,
+  type: vocabulary(sessionTypes),
+  startDate: date,
+  endDate: date,
+  parentSourcedId: id.optional(),
+  schoolYear: z.string().regex(/^\d{4}$/, 'must be a four-digit year'),
+});
+
+export const courseRecord = z.strictObject({
+  ...common,
+  title: text,
+  courseCode: z.string().optional(),
+  schoolYearSourcedId: id.optional(),
+  grades: list.optional(),
+  subjects: list.optional(),
+  subjectCodes: list.optional(),
+  orgSourcedId: id.optional(),
+});
+
+export const classRecord = z.strictObject({
+  ...common,
+  title: text,
+  classCode: z.string().optional(),
+  classType: vocabulary(classTypes).optional(),
+  location: z.string().optional(),
+  courseSourcedId: id,
+  schoolSourcedId: id,
+  termSourcedIds: z.array(id).min(1),
+  grades: list.optional(),
+  subjects: list.optional(),
+  subjectCodes: list.optional(),
+  periods: list.optional(),
+});
+
+export const roleRecord = z.strictObject({
+  roleType: z.enum(['primary', 'secondary']),
+  role: vocabulary(roleValues),
+  orgSourcedId: id,
+  userProfile: z.string().optional(),
+  beginDate: date.optional(),
+  endDate: date.optional(),
+});
+
+export const userProfileRecord = z.strictObject({
+  profileId: text,
+  profileType: text,
+  vendorId: text,
+  applicationId: z.string().optional(),
+  description: z.string().optional(),
+  credentials: z.array(z.strictObject({ type: text, username: text })).optional(),
+});
+
+export const userRecord = z.strictObject({
+  ...common,
+  enabledUser: z.boolean(),
+  username: z.string().optional(),
+  userIds: z.array(z.strictObject({ type: text, identifier: text })).optional(),
+  givenName: z.string(),
+  familyName: z.string(),
+  middleName: z.string().optional(),
+  preferredFirstName: z.string().optional(),
+  preferredMiddleName: z.string().optional(),
+  preferredLastName: z.string().optional(),
+  pronouns: z.string().optional(),
+  identifier: z.string().optional(),
+  email: z.string().optional(),
+  sms: z.string().optional(),
+  phone: z.string().optional(),
+  agentSourcedIds: z.array(id).optional(),
+  grades: list.optional(),
+  userMasterIdentifier: z.string().optional(),
+  primaryOrgSourcedId: id.optional(),
+  roles: z.array(roleRecord).min(1),
+  userProfiles: z.array(userProfileRecord).optional(),
+});
+
+export const enrollmentRecord = z.strictObject({
+  ...common,
+  classSourcedId: id,
+  schoolSourcedId: id,
+  userSourcedId: id,
+  role: vocabulary(enrollmentRoles),
+  primary: z.boolean().optional(),
+  beginDate: date.optional(),
+  endDate: date.optional(),
+});
+
+const flag = z.boolean().optional();
+export const demographicsRecord = z.strictObject({
+  ...common,
+  birthDate: date.optional(),
+  sex: vocabulary(sexValues).optional(),
+  americanIndianOrAlaskaNative: flag,
+  asian: flag,
+  blackOrAfricanAmerican: flag,
+  nativeHawaiianOrOtherPacificIslander: flag,
+  white: flag,
+  demographicRaceTwoOrMoreRaces: flag,
+  hispanicOrLatinoEthnicity: flag,
+  countryOfBirthCode: z.string().optional(),
+  stateOfBirthAbbreviation: z.string().optional(),
+  cityOfBirth: z.string().optional(),
+  publicSchoolResidenceStatus: z.string().optional(),
+});
+
+/** A delta tombstone: only the id is needed. */
+export const tombstoneRecord = z.object({ sourcedId: id, status: z.literal('tobedeleted') });
+
+export type OrgRecord = z.input<typeof orgRecord>;
+export type AcademicSessionRecord = z.input<typeof academicSessionRecord>;
+export type CourseRecord = z.input<typeof courseRecord>;
+export type ClassRecord = z.input<typeof classRecord>;
+export type UserRecord = z.input<typeof userRecord>;
+export type RoleRecord = z.input<typeof roleRecord>;
+export type EnrollmentRecord = z.input<typeof enrollmentRecord>;
+export type DemographicsRecord = z.input<typeof demographicsRecord>;
+export type TombstoneRecord = z.input<typeof tombstoneRecord>;
+
+export interface RecordsByEntity {
+  org: OrgRecord;
+  academicSession: AcademicSessionRecord;
+  course: CourseRecord;
+  class: ClassRecord;
+  user: UserRecord;
+  enrollment: EnrollmentRecord;
+  demographics: DemographicsRecord;
+}
+
+export type EntityName = keyof RecordsByEntity;
+
+/** One streamed batch: records of one entity, in any order within the batch. */
+export type RecordBatch = {
+  [E in EntityName]: { entity: E; records: (RecordsByEntity[E] | TombstoneRecord)[] };
+}[EntityName];
