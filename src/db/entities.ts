@@ -21,7 +21,8 @@ export const Source = defineEntity({
 /** Columns every canonical row carries: identity, lifecycle, change tracking and provenance. */
 const rosterRow = () => ({
   sourcedId: p.text().primary(),
-  edfiId: p.uuid().unique().defaultRaw('gen_random_uuid()'),
+  /** Ed-Fi resource id; time-ordered (UUIDv7) so bulk inserts append to its index. */
+  edfiId: p.uuid().unique(),
   status: p.text().index(),
   dateLastModified: p.datetime(3).index(),
   etag: p.text(),
@@ -230,22 +231,12 @@ export const SyncIssue = defineEntity({
 });
 
 /**
- * What a run has seen, before it is applied: every sourcedId (for bulk tombstoning) and, for new or
- * changed rows only, the record in column form. Kept while a run is held, so approval can apply it.
+ * The working tables of a run, `sync_stage` (new, changed and deleted records in column form) and
+ * `sync_seen` (every sourcedId a batch carried, for bulk tombstoning), are UNLOGGED tables without
+ * indexes, created by migration and left out of the ORM metadata: they are scratch space written
+ * and read only in bulk by src/sync.
  */
-export const SyncStage = defineEntity({
-  name: 'SyncStage',
-  tableName: 'sync_stage',
-  properties: {
-    run: () => p.manyToOne(SyncRun).primary().deleteRule('cascade'),
-    entity: p.text().primary(),
-    sourcedId: p.text().primary(),
-    /** create | update | unchanged | delete | rejected */
-    action: p.text(),
-    contentHash: p.text().nullable(),
-    record: p.json<Record<string, unknown>>().nullable(),
-  },
-});
+export const workingTables = ['sync_stage', 'sync_seen'];
 
 export const entities = [
   Source,
@@ -260,5 +251,4 @@ export const entities = [
   Demographics,
   SyncRun,
   SyncIssue,
-  SyncStage,
 ];

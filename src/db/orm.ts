@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig, MikroORM } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
-import { entities } from './entities.ts';
+import { entities, workingTables } from './entities.ts';
 
 export const migrationsDir = fileURLToPath(new URL('../../migrations', import.meta.url));
 
@@ -14,6 +14,7 @@ export function ormConfig(clientUrl: string, options: { debug?: boolean; poolMax
     pool: { min: 0, max: options.poolMax ?? 10 },
     // Schema changes go through reviewed migrations only.
     ensureDatabase: false,
+    schemaGenerator: { skipTables: workingTables },
     migrations: {
       path: migrationsDir,
       pathTs: migrationsDir,

@@ -32,6 +32,8 @@ export interface ChildSpec {
   /** Key in the canonical record and in the staged row. */
   field: string;
   table: string;
+  /** Child record fields, camelCase, in hash order. */
+  fields: string[];
   columns: string[];
 }
 
@@ -41,6 +43,8 @@ export interface EntitySpec {
   schema: z.ZodObject;
   /** Record fields stored in the entity's own table, in a fixed order (also the hash order). */
   fields: string[];
+  /** `fields` in snake_case: the table's columns. */
+  columns: string[];
   children: ChildSpec[];
   refs: RefSpec[];
 }
@@ -50,21 +54,18 @@ export const snake = (camel: string) => camel.replace(/[A-Z]/g, (c) => `_${c.toL
 const scalar = (field: string, target: EntityName): RefSpec => ({ field, target, path: { kind: 'scalar', column: snake(field) } });
 const array = (field: string, target: EntityName): RefSpec => ({ field, target, path: { kind: 'array', column: snake(field) } });
 
-const roleChild: ChildSpec = {
-  field: 'roles',
-  table: 'user_role',
-  columns: ['role_type', 'role', 'org_sourced_id', 'user_profile', 'begin_date', 'end_date'],
-};
-const profileChild: ChildSpec = {
-  field: 'userProfiles',
-  table: 'user_profile',
-  columns: ['profile_id', 'profile_type', 'vendor_id', 'application_id', 'description', 'credentials'],
-};
+function child(field: string, table: string, fields: string[]): ChildSpec {
+  return { field, table, fields, columns: fields.map(snake) };
+}
+const roleChild = child('roles', 'user_role', ['roleType', 'role', 'orgSourcedId', 'userProfile', 'beginDate', 'endDate']);
+const profileChild = child('userProfiles', 'user_profile', [
+  'profileId', 'profileType', 'vendorId', 'applicationId', 'description', 'credentials',
+]);
 
 function spec(name: EntityName, table: string, schema: z.ZodObject, refs: RefSpec[], children: ChildSpec[] = []): EntitySpec {
   const childFields = new Set(children.map((c) => c.field));
   const fields = Object.keys(schema.shape).filter((f) => !childFields.has(f));
-  return { name, table, schema, fields, children, refs };
+  return { name, table, schema, fields, columns: fields.map(snake), children, refs };
 }
 
 /** In dependency order: a record only references entities listed before it (or its own). */

@@ -19,10 +19,13 @@ export class IssueLog {
   #stored = 0;
   total = 0;
 
-  constructor(
-    readonly runId: number,
-    readonly cap: number,
-  ) {}
+  readonly runId: number;
+  readonly cap: number;
+
+  constructor(runId: number, cap: number) {
+    this.runId = runId;
+    this.cap = cap;
+  }
 
   add(issue: RunIssue) {
     this.total++;

@@ -1,12 +1,12 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
-import { Source, SyncRun } from '../db/entities.ts';
+import { Source, SyncIssue, SyncRun } from '../db/entities.ts';
 import { applyTombstones, applyUpserts, tombstoneShares, type TombstonePlan } from './apply.ts';
 import { entityNames, entitySpec } from './entities.ts';
 import { IssueLog } from './issues.ts';
 import type { EntityName, RecordBatch } from './records.ts';
-import { resolveReferences } from './resolve.ts';
-import { stageBatch, type StageContext } from './stage.ts';
+import { resolveRun, type Duplicates } from './resolve.ts';
+import { prepareBatch, writeBatch, type StageContext } from './stage.ts';
 
 /**
  * The one write path into the shared schema (ARCHITECTURE §4).
@@ -43,6 +43,8 @@ export interface RunSummary {
   issues: number;
   holdReason?: string;
   error?: string;
+  /** Milliseconds spent staging, checking and applying. */
+  phases?: { stage: number; check: number; apply: number };
 }
 
 export async function ensureSource(em: EntityManager, name: string, kind = 'api'): Promise<number> {
@@ -63,19 +65,23 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions): Promi
   const ctx: StageContext = {
     runId,
     sourceId,
-    sourceName: options.source,
     refused: new Map(),
+    seen: new Map(),
     issues: new IssueLog(runId, options.issueCap ?? 10_000),
   };
   let complete = true;
   let error: string | undefined;
+  // One batch is written while the next is validated and hashed: the database and the CPU work
+  // side by side, and at most two batches are in memory.
+  let writing: Promise<void> = Promise.resolve();
+  const clock = phaseClock();
   try {
     for await (const batch of options.batches) {
       const spec = entitySpec(batch.entity);
       for (let i = 0; i < batch.records.length; i += options.batchSize) {
-        const batchEm = orm.em.fork();
-        await stageBatch(batchEm, ctx, spec, batch.records.slice(i, i + options.batchSize));
-        await ctx.issues.flush(batchEm);
+        const prepared = prepareBatch(ctx, spec, batch.records.slice(i, i + options.batchSize));
+        await writing;
+        if (prepared) writing = writeBatch(orm.em.fork(), ctx, spec, prepared);
       }
     }
   } catch (e) {
@@ -85,20 +91,25 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions): Promi
   }
 
   try {
-    await resolveReferences(em, runId, ctx.issues);
+    await writing;
+    await ctx.issues.flush(em);
+    const stage = clock();
+    const duplicates = await resolveRun(em, runId, ctx.issues);
     const plan: TombstonePlan = {
       runId,
       sourceId,
       bulkScope: options.mode === 'bulk' && complete ? (options.scope ?? entityNames) : [],
     };
-    const holdReason = await checkHold(em, plan, options.holdShare);
     await sql`update sync_run set bulk_scope = ${[...plan.bulkScope]}::text[] where id = ${runId}`.execute(em.getKysely());
-    if (holdReason) {
-      const counts = await stagedCounts(em, runId, ctx.refused, await tombstoneShares(em, plan));
-      return await finish(em, runId, { status: 'held', complete, counts, issues: ctx.issues.total, holdReason, error });
-    }
-    const counts = await applyRun(orm, plan, ctx.refused);
-    return await finish(em, runId, { status: complete ? 'succeeded' : 'partial', complete, counts, issues: ctx.issues.total, error });
+    const shares = await tombstoneShares(em, plan);
+    const counts = await stagedCounts(em, runId, ctx, duplicates, shares);
+    const holdReason = holdReasonFor(shares, options.holdShare);
+    if (holdReason) return await finish(em, runId, { status: 'held', complete, counts, issues: ctx.issues.total, holdReason, error });
+    const check = clock();
+    const tombstoned = await applyRun(orm, plan, shares);
+    for (const [entity, n] of Object.entries(tombstoned)) counts[entity]!.tombstoned = n;
+    const phases = { stage, check, apply: clock() };
+    return { ...(await finish(em, runId, { status: complete ? 'succeeded' : 'partial', complete, counts, issues: ctx.issues.total, error })), phases };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     await finish(em, runId, { status: 'failed', complete, counts: {}, issues: ctx.issues.total, error: message });
@@ -107,50 +118,83 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions): Promi
   }
 }
 
-async function checkHold(em: EntityManager, plan: TombstonePlan, holdShare: number): Promise<string | undefined> {
-  const over = (await tombstoneShares(em, plan)).filter((s) => s.active > 0 && s.doomed / s.active > holdShare);
+/** Each call returns the milliseconds since the previous one. */
+function phaseClock() {
+  let last = performance.now();
+  return () => {
+    const now = performance.now();
+    const ms = Math.round(now - last);
+    last = now;
+    return ms;
+  };
+}
+
+type Shares = Awaited<ReturnType<typeof tombstoneShares>>;
+
+function holdReasonFor(shares: Shares, holdShare: number): string | undefined {
+  const over = shares.filter((s) => s.active > 0 && s.doomed / s.active > holdShare);
   if (over.length === 0) return undefined;
   const parts = over.map((s) => `${s.doomed} of ${s.active} ${s.entity} rows (${Math.round((100 * s.doomed) / s.active)}%)`);
   return `would tombstone ${parts.join(', ')}; more than ${Math.round(holdShare * 100)}% needs approval`;
 }
 
-/** Applies a staged run in one transaction and clears its stage; returns the final counts. */
-async function applyRun(orm: MikroORM, plan: TombstonePlan, refused: Map<string, number>) {
-  return orm.em.fork().transactional(async (tx) => {
+/**
+ * Applies a staged run in one transaction and clears its stage; returns rows tombstoned per
+ * entity. Tables loaded in bulk are vacuumed afterwards so later runs read hashes from warm,
+ * all-visible pages.
+ */
+async function applyRun(orm: MikroORM, plan: TombstonePlan, shares: Shares) {
+  const doomed = shares.filter((s) => s.doomed > 0).map((s) => s.entity);
+  const { tombstoned, bulkLoaded } = await orm.em.fork().transactional(async (tx) => {
     const now = new Date();
-    await applyUpserts(tx, plan.runId, plan.sourceId, now);
-    const tombstoned = await applyTombstones(tx, plan, now);
-    const counts = await stagedCounts(tx, plan.runId, refused, Object.entries(tombstoned).map(([entity, doomed]) => ({ entity, doomed })));
+    const bulkLoaded = await applyUpserts(tx, plan.runId, plan.sourceId, now);
+    const tombstoned = await applyTombstones(tx, plan, now, doomed);
     await dropStage(tx, plan.runId);
-    return counts;
+    return { tombstoned, bulkLoaded };
   });
+  const db = orm.em.fork().getKysely();
+  for (const table of bulkLoaded) await sql`vacuum (analyze) ${sql.table(table)}`.execute(db);
+  return tombstoned;
 }
 
+/**
+ * Per-entity counts: every id a run saw is created, updated, unchanged or rejected (duplicates
+ * count once per copy); records refused before staging count as rejected too.
+ */
 async function stagedCounts(
   em: EntityManager,
   runId: number,
-  refused: Map<string, number>,
-  tombstones: { entity: string; doomed: number }[],
+  ctx: StageContext,
+  duplicates: Map<string, Duplicates>,
+  shares: Shares,
 ): Promise<Record<string, EntityCounts>> {
+  const { rows } = await sql<{ entity: string; created: string; updated: string; staged: string; rejected: string }>`
+    select entity,
+           count(*) filter (where action = 'create') as created,
+           count(*) filter (where action = 'update') as updated,
+           count(distinct sourced_id) filter (where action <> 'duplicate') as staged,
+           count(distinct sourced_id) filter (where action = 'rejected') as rejected
+    from sync_stage where run_id = ${runId} group by entity`.execute(em.getKysely());
   const counts: Record<string, EntityCounts> = {};
-  for (const name of entityNames) {
-    counts[name] = { created: 0, updated: 0, unchanged: 0, tombstoned: 0, rejected: refused.get(name) ?? 0 };
+  for (const entity of entityNames) {
+    const r = rows.find((x) => x.entity === entity);
+    const dup = duplicates.get(entity) ?? { ids: 0, rows: 0 };
+    const seen = ctx.seen.get(entity) ?? 0;
+    counts[entity] = {
+      created: Number(r?.created ?? 0),
+      updated: Number(r?.updated ?? 0),
+      unchanged: seen - dup.rows - Number(r?.staged ?? 0),
+      tombstoned: shares.find((s) => s.entity === entity)?.doomed ?? 0,
+      rejected: (ctx.refused.get(entity) ?? 0) + Number(r?.rejected ?? 0) + dup.rows,
+    };
   }
-  const { rows } = await sql<{ entity: string; action: string; n: string }>`
-    select entity, action, count(*) as n from sync_stage where run_id = ${runId} group by entity, action`.execute(em.getKysely());
-  for (const { entity, action, n } of rows) {
-    const c = counts[entity]!;
-    if (action === 'create') c.created += Number(n);
-    else if (action === 'update') c.updated += Number(n);
-    else if (action === 'unchanged') c.unchanged += Number(n);
-    else if (action === 'rejected') c.rejected += Number(n);
-  }
-  for (const t of tombstones) counts[t.entity]!.tombstoned = t.doomed;
   return counts;
 }
 
 async function dropStage(em: EntityManager, runId: number) {
-  await sql`delete from sync_stage where run_id = ${runId}`.execute(em.getKysely());
+  const db = em.getKysely();
+  await sql`delete from sync_stage where run_id = ${runId}`.execute(db);
+  await sql`delete from sync_seen where run_id = ${runId}`.execute(db);
 }
 
 async function finish(em: EntityManager, runId: number, summary: Omit<RunSummary, 'runId'>): Promise<RunSummary> {
@@ -172,16 +216,13 @@ export async function approveRun(orm: MikroORM, runId: number): Promise<RunSumma
     status: { $in: ['succeeded', 'partial'] },
   });
   if (later > 0) throw new RunStateError(`run ${runId} is superseded by a later run of the same source; reject it and sync again`);
-  const sourceId = run.source.id;
-  const scope = run.bulkScope ?? [];
-  // Issues were recorded when the run was staged; approval re-applies the stage, nothing else.
-  const previous = run.counts ?? {};
-  const refused = new Map(Object.entries(previous).map(([e, c]) => [e, c.rejected ?? 0]));
-  const staged = await sql<{ entity: string; n: string }>`
-    select entity, count(*) as n from sync_stage where run_id = ${runId} and action = 'rejected' group by entity`.execute(em.getKysely());
-  for (const { entity, n } of staged.rows) refused.set(entity, (refused.get(entity) ?? 0) - Number(n));
-  const counts = await applyRun(orm, { runId, sourceId, bulkScope: scope }, refused);
-  const issues = await em.count('SyncIssue', { run: runId });
+  const plan = { runId, sourceId: run.source.id, bulkScope: run.bulkScope ?? [] };
+  // The stage is what was held, so the held counts stand; only the tombstones are counted anew.
+  const tombstoned = await applyRun(orm, plan, await tombstoneShares(em, plan));
+  const counts = Object.fromEntries(
+    Object.entries(run.counts ?? {}).map(([entity, c]) => [entity, { ...c, tombstoned: tombstoned[entity] ?? 0 }]),
+  ) as Record<string, EntityCounts>;
+  const issues = await em.count(SyncIssue, { run: runId });
   return finish(em, runId, { status: run.complete ? 'succeeded' : 'partial', complete: run.complete, counts, issues, error: run.error ?? undefined });
 }
 

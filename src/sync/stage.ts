@@ -1,41 +1,42 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
-import { snake, type EntitySpec } from './entities.ts';
+import type { EntitySpec } from './entities.ts';
 import type { IssueLog } from './issues.ts';
 import { tombstoneRecord } from './records.ts';
+import { uuidv7 } from './uuid.ts';
 
 /**
- * Staging: turns one batch of canonical records into rows of `sync_stage`. Each record is
- * validated, put in column form and hashed; one query per batch reads the stored hashes, so only
- * new or changed rows carry their content into the stage. Nothing in the shared schema changes here.
+ * Staging: turns one batch of canonical records into working rows. Each record is validated, put
+ * in column form and hashed; one query reads the stored hashes, so only new or changed rows carry
+ * their content into `sync_stage`, and one row in `sync_seen` lists every id of the batch. Nothing
+ * in the shared schema changes here.
  */
 
-export type StageAction = 'create' | 'update' | 'unchanged' | 'delete';
+export type StageAction = 'create' | 'update' | 'delete';
 
 export type ColumnRow = Record<string, unknown>;
 
 /** The record as stored: snake_case columns in spec order, absent fields as null, children sorted. */
 export function toColumnRow(spec: EntitySpec, record: Record<string, unknown>): ColumnRow {
   const row: ColumnRow = {};
-  for (const field of spec.fields) row[snake(field)] = record[field] ?? null;
+  for (let i = 0; i < spec.fields.length; i++) row[spec.columns[i]!] = record[spec.fields[i]!] ?? null;
   for (const child of spec.children) {
     const items = (record[child.field] as Record<string, unknown>[] | undefined) ?? [];
-    row[child.field] = items
-      .map((item) => {
-        const out: ColumnRow = {};
-        for (const column of child.columns) out[column] = item[camel(column)] ?? null;
-        return out;
-      })
-      // A source may list the same children in another order; that is not a change.
-      .sort((a, b) => compare(JSON.stringify(a), JSON.stringify(b)));
+    const rows = items.map((item) => {
+      const out: ColumnRow = {};
+      for (let i = 0; i < child.fields.length; i++) out[child.columns[i]!] = item[child.fields[i]!] ?? null;
+      return out;
+    });
+    // A source may list the same children in another order; that is not a change.
+    if (rows.length > 1) rows.sort((a, b) => compare(JSON.stringify(a), JSON.stringify(b)));
+    row[child.field] = rows;
   }
   return row;
 }
 
-export const contentHash = (row: ColumnRow) => createHash('sha1').update(JSON.stringify(row)).digest('base64url');
+export const contentHash = (row: ColumnRow) => hash('sha1', JSON.stringify(row), 'base64url');
 
-const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 interface Stored {
@@ -55,82 +56,88 @@ interface Staged {
 export interface StageContext {
   runId: number;
   sourceId: number;
-  sourceName: string;
-  /** Records refused before staging (invalid, duplicate, owned elsewhere), per entity. */
+  /** Records refused before staging (invalid, owned elsewhere), per entity. */
   refused: Map<string, number>;
+  /** Ids written to `sync_seen` (repeats included), per entity. */
+  seen: Map<string, number>;
   issues: IssueLog;
 }
 
-export async function stageBatch(em: EntityManager, ctx: StageContext, spec: EntitySpec, records: unknown[]): Promise<void> {
-  const db = em.getKysely();
+/** Validates, hashes and classifies one batch; returns the work to write, or null. */
+export function prepareBatch(ctx: StageContext, spec: EntitySpec, records: readonly unknown[]) {
   const candidates = new Map<string, { tombstone: true } | { row: ColumnRow; hash: string }>();
-  const refuse = (sourcedId: string | null, field: string | null, code: string, message: string) => {
-    ctx.refused.set(spec.name, (ctx.refused.get(spec.name) ?? 0) + 1);
-    ctx.issues.add({ entity: spec.name, sourcedId, field, severity: 'error', code, message });
-  };
-
+  const duplicates: string[] = [];
   for (const record of records) {
-    const sourcedId = typeof (record as { sourcedId?: unknown })?.sourcedId === 'string' ? (record as { sourcedId: string }).sourcedId : null;
-    const tomb = tombstoneRecord.safeParse(record);
-    const parsed = tomb.success ? tomb : spec.schema.safeParse(record);
+    const tombstone = (record as { status?: unknown } | null)?.status === 'tobedeleted';
+    const parsed = tombstone ? tombstoneRecord.safeParse(record) : spec.schema.safeParse(record);
     if (!parsed.success) {
+      const raw = (record as { sourcedId?: unknown } | null)?.sourcedId;
+      const sourcedId = typeof raw === 'string' ? raw : null;
+      refuse(ctx, spec, 1);
       for (const issue of parsed.error.issues) {
-        refuse(sourcedId, issue.path.join('.') || null, 'invalid_value', issue.message);
+        ctx.issues.add({ entity: spec.name, sourcedId, field: issue.path.join('.') || null, severity: 'error', code: 'invalid_value', message: issue.message });
       }
       continue;
     }
     const id = (parsed.data as { sourcedId: string }).sourcedId;
-    if (candidates.has(id)) {
-      refuse(id, 'sourcedId', 'duplicate_sourced_id', `${spec.name} ${id} appears more than once in this run`);
-      continue;
-    }
-    if (tomb.success) candidates.set(id, { tombstone: true });
+    // Duplicates are judged over the whole run, when every batch is in (see resolve.ts).
+    if (candidates.has(id)) duplicates.push(id);
+    else if (tombstone) candidates.set(id, { tombstone: true });
     else {
       const row = toColumnRow(spec, parsed.data as Record<string, unknown>);
       candidates.set(id, { row, hash: contentHash(row) });
     }
   }
-  if (candidates.size === 0) return;
+  return candidates.size === 0 ? null : { candidates, ids: [...candidates.keys(), ...duplicates] };
+}
 
-  const ids = [...candidates.keys()];
+function refuse(ctx: StageContext, spec: EntitySpec, n: number) {
+  ctx.refused.set(spec.name, (ctx.refused.get(spec.name) ?? 0) + n);
+}
+
+export async function writeBatch(
+  em: EntityManager,
+  ctx: StageContext,
+  spec: EntitySpec,
+  prepared: NonNullable<ReturnType<typeof prepareBatch>>,
+): Promise<void> {
+  const db = em.getKysely();
+  const { candidates, ids } = prepared;
   const { rows: stored } = await sql<Stored>`
-    select sourced_id, content_hash, status, source_id from ${sql.table(spec.table)}
-    where sourced_id = any(${ids}::text[])`.execute(db);
+    select t.sourced_id, t.content_hash, t.status, t.source_id from ${sql.table(spec.table)} t
+    where t.sourced_id = any(${[...candidates.keys()]}::text[])`.execute(db);
   const storedById = new Map(stored.map((s) => [s.sourced_id, s]));
 
   const staged: Staged[] = [];
+  const seen: string[] = [];
+  const now = Date.now();
   for (const [id, candidate] of candidates) {
     const existing = storedById.get(id);
     if (existing && existing.status === 'active' && existing.source_id !== ctx.sourceId) {
-      refuse(id, 'sourcedId', 'owned_by_other_source', `${spec.name} ${id} belongs to another source; it is left unchanged`);
+      refuse(ctx, spec, 1);
+      ctx.issues.add({
+        entity: spec.name, sourcedId: id, field: 'sourcedId', severity: 'error', code: 'owned_by_other_source',
+        message: `${spec.name} ${id} belongs to another source; it is left unchanged`,
+      });
       continue;
     }
+    seen.push(id);
     if ('tombstone' in candidate) {
-      const live = existing?.status === 'active';
-      staged.push({ sourced_id: id, action: live ? 'delete' : 'unchanged', content_hash: null, record: null });
+      if (existing?.status === 'active') staged.push({ sourced_id: id, action: 'delete', content_hash: null, record: null });
     } else if (!existing) {
-      staged.push({ sourced_id: id, action: 'create', content_hash: candidate.hash, record: candidate.row });
-    } else if (existing.status === 'active' && existing.content_hash === candidate.hash) {
-      staged.push({ sourced_id: id, action: 'unchanged', content_hash: candidate.hash, record: null });
-    } else {
+      staged.push({ sourced_id: id, action: 'create', content_hash: candidate.hash, record: { ...candidate.row, edfi_id: uuidv7(now) } });
+    } else if (existing.status !== 'active' || existing.content_hash !== candidate.hash) {
       staged.push({ sourced_id: id, action: 'update', content_hash: candidate.hash, record: candidate.row });
     }
   }
+  // Ids refused above still count as seen when they repeat, so duplicates are found run-wide.
+  const repeated = ids.slice(candidates.size);
+  ctx.seen.set(spec.name, (ctx.seen.get(spec.name) ?? 0) + seen.length + repeated.length);
+  await sql`insert into sync_seen (run_id, entity, sourced_ids) values (${ctx.runId}, ${spec.name}, ${[...seen, ...repeated]}::text[])`.execute(db);
   if (staged.length === 0) return;
-
-  const { rows: inserted } = await sql<{ sourced_id: string }>`
+  await sql`
     insert into sync_stage (run_id, entity, sourced_id, action, content_hash, record)
     select ${ctx.runId}, ${spec.name}, x.sourced_id, x.action, x.content_hash, x.record
     from jsonb_to_recordset(${JSON.stringify(staged)}::jsonb)
-      as x(sourced_id text, action text, content_hash text, record jsonb)
-    on conflict do nothing
-    returning sourced_id`.execute(db);
-  if (inserted.length < staged.length) {
-    const fresh = new Set(inserted.map((r) => r.sourced_id));
-    for (const s of staged) {
-      if (!fresh.has(s.sourced_id)) {
-        refuse(s.sourced_id, 'sourcedId', 'duplicate_sourced_id', `${spec.name} ${s.sourced_id} appears more than once in this run`);
-      }
-    }
-  }
+      as x(sourced_id text, action text, content_hash text, record jsonb)`.execute(db);
 }
