@@ -83,7 +83,8 @@ async function upsertEntity(db: Kysely<any>, spec: EntitySpec, runId: number, so
   await sql`
     insert into ${table} as t (edfi_id, status, date_last_modified, etag, change_version, content_hash, source_id,
       ${sql.join(spec.columns.map((c) => sql.ref(c)))})
-    select r.edfi_id, 'active', ${now}, ${etagOf(sql.ref('x.cv'), sql.ref('x.content_hash'))}, x.cv, x.content_hash, ${sourceId},
+    -- Only creates carry a new Ed-Fi id; an update keeps the stored one (edfi_id is not in the SET).
+    select coalesce(r.edfi_id, gen_random_uuid()), 'active', ${now}, ${etagOf(sql.ref('x.cv'), sql.ref('x.content_hash'))}, x.cv, x.content_hash, ${sourceId},
       ${sql.join(spec.columns.map((c) => sql.ref(`r.${c}`)))}
     from (
       select s.record, s.content_hash, nextval('change_version_seq') as cv

@@ -11,10 +11,15 @@ const text = z.string().min(1);
 const date = z.iso.date();
 const list = z.array(z.string().min(1));
 /** An open vocabulary: one of the standard's values or an `ext:` extension. */
-const vocabulary = (values: readonly string[]) =>
-  z.union([z.enum(values as [string, ...string[]]), z.string().regex(/^ext:[a-zA-Z0-9.\-_]+$/)], {
-    error: (issue) => `must be one of ${values.join(', ')} or ext:…; got ${JSON.stringify(issue.input)}`,
-  });
+const extension = /^ext:[a-zA-Z0-9.\-_]+$/;
+const vocabulary = <const T extends readonly string[]>(values: T) => {
+  const known = new Set<string>(values);
+  return z.string().superRefine((value, ctx) => {
+    if (!known.has(value) && !extension.test(value)) {
+      ctx.addIssue({ code: 'custom', message: `must be one of ${values.join(', ')} or ext:…; got ${JSON.stringify(value)}` });
+    }
+  }) as unknown as z.ZodType<T[number] | `ext:${string}`, string>;
+};
 
 const common = {
   sourcedId: id,

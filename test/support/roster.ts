@@ -60,7 +60,7 @@ export function smallDistrict(): RecordBatch[] {
   ];
 }
 
-export const defaults = { holdShare: 0.3, batchSize: 1000 } satisfies Partial<ReconcileOptions>;
+export const defaults = { holdShare: 0.5, batchSize: 1000 } satisfies Partial<ReconcileOptions>;
 
 /** Deep copy with one entity's records changed. */
 export function withRecords<E extends RecordBatch['entity']>(

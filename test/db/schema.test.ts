@@ -1,0 +1,34 @@
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { entitySpecs } from '../../src/sync/entities.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+test('the migrations produce exactly the schema the entities describe', async () => {
+  const diff = await db.orm.schema.getUpdateSchemaSQL({ wrap: false });
+  expect(diff.trim()).toBe('');
+});
+
+test('every field the reconcile engine writes is a column of its table', () => {
+  const tables = new Map(
+    [...db.orm.getMetadata().getAll().values()].map((meta) => [
+      meta.tableName,
+      new Set(Object.values(meta.properties).flatMap((p) => p.fieldNames ?? [])),
+    ]),
+  );
+  for (const spec of entitySpecs) {
+    const columns = tables.get(spec.table);
+    expect(columns, spec.table).toBeDefined();
+    for (const c of spec.columns) expect(columns!.has(c), `${spec.table}.${c}`).toBe(true);
+    for (const child of spec.children) {
+      const childColumns = tables.get(child.table)!;
+      for (const c of ['user_sourced_id', ...child.columns]) expect(childColumns.has(c), `${child.table}.${c}`).toBe(true);
+    }
+  }
+});
