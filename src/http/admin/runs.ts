@@ -1,0 +1,117 @@
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Orm } from '../../db/orm.ts';
+import { approveRun, rejectRun, RunStateError } from '../../sync/reconcile.ts';
+import { getRun, listRuns } from '../../sync/runs.ts';
+import type { AppEnv } from '../app.ts';
+import { problem, problemResponses } from '../problem.ts';
+
+const counts = z.record(z.string(), z.record(z.string(), z.number()));
+const run = z
+  .object({
+    id: z.number().int(),
+    source: z.string(),
+    mode: z.enum(['bulk', 'delta']),
+    status: z.enum(['running', 'succeeded', 'partial', 'held', 'failed', 'rejected']),
+    complete: z.boolean(),
+    startedAt: z.string(),
+    finishedAt: z.string().nullable(),
+    counts: counts.nullable(),
+    holdReason: z.string().nullable(),
+    error: z.string().nullable(),
+    issues: z.number().int(),
+  })
+  .openapi('SyncRun');
+const issue = z
+  .object({
+    entity: z.string(),
+    sourcedId: z.string().nullable(),
+    field: z.string().nullable(),
+    severity: z.enum(['error', 'warning']),
+    code: z.string(),
+    message: z.string(),
+  })
+  .openapi('SyncIssue');
+const runId = z.object({ id: z.coerce.number().int().positive().openapi({ param: { name: 'id', in: 'path' } }) });
+const security = [{ adminToken: [] }];
+
+const list = createRoute({
+  method: 'get',
+  path: '/admin/runs',
+  summary: 'Sync runs, newest first',
+  security,
+  request: {
+    query: z.object({
+      status: run.shape.status.optional(),
+      limit: z.coerce.number().int().min(1).max(500).default(50),
+      offset: z.coerce.number().int().min(0).default(0),
+    }),
+  },
+  responses: {
+    200: { description: 'A page of runs', content: { 'application/json': { schema: z.object({ runs: z.array(run), total: z.number().int() }) } } },
+    ...problemResponses(400, 401),
+  },
+});
+
+const show = createRoute({
+  method: 'get',
+  path: '/admin/runs/{id}',
+  summary: 'One run with its first 100 issues',
+  security,
+  request: { params: runId },
+  responses: {
+    200: { description: 'The run', content: { 'application/json': { schema: run.extend({ issueList: z.array(issue) }) } } },
+    ...problemResponses(400, 401, 404),
+  },
+});
+
+const approve = createRoute({
+  method: 'post',
+  path: '/admin/runs/{id}/approve',
+  summary: 'Apply a held run as it was staged',
+  security,
+  request: { params: runId },
+  responses: {
+    200: { description: 'The applied run', content: { 'application/json': { schema: run } } },
+    ...problemResponses(400, 401, 404, 409),
+  },
+});
+
+const reject = createRoute({
+  method: 'post',
+  path: '/admin/runs/{id}/reject',
+  summary: 'Discard a held run',
+  security,
+  request: { params: runId },
+  responses: { 204: { description: 'Discarded' }, ...problemResponses(400, 401, 404, 409) },
+});
+
+export function registerRunRoutes(app: OpenAPIHono<AppEnv>, orm: Orm) {
+  app.openapi(list, async (c) => c.json((await listRuns(orm, c.req.valid('query'))) as never, 200));
+
+  app.openapi(show, async (c) => {
+    const found = await getRun(orm, c.req.valid('param').id);
+    return found ? c.json(found as never, 200) : problem(c, 404, `Run ${c.req.valid('param').id} does not exist.`);
+  });
+
+  app.openapi(approve, async (c) => {
+    const { id } = c.req.valid('param');
+    try {
+      await approveRun(orm, id);
+      return c.json((await getRun(orm, id, 0)) as never, 200);
+    } catch (error) {
+      if (error instanceof RunStateError) return problem(c, error.kind === 'missing' ? 404 : 409, error.message);
+      throw error;
+    }
+  });
+
+  app.openapi(reject, async (c) => {
+    const { id } = c.req.valid('param');
+    try {
+      await rejectRun(orm, id);
+      return c.body(null, 204);
+    } catch (error) {
+      if (error instanceof RunStateError) return problem(c, error.kind === 'missing' ? 404 : 409, error.message);
+      throw error;
+    }
+  });
+}

@@ -1,0 +1,69 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { requestId } from 'hono/request-id';
+import { sql } from 'kysely';
+import type { AdminCredential } from '../auth/admin-token.ts';
+import type { Orm } from '../db/orm.ts';
+import type { Logger } from '../log.ts';
+import { adminAuth } from './admin/auth.ts';
+import { registerRunRoutes } from './admin/runs.ts';
+import { problem } from './problem.ts';
+
+export interface AppDeps {
+  orm: Orm;
+  credential: AdminCredential;
+  logger: Logger;
+}
+
+export type AppEnv = { Variables: { requestId: string } };
+
+/** The gateway's HTTP surface: health, the admin API and its OpenAPI document. */
+export function createApp({ orm, credential, logger }: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({
+    // One error envelope for every validation failure, never zod's raw output.
+    defaultHook: (result, c) => {
+      if (result.success) return;
+      const errors = result.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message }));
+      return problem(c, 400, 'The request is not valid.', { errors });
+    },
+  });
+
+  app.use(requestId());
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    logger.info('request', {
+      requestId: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status,
+      ms: Math.round(performance.now() - started),
+    });
+  });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    try {
+      await sql`select 1`.execute(orm.em.fork().getKysely());
+      return c.json({ status: 'ready' });
+    } catch (error) {
+      logger.warn('readiness check failed', { error });
+      return problem(c, 503, 'The database is not reachable.');
+    }
+  });
+
+  app.use('/admin/*', adminAuth(credential));
+  registerRunRoutes(app, orm);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
+  app.doc31('/openapi/admin.json', adminDocument);
+
+  app.notFound((c) => problem(c, 404, `No route for ${c.req.method} ${c.req.path}.`));
+  app.onError((error, c) => {
+    logger.error('unhandled error', { requestId: c.get('requestId'), error });
+    return problem(c, 500, 'Something went wrong on our side; the request id helps us find it.');
+  });
+  return app;
+}
+
+export const adminDocument = {
+  openapi: '3.1.0',
+  info: { title: 'Rostergate admin API', version: '0.1.0', description: 'Sync runs, holds and (later) sources, imports and clients.' },
+  security: [{ adminToken: [] }],
+};

@@ -1,0 +1,22 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '../log.ts';
+import type { Orm } from '../db/orm.ts';
+import { adminDocument, createApp } from './app.ts';
+
+export const openApiDir = fileURLToPath(new URL('../../openapi', import.meta.url));
+
+/** The committed OpenAPI documents, generated from the routes (no database needed). */
+export function openApiDocuments(): Record<string, unknown> {
+  const app = createApp({ orm: {} as Orm, credential: { verify: () => false }, logger: createLogger('silent') });
+  return { 'admin.json': app.getOpenAPI31Document(adminDocument) };
+}
+
+export async function writeOpenApi(): Promise<string[]> {
+  mkdirSync(openApiDir, { recursive: true });
+  return Object.entries(openApiDocuments()).map(([name, doc]) => {
+    const file = `${openApiDir}/${name}`;
+    writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+    return file;
+  });
+}

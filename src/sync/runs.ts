@@ -1,0 +1,51 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+
+/** Read side of sync runs: what the admin API and the CLI show. */
+
+export interface RunView {
+  id: number;
+  source: string;
+  mode: string;
+  status: string;
+  complete: boolean;
+  startedAt: string;
+  finishedAt: string | null;
+  counts: Record<string, Record<string, number>> | null;
+  holdReason: string | null;
+  error: string | null;
+  issues: number;
+}
+
+export interface IssueView {
+  entity: string;
+  sourcedId: string | null;
+  field: string | null;
+  severity: string;
+  code: string;
+  message: string;
+}
+
+const runColumns = sql`r.id::int as id, s.name as source, r.mode, r.status, r.complete,
+  to_char(r.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "startedAt",
+  to_char(r.finished_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "finishedAt",
+  r.counts, r.hold_reason as "holdReason", r.error,
+  (select count(*)::int from sync_issue i where i.run_id = r.id) as issues`;
+
+export async function listRuns(orm: MikroORM, options: { status?: string; limit: number; offset: number }) {
+  const db = orm.em.fork().getKysely();
+  const where = options.status ? sql`where r.status = ${options.status}` : sql``;
+  const { rows } = await sql<RunView>`select ${runColumns} from sync_run r join source s on s.id = r.source_id
+    ${where} order by r.id desc limit ${options.limit} offset ${options.offset}`.execute(db);
+  const { rows: total } = await sql<{ n: number }>`select count(*)::int as n from sync_run r ${where}`.execute(db);
+  return { runs: rows, total: total[0]!.n };
+}
+
+export async function getRun(orm: MikroORM, id: number, issueLimit = 100): Promise<(RunView & { issueList: IssueView[] }) | undefined> {
+  const db = orm.em.fork().getKysely();
+  const { rows } = await sql<RunView>`select ${runColumns} from sync_run r join source s on s.id = r.source_id where r.id = ${id}`.execute(db);
+  if (!rows[0]) return undefined;
+  const { rows: issueList } = await sql<IssueView>`select entity, sourced_id as "sourcedId", field, severity, code, message
+    from sync_issue where run_id = ${id} order by id limit ${issueLimit}`.execute(db);
+  return { ...rows[0], issueList };
+}

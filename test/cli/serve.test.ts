@@ -1,0 +1,154 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+
+const cli = join(process.cwd(), 'src/cli/main.ts');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+function start(args: string[], env: Record<string, string | undefined>) {
+  const child = spawn(process.execPath, [cli, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal }));
+  return { child, exited, out: () => stdout, err: () => stderr };
+}
+
+async function waitFor(url: string, child: ChildProcess, seconds = 30) {
+  for (let i = 0; i < seconds * 10; i++) {
+    if (child.exitCode !== null) throw new Error(`exited early with ${child.exitCode}`);
+    try {
+      const res = await fetch(url);
+      if (res.ok) return res;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer in ${seconds}s`);
+}
+
+const portOpen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+
+describe('npm start with no database configured', () => {
+  const dataDir = join(process.cwd(), 'data', `test-cli-${randomBytes(4).toString('hex')}`);
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  test('starts an embedded PostgreSQL, serves, keeps its data and admin token, and shuts down cleanly', { timeout: 120_000 }, async () => {
+    const [port, pgPort] = [await freePort(), await freePort()];
+    const env = { DATA_DIR: dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(pgPort) };
+
+    const first = start(['serve'], env);
+    const health = await waitFor(`http://127.0.0.1:${port}/healthz`, first.child);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    const token = /rga_[A-Za-z0-9_-]+/.exec(first.out())?.[0];
+    expect(token).toBeDefined();
+    const runs = await fetch(`http://127.0.0.1:${port}/admin/runs`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(runs.status).toBe(200);
+
+    first.child.kill('SIGINT');
+    await first.exited;
+    expect(await portOpen(pgPort)).toBe(false);
+    expect(await portOpen(port)).toBe(false);
+    expect(first.out()).not.toContain('"level":"error"');
+
+    // Second start: same data, same token, and the token is not printed again.
+    const second = start(['serve'], env);
+    await waitFor(`http://127.0.0.1:${port}/readyz`, second.child);
+    expect(second.out()).not.toContain('rga_');
+    const again = await fetch(`http://127.0.0.1:${port}/admin/runs`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(again.status).toBe(200);
+    second.child.kill('SIGTERM');
+    await second.exited;
+    expect(await portOpen(pgPort)).toBe(false);
+  });
+});
+
+describe('with DATABASE_URL', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  test('serves against the server and exits 0 on SIGTERM', { timeout: 60_000 }, async () => {
+    const port = await freePort();
+    const server = start(['serve'], { DATABASE_URL: db.url, ADMIN_TOKEN: 'x'.repeat(40), PORT: String(port) });
+    await waitFor(`http://127.0.0.1:${port}/readyz`, server.child);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    expect(server.out()).toContain('"msg":"shutting down"');
+  });
+
+  test('refuses to start without ADMIN_TOKEN, naming it', async () => {
+    const run = start(['serve'], { DATABASE_URL: db.url });
+    expect((await run.exited).code).toBe(2);
+    expect(run.err()).toContain('ADMIN_TOKEN');
+  });
+
+  test('runs list prints JSON', async () => {
+    const run = start(['runs', 'list'], { DATABASE_URL: db.url, LOG_LEVEL: 'silent' });
+    expect((await run.exited).code).toBe(0);
+    expect(JSON.parse(run.out())).toEqual({ runs: [], total: 0 });
+  });
+
+  test('runs approve of a missing run exits 2 with the reason', async () => {
+    const run = start(['runs', 'approve', '42'], { DATABASE_URL: db.url, LOG_LEVEL: 'silent' });
+    expect((await run.exited).code).toBe(2);
+    expect(run.err()).toContain('run 42 does not exist');
+  });
+});
+
+describe('bad invocations', () => {
+  test('a bad variable is named, and nothing starts', async () => {
+    const run = start(['serve'], { PORT: 'eighty', EMBEDDED_PG_PORT: '5432' });
+    expect((await run.exited).code).toBe(2);
+    expect(run.err()).toContain('PORT:');
+    expect(run.err()).toContain('EMBEDDED_PG_PORT: must not be 5432');
+  });
+
+  test('db:reset refuses without --yes when nobody can answer', async () => {
+    const dataDir = join(process.cwd(), 'data', `test-reset-${randomBytes(4).toString('hex')}`);
+    const { mkdirSync, existsSync } = await import('node:fs');
+    mkdirSync(join(dataDir, 'postgres'), { recursive: true });
+    const refused = start(['db:reset'], { DATA_DIR: dataDir });
+    expect((await refused.exited).code).toBe(2);
+    expect(refused.err()).toContain('--yes');
+    expect(existsSync(join(dataDir, 'postgres'))).toBe(true);
+    const done = start(['db:reset', '--yes'], { DATA_DIR: dataDir });
+    expect((await done.exited).code).toBe(0);
+    expect(existsSync(join(dataDir, 'postgres'))).toBe(false);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('an unknown command prints usage', async () => {
+    const run = start(['frobnicate'], {});
+    expect((await run.exited).code).toBe(2);
+    expect(run.err()).toContain('Usage: rostergate');
+  });
+});

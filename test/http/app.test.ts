@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { credentialFromToken } from '../../src/auth/admin-token.ts';
+import { createApp } from '../../src/http/app.ts';
+import { openApiDir, openApiDocuments } from '../../src/http/openapi.ts';
+import { createLogger } from '../../src/log.ts';
+import { reconcile } from '../../src/sync/reconcile.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { defaults, smallDistrict, withRecords } from '../support/roster.ts';
+
+const TOKEN = 'test-admin-token-0123456789abcdef0123456789';
+const auth = { Authorization: `Bearer ${TOKEN}` };
+let db: TestDatabase;
+let app: ReturnType<typeof createApp>;
+const lines: string[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  app = createApp({ orm: db.orm, credential: credentialFromToken(TOKEN), logger: createLogger('info', {}, (l) => lines.push(l)) });
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+describe('health', () => {
+  test('/healthz and /readyz answer without a token', async () => {
+    expect(await (await app.request('/healthz')).json()).toEqual({ status: 'ok' });
+    const ready = await app.request('/readyz');
+    expect(ready.status).toBe(200);
+  });
+
+  test('/readyz is 503 with a problem when the database is gone', async () => {
+    const other = await createTestDatabase();
+    const broken = createApp({ orm: other.orm, credential: credentialFromToken(TOKEN), logger: createLogger('silent') });
+    await other.drop();
+    const res = await broken.request('/readyz');
+    expect(res.status).toBe(503);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(await res.json()).toMatchObject({ status: 503, title: 'Service Unavailable' });
+  });
+
+  test('every request is logged as JSON with its request id, and the id is returned', async () => {
+    const res = await app.request('/healthz');
+    const id = res.headers.get('x-request-id');
+    expect(id).toBeTruthy();
+    const entry = lines.map((l) => JSON.parse(l)).find((l) => l.requestId === id);
+    expect(entry).toMatchObject({ level: 'info', msg: 'request', method: 'GET', path: '/healthz', status: 200 });
+  });
+});
+
+describe('admin authentication', () => {
+  const adminRoutes = () =>
+    app.routes.filter((r) => r.path.startsWith('/admin/') && r.method !== 'ALL').map((r) => ({ method: r.method, path: r.path.replace(':id', '1') }));
+
+  test('every admin route refuses a missing or wrong token with 401', async () => {
+    const routes = adminRoutes();
+    expect(routes.length).toBeGreaterThanOrEqual(4);
+    for (const { method, path } of routes) {
+      for (const headers of [{}, { Authorization: 'Bearer wrong' }, { Authorization: TOKEN }]) {
+        const res = await app.request(path, { method, headers });
+        expect(res.status, `${method} ${path}`).toBe(401);
+        expect(res.headers.get('www-authenticate')).toContain('Bearer');
+      }
+    }
+  });
+
+  test('the token is never logged', () => {
+    expect(lines.join('\n')).not.toContain(TOKEN);
+  });
+});
+
+describe('sync runs', () => {
+  test('list, show, approve and reject through the admin API', async () => {
+    await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'bulk', batches: smallDistrict() });
+    const held = await reconcile(db.orm, {
+      ...defaults, source: 'sis', mode: 'bulk', batches: withRecords(smallDistrict(), 'enrollment', () => []),
+    });
+    expect(held.status).toBe('held');
+
+    const list = await (await app.request('/admin/runs?status=held', { headers: auth })).json();
+    expect(list).toMatchObject({ total: 1, runs: [{ id: held.runId, status: 'held', source: 'sis', mode: 'bulk' }] });
+    expect(list.runs[0].holdReason).toContain('enrollment');
+
+    const shown = await (await app.request(`/admin/runs/${held.runId}`, { headers: auth })).json();
+    expect(shown).toMatchObject({ id: held.runId, issueList: [] });
+
+    const approved = await app.request(`/admin/runs/${held.runId}/approve`, { method: 'POST', headers: auth });
+    expect(approved.status).toBe(200);
+    expect(await approved.json()).toMatchObject({ status: 'succeeded', counts: { enrollment: { tombstoned: 3 } } });
+
+    const again = await app.request(`/admin/runs/${held.runId}/approve`, { method: 'POST', headers: auth });
+    expect(again.status).toBe(409);
+    expect(await again.json()).toMatchObject({ status: 409, detail: `run ${held.runId} is succeeded, not held` });
+
+    const missing = await app.request('/admin/runs/999999/reject', { method: 'POST', headers: auth });
+    expect(missing.status).toBe(404);
+  });
+
+  test('bad parameters get a problem naming the parameter', async () => {
+    const res = await app.request('/admin/runs?limit=0&status=sideways', { headers: auth });
+    expect(res.status).toBe(400);
+    const body = await res.json();
+    expect(body.errors.map((e: { path: string }) => e.path).sort()).toEqual(['limit', 'status']);
+    const byId = await app.request('/admin/runs/abc', { headers: auth });
+    expect(byId.status).toBe(400);
+  });
+
+  test('an unknown route is a 404 problem', async () => {
+    const res = await app.request('/nowhere');
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ type: 'urn:rostergate:problem:not-found', status: 404 });
+  });
+});
+
+test('the committed OpenAPI documents match the routes (run `npm run cli -- openapi:write`)', () => {
+  for (const [name, doc] of Object.entries(openApiDocuments())) {
+    expect(JSON.parse(readFileSync(join(openApiDir, name), 'utf8')), name).toEqual(doc);
+  }
+});
