@@ -17,7 +17,7 @@ const lines: string[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = createApp({ orm: db.orm, credential: credentialFromToken(TOKEN), logger: createLogger('info', {}, (l) => lines.push(l)) });
+  app = createApp({ orm: db.orm, credential: credentialFromToken(TOKEN), logger: createLogger('info', {}, (l) => void lines.push(l)) });
 });
 afterAll(async () => {
   await db?.drop();
@@ -78,9 +78,9 @@ describe('sync runs', () => {
     });
     expect(held.status).toBe('held');
 
-    const list = await (await app.request('/admin/runs?status=held', { headers: auth })).json();
+    const list = (await (await app.request('/admin/runs?status=held', { headers: auth })).json()) as { runs: { holdReason: string }[] };
     expect(list).toMatchObject({ total: 1, runs: [{ id: held.runId, status: 'held', source: 'sis', mode: 'bulk' }] });
-    expect(list.runs[0].holdReason).toContain('enrollment');
+    expect(list.runs[0]!.holdReason).toContain('enrollment');
 
     const shown = await (await app.request(`/admin/runs/${held.runId}`, { headers: auth })).json();
     expect(shown).toMatchObject({ id: held.runId, issueList: [] });
@@ -100,7 +100,7 @@ describe('sync runs', () => {
   test('bad parameters get a problem naming the parameter', async () => {
     const res = await app.request('/admin/runs?limit=0&status=sideways', { headers: auth });
     expect(res.status).toBe(400);
-    const body = await res.json();
+    const body = (await res.json()) as { errors: { path: string }[] };
     expect(body.errors.map((e: { path: string }) => e.path).sort()).toEqual(['limit', 'status']);
     const byId = await app.request('/admin/runs/abc', { headers: auth });
     expect(byId.status).toBe(400);
