@@ -1,4 +1,5 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import type { Orm } from '../../db/orm.ts';
 import { approveRun, rejectRun, RunStateError } from '../../sync/reconcile.ts';
 import { getRun, listRuns } from '../../sync/runs.ts';
@@ -93,25 +94,27 @@ export function registerRunRoutes(app: OpenAPIHono<AppEnv>, orm: Orm) {
     return found ? c.json(found as never, 200) : problem(c, 404, `Run ${c.req.valid('param').id} does not exist.`);
   });
 
-  app.openapi(approve, async (c) => {
-    const { id } = c.req.valid('param');
-    try {
+  app.openapi(approve, (c) =>
+    onRunState(c, async (id) => {
       await approveRun(orm, id);
       return c.json((await getRun(orm, id, 0)) as never, 200);
-    } catch (error) {
-      if (error instanceof RunStateError) return problem(c, error.kind === 'missing' ? 404 : 409, error.message);
-      throw error;
-    }
-  });
+    }),
+  );
 
-  app.openapi(reject, async (c) => {
-    const { id } = c.req.valid('param');
-    try {
+  app.openapi(reject, (c) =>
+    onRunState(c, async (id) => {
       await rejectRun(orm, id);
       return c.body(null, 204);
-    } catch (error) {
-      if (error instanceof RunStateError) return problem(c, error.kind === 'missing' ? 404 : 409, error.message);
-      throw error;
-    }
-  });
+    }),
+  );
+}
+
+/** Runs an action on the run in the path; a missing run is 404, one in the wrong state 409. */
+async function onRunState<R>(c: Context<AppEnv, string, { out: { param: { id: number } } }>, action: (id: number) => Promise<R>) {
+  try {
+    return await action(c.req.valid('param').id);
+  } catch (error) {
+    if (error instanceof RunStateError) return problem(c, error.kind === 'missing' ? 404 : 409, error.message);
+    throw error;
+  }
 }
