@@ -8,6 +8,7 @@ import { entitySpec, snake } from '../src/sync/entities.ts';
 import { reconcile, type RunSummary } from '../src/sync/reconcile.ts';
 import { contentHash, toColumnRow } from '../src/sync/stage.ts';
 import { uuidv7 } from '../src/sync/uuid.ts';
+import { copyLine } from '../src/sync/copy.ts';
 import { generateDistrict, type Scale } from './generate.ts';
 import { markdownTable, measure, type Measured } from './measure.ts';
 
@@ -37,7 +38,7 @@ export async function reconcileBench({ orm, scale, workDir }: BenchContext): Pro
   const run = (label: string) =>
     measure(label, async () => {
       const summary = await reconcile(orm, {
-        source: 'bench', mode: 'bulk', batches: generateDistrict({ scale }), holdShare: 0.3, batchSize: 5000,
+        source: 'bench', mode: 'bulk', batches: generateDistrict({ scale }), holdShare: 0.3, batchSize: 10_000,
       });
       console.log('  phases (ms):', summary.phases);
       if (summary.status !== 'succeeded' || summary.issues > 0) throw new Error(`run ended ${summary.status} with ${summary.issues} issues`);
@@ -99,12 +100,12 @@ async function writeCopyFiles(scale: Scale, dir: string): Promise<CopyFile[]> {
       const row = toColumnRow(spec, record as Record<string, unknown>);
       const hash = contentHash(row);
       file.rows++;
-      chunk += line([uuidv7(), 'active', now, `${++cv}-${hash.slice(0, 8)}`, cv, hash, 1, ...columns.map((c) => row[c])]);
+      chunk += copyLine([uuidv7(), 'active', now, `${++cv}-${hash.slice(0, 8)}`, cv, hash, 1, ...columns.map((c) => row[c])]);
       for (const child of spec.children) {
         const childFile = open(child.table, ['user_sourced_id', ...child.columns]);
         for (const item of row[child.field] as Record<string, unknown>[]) {
           childFile.file.rows++;
-          childFile.out.write(line([row.sourced_id, ...child.columns.map((c) => item[c])]));
+          childFile.out.write(copyLine([row.sourced_id, ...child.columns.map((c) => item[c])]));
         }
       }
     }
@@ -114,18 +115,3 @@ async function writeCopyFiles(scale: Scale, dir: string): Promise<CopyFile[]> {
   return [...files.values()].map((f) => f.file);
 }
 
-/** One line of PostgreSQL's COPY text format. */
-function line(values: unknown[]): string {
-  return `${values.map(copyValue).join('\t')}\n`;
-}
-
-function copyValue(v: unknown): string {
-  if (v === null || v === undefined) return '\\N';
-  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) {
-    return escape(`{${v.map((x) => `"${x.replace(/["\\]/g, '\\$&')}"`).join(',')}}`);
-  }
-  if (typeof v === 'object') return escape(JSON.stringify(v));
-  return escape(String(v));
-}
-
-const escape = (s: string) => s.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!);

@@ -7,9 +7,8 @@ export class Migration20261122000952_shared_schema extends Migration {
   override up(): void | Promise<void> {
     // One global change version for every canonical row (Ed-Fi change queries, OneRoster deltas).
     this.addSql(`create sequence "change_version_seq" as bigint;`);
-    // Working tables of a sync run (see src/db/entities.ts): written and read in bulk, unindexed,
-    // unlogged because they are rebuilt by re-running a sync.
-    this.addSql(`create unlogged table "sync_stage" ("run_id" bigint not null, "entity" text not null, "sourced_id" text not null, "action" text not null, "content_hash" text null, "record" jsonb null);`);
+    // Every id a sync run's batch carried (see src/sync/stage.ts): written and read in bulk,
+    // unindexed, unlogged because re-running a sync rebuilds it.
     this.addSql(`create unlogged table "sync_seen" ("run_id" bigint not null, "entity" text not null, "sourced_ids" text[] not null);`);
     this.addSql(`create table "source" ("id" serial primary key, "name" text not null, "kind" text not null, "config" jsonb null, "created_at" timestamptz(3) not null default now());`);
     this.addSql(`alter table "source" add constraint "source_name_unique" unique ("name");`);

@@ -29,7 +29,7 @@ export const configSchema = z.object({
     .optional()
     .describe('Bearer token for /admin routes; required with DATABASE_URL, generated under DATA_DIR otherwise'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Minimum level of the JSON logs'),
-  SYNC_BATCH_SIZE: z.coerce.number().int().min(1).max(50_000).default(5000).describe('Records per reconcile batch'),
+  SYNC_BATCH_SIZE: z.coerce.number().int().min(1).max(50_000).default(10_000).describe('Records per reconcile batch'),
   SYNC_HOLD_SHARE: share
     .default(0.3)
     .describe('A bulk run that would tombstone more than this share of one entity of a source is held for approval'),

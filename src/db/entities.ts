@@ -231,12 +231,11 @@ export const SyncIssue = defineEntity({
 });
 
 /**
- * The working tables of a run, `sync_stage` (new, changed and deleted records in column form) and
- * `sync_seen` (every sourcedId a batch carried, for bulk tombstoning), are UNLOGGED tables without
- * indexes, created by migration and left out of the ORM metadata: they are scratch space written
- * and read only in bulk by src/sync.
+ * A sync run's working tables stay out of the ORM metadata: `sync_seen` (every id each batch
+ * carried) and the run's own stage tables `stage_<run>_<table>`, all UNLOGGED and unindexed,
+ * written and read only in bulk by src/sync.
  */
-export const workingTables = ['sync_stage', 'sync_seen'];
+export const workingTables = ['sync_seen', /^stage_\d+_/];
 
 export const entities = [
   Source,

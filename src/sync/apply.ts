@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { entitySpecs, type EntitySpec } from './entities.ts';
+import { stageTable } from './stage.ts';
 
 /**
  * Applying a staged run: set-based SQL inside the caller's transaction. Only rows whose content
@@ -15,55 +16,59 @@ export interface TombstonePlan {
   bulkScope: readonly string[];
 }
 
-/** The source's active rows of one entity, with `doomed` true for those the plan tombstones. */
+/** The source's active rows of one entity that the plan tombstones (joins, so both sides hash). */
 function doomedRows(spec: EntitySpec, plan: TombstonePlan): RawBuilder<unknown> {
   const bulk = plan.bulkScope.includes(spec.name);
   const unseen = bulk
     ? sql`left join (select distinct unnest(sourced_ids) as id from sync_seen
         where run_id = ${plan.runId} and entity = ${spec.name}) seen on seen.id = t.sourced_id`
     : sql``;
-  return sql`
-    select t.sourced_id, (del.sourced_id is not null ${bulk ? sql`or seen.id is null` : sql``}) as doomed
-    from ${sql.table(spec.table)} t
-    left join (select distinct sourced_id from sync_stage
-      where run_id = ${plan.runId} and entity = ${spec.name} and action = 'delete') del on del.sourced_id = t.sourced_id
+  return sql`select t.sourced_id from ${sql.table(spec.table)} t
+    left join (select distinct sourced_id from ${sql.table(stageTable(plan.runId, spec.table))}
+      where action = 'delete') del on del.sourced_id = t.sourced_id
     ${unseen}
-    where t.source_id = ${plan.sourceId} and t.status = 'active'`;
+    where t.source_id = ${plan.sourceId} and t.status = 'active'
+      and (del.sourced_id is not null ${bulk ? sql`or seen.id is null` : sql``})`;
 }
 
-/** Rows each entity would tombstone, and how many active rows the source has for it. */
-export async function tombstoneShares(em: EntityManager, plan: TombstonePlan) {
-  const db = em.getKysely();
-  const shares: { entity: string; doomed: number; active: number }[] = [];
-  for (const spec of entitySpecs) {
-    const { rows } = await sql<{ doomed: string; active: string }>`
-      select count(*) filter (where doomed) as doomed, count(*) as active from (${doomedRows(spec, plan)}) d`.execute(db);
-    shares.push({ entity: spec.name, doomed: Number(rows[0]!.doomed), active: Number(rows[0]!.active) });
-  }
-  return shares;
+/** Active rows of the source per entity: with what a run saw, enough to count its tombstones. */
+export async function activeRows(em: EntityManager, sourceId: number): Promise<Map<string, number>> {
+  const parts = entitySpecs.map(
+    (spec) => sql`select ${spec.name}::text as entity, count(*)::int as n from ${sql.table(spec.table)}
+      where source_id = ${sourceId} and status = 'active'`,
+  );
+  const { rows } = await sql<{ entity: string; n: number }>`${sql.join(parts, sql` union all `)}`.execute(em.getKysely());
+  return new Map(rows.map((r) => [r.entity, r.n]));
+}
+
+/** Exact tombstone counts by scanning; for runs whose tallies cannot be trusted (repeated ids). */
+export async function countTombstones(em: EntityManager, plan: TombstonePlan, entity: string): Promise<number> {
+  const spec = entitySpecs.find((s) => s.name === entity)!;
+  const { rows } = await sql<{ n: number }>`select count(*)::int as n from (${doomedRows(spec, plan)}) d`.execute(em.getKysely());
+  return rows[0]!.n;
 }
 
 const etagOf = (cv: RawBuilder<unknown>, hash: RawBuilder<unknown>) => sql`${cv}::text || '-' || left(${hash}, 8)`;
 
 /** Upserts what the run created or changed, entity by entity in dependency order. */
-export async function applyUpserts(em: EntityManager, runId: number, sourceId: number, now: Date) {
+export async function applyUpserts(em: EntityManager, runId: number, sourceId: number, now: Date, pending: Map<string, number>) {
   const db = em.getKysely();
   const bulkLoaded: string[] = [];
   for (const spec of entitySpecs) {
-    const pending = await stagedRows(db, runId, spec.name);
-    if (pending === 0) continue;
+    const rows = pending.get(spec.name) ?? 0;
+    if (rows === 0) continue;
     const tables = [spec.table, ...spec.children.map((c) => c.table)];
-    const bulk = await withBulkLoadFor(db, tables, pending, async () => {
-      await upsertEntity(db, spec, runId, sourceId, now);
+    const stage = sql.table(stageTable(runId, spec.table));
+    const bulk = await withBulkLoadFor(db, tables, rows, async (intoEmpty) => {
+      await upsertEntity(db, spec, runId, sourceId, now, intoEmpty);
       for (const child of spec.children) {
-        await sql`delete from ${sql.table(child.table)} c using sync_stage s
-          where s.run_id = ${runId} and s.entity = ${spec.name} and s.action = 'update'
-            and c.user_sourced_id = s.sourced_id`.execute(db);
-        await sql`insert into ${sql.table(child.table)} (user_sourced_id, ${sql.join(child.columns.map((c) => sql.ref(c)))})
-          select s.sourced_id, ${sql.join(child.columns.map((c) => sql.ref(`c.${c}`)))}
-          from sync_stage s
-            cross join lateral jsonb_populate_recordset(null::${sql.table(child.table)}, s.record->${sql.lit(child.field)}) c
-          where s.run_id = ${runId} and s.entity = ${spec.name} and s.action in ('create', 'update')`.execute(db);
+        await sql`delete from ${sql.table(child.table)} c using ${stage} s
+          where s.action = 'update' and c.user_sourced_id = s.sourced_id`.execute(db);
+        const cols = sql.join(child.columns.map((c) => sql.ref(c)));
+        await sql`insert into ${sql.table(child.table)} (user_sourced_id, ${cols})
+          select c.user_sourced_id, ${sql.join(child.columns.map((c) => sql.ref(`c.${c}`)))}
+          from ${sql.table(stageTable(runId, child.table))} c join ${stage} s on s.sourced_id = c.user_sourced_id
+          where s.action in ('create', 'update')`.execute(db);
       }
     });
     if (bulk) bulkLoaded.push(...tables);
@@ -71,48 +76,55 @@ export async function applyUpserts(em: EntityManager, runId: number, sourceId: n
   return bulkLoaded;
 }
 
-async function stagedRows(db: Kysely<any>, runId: number, entity: string) {
-  const { rows } = await sql<{ n: string }>`select count(*) as n from sync_stage
-    where run_id = ${runId} and entity = ${entity} and action in ('create', 'update')`.execute(db);
-  return Number(rows[0]!.n);
-}
-
-async function upsertEntity(db: Kysely<any>, spec: EntitySpec, runId: number, sourceId: number, now: Date) {
-  const table = sql.table(spec.table);
+async function upsertEntity(db: Kysely<any>, spec: EntitySpec, runId: number, sourceId: number, now: Date, intoEmpty: boolean) {
   const updatable = spec.columns.filter((c) => c !== 'sourced_id');
-  await sql`
-    insert into ${table} as t (edfi_id, status, date_last_modified, etag, change_version, content_hash, source_id,
-      ${sql.join(spec.columns.map((c) => sql.ref(c)))})
-    -- Only creates carry a new Ed-Fi id; an update keeps the stored one (edfi_id is not in the SET).
-    select coalesce(r.edfi_id, gen_random_uuid()), 'active', ${now}, ${etagOf(sql.ref('x.cv'), sql.ref('x.content_hash'))}, x.cv, x.content_hash, ${sourceId},
-      ${sql.join(spec.columns.map((c) => sql.ref(`r.${c}`)))}
-    from (
-      select s.record, s.content_hash, nextval('change_version_seq') as cv
-      from sync_stage s
-      where s.run_id = ${runId} and s.entity = ${spec.name} and s.action in ('create', 'update')
-    ) x cross join lateral jsonb_populate_record(null::${table}, x.record) r
-    on conflict (sourced_id) do update set
+  // Into an empty table every row is new: no conflict to look for (and no unique index to ask).
+  const onConflict = intoEmpty
+    ? sql``
+    : sql`on conflict (sourced_id) do update set
       status = excluded.status, date_last_modified = excluded.date_last_modified, etag = excluded.etag,
       change_version = excluded.change_version, content_hash = excluded.content_hash, source_id = excluded.source_id,
       ${sql.join(updatable.map((c) => sql`${sql.ref(c)} = excluded.${sql.ref(c)}`))}
     where t.content_hash is distinct from excluded.content_hash or t.status <> 'active'
-      or t.source_id <> excluded.source_id`.execute(db);
+      or t.source_id <> excluded.source_id`;
+  await sql`
+    insert into ${sql.table(spec.table)} as t (edfi_id, status, date_last_modified, etag, change_version, content_hash, source_id,
+      ${sql.join(spec.columns.map((c) => sql.ref(c)))})
+    select x.edfi_id, 'active', ${now}, ${etagOf(sql.ref('x.cv'), sql.ref('x.content_hash'))}, x.cv, x.content_hash, ${sourceId},
+      ${sql.join(spec.columns.map((c) => sql.ref(`x.${c}`)))}
+    from (
+      select s.*, nextval('change_version_seq') as cv from ${sql.table(stageTable(runId, spec.table))} s
+      where s.action in ('create', 'update')
+    ) x
+    -- An update keeps its stored Ed-Fi id: edfi_id is not in the SET list.
+    ${onConflict}`.execute(db);
 }
 
 /**
  * When a load is large next to the table (a first import), maintaining every index and foreign
  * key row by row costs several times the insert itself. Then the secondary indexes and foreign
  * keys of the tables are dropped and rebuilt in bulk around the load, inside the same transaction,
- * so readers never see them missing; the tables are locked for writes meanwhile.
+ * so readers never see them missing; the tables are locked for writes meanwhile. Into an empty
+ * table that no other table references, even the primary key and unique constraints are built
+ * after the rows are in.
  */
-async function withBulkLoadFor(db: Kysely<any>, tables: string[], rows: number, load: () => Promise<void>): Promise<boolean> {
-  const { rows: sizes } = await sql<{ n: number }>`
-    select coalesce(sum(greatest(c.reltuples, 0)), 0)::float8 as n from pg_class c where c.oid = ${tables[0]!}::regclass`.execute(db);
-  if (rows < 20_000 || rows < sizes[0]!.n) {
-    await load();
+async function withBulkLoadFor(db: Kysely<any>, tables: string[], rows: number, load: (intoEmpty: boolean) => Promise<void>): Promise<boolean> {
+  const [table] = tables as [string, ...string[]];
+  const { rows: facts } = await sql<{ n: number; empty: boolean; referenced: boolean }>`
+    select greatest(c.reltuples, 0)::float8 as n,
+           not exists (select 1 from ${sql.table(table)}) as empty,
+           exists (select 1 from pg_constraint f where f.contype = 'f' and f.confrelid = c.oid and f.conrelid <> c.oid) as referenced
+    from pg_class c where c.oid = ${table}::regclass`.execute(db);
+  const { n, empty, referenced } = facts[0]!;
+  if (rows < 20_000 || rows < n) {
+    await load(false);
     return false;
   }
-
+  const intoEmpty = empty && !referenced;
+  const { rows: keys } = intoEmpty
+    ? await sql<{ name: string; def: string }>`select conname as name, pg_get_constraintdef(oid) as def
+        from pg_constraint where conrelid = ${table}::regclass and contype in ('p', 'u')`.execute(db)
+    : { rows: [] };
   const { rows: indexes } = await sql<{ name: string; def: string }>`
     select i.relname as name, pg_get_indexdef(x.indexrelid) as def
     from pg_index x join pg_class i on i.oid = x.indexrelid
@@ -123,7 +135,9 @@ async function withBulkLoadFor(db: Kysely<any>, tables: string[], rows: number, 
     from pg_constraint where contype = 'f' and conrelid = any(${tables}::regclass[])`.execute(db);
   for (const fk of foreignKeys) await sql`alter table ${sql.raw(fk.tbl)} drop constraint ${sql.ref(fk.name)}`.execute(db);
   for (const ix of indexes) await sql`drop index ${sql.ref(ix.name)}`.execute(db);
-  await load();
+  for (const key of keys) await sql`alter table ${sql.table(table)} drop constraint ${sql.ref(key.name)}`.execute(db);
+  await load(intoEmpty);
+  for (const key of keys) await sql`alter table ${sql.table(table)} add constraint ${sql.ref(key.name)} ${sql.raw(key.def)}`.execute(db);
   for (const ix of indexes) await sql.raw(ix.def).execute(db);
   for (const fk of foreignKeys) await sql`alter table ${sql.raw(fk.tbl)} add constraint ${sql.ref(fk.name)} ${sql.raw(fk.def)}`.execute(db);
   return true;
@@ -139,7 +153,7 @@ export async function applyTombstones(em: EntityManager, plan: TombstonePlan, no
     const result = await sql`
       update ${table} t set status = 'tobedeleted', date_last_modified = ${now}, change_version = x.cv,
         etag = ${etagOf(sql.ref('x.cv'), sql.ref('t.content_hash'))}
-      from (select d.sourced_id, nextval('change_version_seq') as cv from (${doomedRows(spec, plan)}) d where d.doomed) x
+      from (select d.sourced_id, nextval('change_version_seq') as cv from (${doomedRows(spec, plan)}) d) x
       where t.sourced_id = x.sourced_id`.execute(db);
     tombstoned[spec.name] = Number(result.numAffectedRows ?? 0);
   }

@@ -1,12 +1,14 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { Source, SyncIssue, SyncRun } from '../db/entities.ts';
-import { applyTombstones, applyUpserts, tombstoneShares, type TombstonePlan } from './apply.ts';
-import { entityNames, entitySpec } from './entities.ts';
+import { activeRows, applyTombstones, applyUpserts, countTombstones, type TombstonePlan } from './apply.ts';
+import { BloomFilter } from './bloom.ts';
+import { CopyConnection } from './copy.ts';
+import { entityNames, entitySpec, entitySpecs } from './entities.ts';
 import { IssueLog } from './issues.ts';
 import type { EntityName, RecordBatch } from './records.ts';
 import { resolveRun, type Duplicates } from './resolve.ts';
-import { prepareBatch, writeBatch, type StageContext } from './stage.ts';
+import { createStageTables, dropStageTables, prepareBatch, stageTable, tallyOf, writeBatch, type StageContext } from './stage.ts';
 
 /**
  * The one write path into the shared schema (ARCHITECTURE §4).
@@ -61,59 +63,68 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions): Promi
   const run = em.create(SyncRun, { source: em.getReference(Source, sourceId), mode: options.mode, status: 'running' });
   await em.flush();
   const runId = run.id;
+  await createStageTables(em, runId);
 
   const ctx: StageContext = {
     runId,
     sourceId,
-    refused: new Map(),
-    seen: new Map(),
+    tally: new Map(),
+    seenIds: new BloomFilter(4_000_000),
+    maybeRepeated: new Map(),
     issues: new IssueLog(runId, options.issueCap ?? 10_000),
   };
   let complete = true;
   let error: string | undefined;
-  // One batch is written while the next is validated and hashed: the database and the CPU work
-  // side by side, and at most two batches are in memory.
-  let writing: Promise<void> = Promise.resolve();
   const clock = phaseClock();
+  const copy = await CopyConnection.open(orm.config.get('clientUrl')!);
   try {
-    for await (const batch of options.batches) {
-      const spec = entitySpec(batch.entity);
-      for (let i = 0; i < batch.records.length; i += options.batchSize) {
-        const prepared = prepareBatch(ctx, spec, batch.records.slice(i, i + options.batchSize));
-        await writing;
-        if (prepared) writing = writeBatch(orm.em.fork(), ctx, spec, prepared);
+    try {
+      // One batch is written while the next is validated and hashed: the database and the CPU
+      // work side by side, and at most two batches are in memory.
+      let writing: Promise<void> = Promise.resolve();
+      try {
+        for await (const batch of options.batches) {
+          const spec = entitySpec(batch.entity);
+          for (let i = 0; i < batch.records.length; i += options.batchSize) {
+            const prepared = prepareBatch(ctx, spec, batch.records.slice(i, i + options.batchSize));
+            await writing;
+            if (prepared) writing = writeBatch(orm.em.fork(), copy, ctx, spec, prepared);
+          }
+        }
+      } catch (e) {
+        // The source stopped part-way: what arrived is still applied, but nothing is tombstoned.
+        complete = false;
+        error = e instanceof Error ? e.message : String(e);
       }
+      await writing;
+    } finally {
+      await copy.close();
     }
-  } catch (e) {
-    // The source stopped part-way: what arrived is still applied, but nothing is tombstoned.
-    complete = false;
-    error = e instanceof Error ? e.message : String(e);
-  }
-
-  try {
-    await writing;
     await ctx.issues.flush(em);
     const stage = clock();
-    const duplicates = await resolveRun(em, runId, ctx.issues);
+
+    const duplicates = await resolveRun(em, runId, ctx.issues, ctx.maybeRepeated);
     const plan: TombstonePlan = {
       runId,
       sourceId,
       bulkScope: options.mode === 'bulk' && complete ? (options.scope ?? entityNames) : [],
     };
     await sql`update sync_run set bulk_scope = ${[...plan.bulkScope]}::text[] where id = ${runId}`.execute(em.getKysely());
-    const shares = await tombstoneShares(em, plan);
-    const counts = await stagedCounts(em, runId, ctx, duplicates, shares);
+    const staged = await stagedActions(em, runId);
+    const shares = await tombstoneShares(em, plan, ctx, duplicates);
+    const counts = runCounts(ctx, staged, duplicates, shares);
     const holdReason = holdReasonFor(shares, options.holdShare);
     if (holdReason) return await finish(em, runId, { status: 'held', complete, counts, issues: ctx.issues.total, holdReason, error });
     const check = clock();
-    const tombstoned = await applyRun(orm, plan, shares);
+
+    const tombstoned = await applyRun(orm, plan, staged, shares);
     for (const [entity, n] of Object.entries(tombstoned)) counts[entity]!.tombstoned = n;
     const phases = { stage, check, apply: clock() };
     return { ...(await finish(em, runId, { status: complete ? 'succeeded' : 'partial', complete, counts, issues: ctx.issues.total, error })), phases };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     await finish(em, runId, { status: 'failed', complete, counts: {}, issues: ctx.issues.total, error: message });
-    await dropStage(em, runId);
+    await dropStageTables(em, runId);
     throw e;
   }
 }
@@ -129,9 +140,63 @@ function phaseClock() {
   };
 }
 
-type Shares = Awaited<ReturnType<typeof tombstoneShares>>;
+type Share = { entity: string; doomed: number; active: number };
+type Staged = Map<string, Record<string, number>>;
 
-function holdReasonFor(shares: Shares, holdShare: number): string | undefined {
+/** Stage rows per entity and action, after the checks. */
+async function stagedActions(em: EntityManager, runId: number): Promise<Staged> {
+  const parts = entitySpecs.map(
+    (spec) => sql`select ${spec.name}::text as entity, action, count(*)::int as n
+      from ${sql.table(stageTable(runId, spec.table))} group by action`,
+  );
+  const { rows } = await sql<{ entity: string; action: string; n: number }>`${sql.join(parts, sql` union all `)}`.execute(em.getKysely());
+  const staged: Staged = new Map(entityNames.map((e) => [e, {}]));
+  for (const r of rows) staged.get(r.entity)![r.action] = r.n;
+  return staged;
+}
+
+/**
+ * What the plan would tombstone per entity. Without repeated ids the staging tallies say it
+ * exactly (active rows minus those the run saw, plus explicit deletes); otherwise count by scan.
+ */
+async function tombstoneShares(em: EntityManager, plan: TombstonePlan, ctx: StageContext | undefined, duplicates: Map<string, Duplicates>): Promise<Share[]> {
+  const active = await activeRows(em, plan.sourceId);
+  const shares: Share[] = [];
+  for (const entity of entityNames) {
+    const tally = ctx?.tally.get(entity);
+    const bulk = plan.bulkScope.includes(entity);
+    const exact = !tally || (duplicates.get(entity)?.ids ?? 0) > 0;
+    const doomed = exact
+      ? await countTombstones(em, plan, entity)
+      : (bulk ? (active.get(entity) ?? 0) - tally.matchedActive : 0) + tally.deleted;
+    shares.push({ entity, doomed, active: active.get(entity) ?? 0 });
+  }
+  return shares;
+}
+
+/**
+ * Per-entity counts: every id a run saw is created, updated, unchanged, tombstoned or rejected
+ * (repeated ids count once per copy); records refused before staging count as rejected too.
+ */
+function runCounts(ctx: StageContext, staged: Staged, duplicates: Map<string, Duplicates>, shares: Share[]) {
+  const counts: Record<string, EntityCounts> = {};
+  for (const entity of entityNames) {
+    const tally = tallyOf(ctx, entity);
+    const n = staged.get(entity)!;
+    const [created, updated, deleted, rejected] = [n.create ?? 0, n.update ?? 0, n.delete ?? 0, n.rejected ?? 0];
+    const repeats = duplicates.get(entity)?.rows ?? 0;
+    counts[entity] = {
+      created,
+      updated,
+      unchanged: tally.seen - tally.foreign - repeats - created - updated - deleted - rejected,
+      tombstoned: shares.find((s) => s.entity === entity)?.doomed ?? 0,
+      rejected: tally.refused + rejected + repeats,
+    };
+  }
+  return counts;
+}
+
+function holdReasonFor(shares: Share[], holdShare: number): string | undefined {
   const over = shares.filter((s) => s.active > 0 && s.doomed / s.active > holdShare);
   if (over.length === 0) return undefined;
   const parts = over.map((s) => `${s.doomed} of ${s.active} ${s.entity} rows (${Math.round((100 * s.doomed) / s.active)}%)`);
@@ -139,62 +204,20 @@ function holdReasonFor(shares: Shares, holdShare: number): string | undefined {
 }
 
 /**
- * Applies a staged run in one transaction and clears its stage; returns rows tombstoned per
- * entity. Tables loaded in bulk are vacuumed afterwards so later runs read hashes from warm,
- * all-visible pages.
+ * Applies a staged run in one transaction and drops its stage; returns rows tombstoned per
+ * entity. Tables loaded in bulk get fresh planner statistics before anyone reads them.
  */
-async function applyRun(orm: MikroORM, plan: TombstonePlan, shares: Shares) {
+async function applyRun(orm: MikroORM, plan: TombstonePlan, staged: Staged, shares: Share[]) {
   const doomed = shares.filter((s) => s.doomed > 0).map((s) => s.entity);
-  const { tombstoned, bulkLoaded } = await orm.em.fork().transactional(async (tx) => {
+  const pending = new Map([...staged].map(([entity, n]) => [entity, (n.create ?? 0) + (n.update ?? 0)]));
+  return orm.em.fork().transactional(async (tx) => {
     const now = new Date();
-    const bulkLoaded = await applyUpserts(tx, plan.runId, plan.sourceId, now);
+    const bulkLoaded = await applyUpserts(tx, plan.runId, plan.sourceId, now, pending);
     const tombstoned = await applyTombstones(tx, plan, now, doomed);
-    await dropStage(tx, plan.runId);
-    return { tombstoned, bulkLoaded };
+    for (const table of bulkLoaded) await sql`analyze ${sql.table(table)}`.execute(tx.getKysely());
+    await dropStageTables(tx, plan.runId);
+    return tombstoned;
   });
-  const db = orm.em.fork().getKysely();
-  for (const table of bulkLoaded) await sql`vacuum (analyze) ${sql.table(table)}`.execute(db);
-  return tombstoned;
-}
-
-/**
- * Per-entity counts: every id a run saw is created, updated, unchanged or rejected (duplicates
- * count once per copy); records refused before staging count as rejected too.
- */
-async function stagedCounts(
-  em: EntityManager,
-  runId: number,
-  ctx: StageContext,
-  duplicates: Map<string, Duplicates>,
-  shares: Shares,
-): Promise<Record<string, EntityCounts>> {
-  const { rows } = await sql<{ entity: string; created: string; updated: string; staged: string; rejected: string }>`
-    select entity,
-           count(*) filter (where action = 'create') as created,
-           count(*) filter (where action = 'update') as updated,
-           count(distinct sourced_id) filter (where action <> 'duplicate') as staged,
-           count(distinct sourced_id) filter (where action = 'rejected') as rejected
-    from sync_stage where run_id = ${runId} group by entity`.execute(em.getKysely());
-  const counts: Record<string, EntityCounts> = {};
-  for (const entity of entityNames) {
-    const r = rows.find((x) => x.entity === entity);
-    const dup = duplicates.get(entity) ?? { ids: 0, rows: 0 };
-    const seen = ctx.seen.get(entity) ?? 0;
-    counts[entity] = {
-      created: Number(r?.created ?? 0),
-      updated: Number(r?.updated ?? 0),
-      unchanged: seen - dup.rows - Number(r?.staged ?? 0),
-      tombstoned: shares.find((s) => s.entity === entity)?.doomed ?? 0,
-      rejected: (ctx.refused.get(entity) ?? 0) + Number(r?.rejected ?? 0) + dup.rows,
-    };
-  }
-  return counts;
-}
-
-async function dropStage(em: EntityManager, runId: number) {
-  const db = em.getKysely();
-  await sql`delete from sync_stage where run_id = ${runId}`.execute(db);
-  await sql`delete from sync_seen where run_id = ${runId}`.execute(db);
 }
 
 async function finish(em: EntityManager, runId: number, summary: Omit<RunSummary, 'runId'>): Promise<RunSummary> {
@@ -218,7 +241,8 @@ export async function approveRun(orm: MikroORM, runId: number): Promise<RunSumma
   if (later > 0) throw new RunStateError(`run ${runId} is superseded by a later run of the same source; reject it and sync again`);
   const plan = { runId, sourceId: run.source.id, bulkScope: run.bulkScope ?? [] };
   // The stage is what was held, so the held counts stand; only the tombstones are counted anew.
-  const tombstoned = await applyRun(orm, plan, await tombstoneShares(em, plan));
+  const staged = await stagedActions(em, runId);
+  const tombstoned = await applyRun(orm, plan, staged, await tombstoneShares(em, plan, undefined, new Map()));
   const counts = Object.fromEntries(
     Object.entries(run.counts ?? {}).map(([entity, c]) => [entity, { ...c, tombstoned: tombstoned[entity] ?? 0 }]),
   ) as Record<string, EntityCounts>;
@@ -232,7 +256,7 @@ export async function rejectRun(orm: MikroORM, runId: number): Promise<void> {
   if (!run) throw new RunStateError(`run ${runId} does not exist`, 'missing');
   if (run.status !== 'held') throw new RunStateError(`run ${runId} is ${run.status}, not held`);
   await em.transactional(async (tx) => {
-    await dropStage(tx, runId);
+    await dropStageTables(tx, runId);
     await sql`update sync_run set status = 'rejected', finished_at = now() where id = ${runId}`.execute(tx.getKysely());
   });
 }

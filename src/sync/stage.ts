@@ -1,16 +1,19 @@
 import { hash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
-import type { EntitySpec } from './entities.ts';
+import type { BloomFilter } from './bloom.ts';
+import { copyLine, type CopyConnection } from './copy.ts';
+import { entitySpecs, type EntitySpec } from './entities.ts';
 import type { IssueLog } from './issues.ts';
 import { tombstoneRecord } from './records.ts';
 import { uuidv7 } from './uuid.ts';
 
 /**
- * Staging: turns one batch of canonical records into working rows. Each record is validated, put
- * in column form and hashed; one query reads the stored hashes, so only new or changed rows carry
- * their content into `sync_stage`, and one row in `sync_seen` lists every id of the batch. Nothing
- * in the shared schema changes here.
+ * Staging: turns each batch of canonical records into rows of the run's own UNLOGGED stage tables
+ * (typed like the live tables, created per run, dropped when it ends). Each record is validated,
+ * put in column form and hashed; one query per batch reads the stored hashes, so only new,
+ * changed or deleted rows are copied in (COPY protocol). `sync_seen` gets one row per batch with
+ * every id, for bulk tombstoning. Nothing in the shared schema changes here.
  */
 
 export type StageAction = 'create' | 'update' | 'delete';
@@ -39,6 +42,38 @@ export const contentHash = (row: ColumnRow) => hash('sha1', JSON.stringify(row),
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
+/** Names of one run's stage tables. */
+export const stageTable = (runId: number, table: string) => `stage_${runId}_${table}`;
+
+/** Columns of an entity's stage table: what the apply step needs besides the record's own. */
+export const stageColumns = (spec: EntitySpec) => ['action', 'content_hash', 'edfi_id', ...spec.columns];
+
+/** Creates the run's stage tables with the live tables' column types and no constraints. */
+export async function createStageTables(em: EntityManager, runId: number) {
+  const db = em.getKysely();
+  // Run ids are never reused, so a table of this name can only be left over from a lost database.
+  await dropStageTables(em, runId);
+  for (const spec of entitySpecs) {
+    await sql`create unlogged table ${sql.table(stageTable(runId, spec.table))} as
+      select null::text as action, content_hash, edfi_id, ${sql.join(spec.columns.map((c) => sql.ref(c)))}
+      from ${sql.table(spec.table)} with no data`.execute(db);
+    for (const child of spec.children) {
+      await sql`create unlogged table ${sql.table(stageTable(runId, child.table))} as
+        select user_sourced_id, ${sql.join(child.columns.map((c) => sql.ref(c)))}
+        from ${sql.table(child.table)} with no data`.execute(db);
+    }
+  }
+}
+
+export async function dropStageTables(em: EntityManager, runId: number) {
+  const tables = entitySpecs.flatMap((s) => [s.table, ...s.children.map((c) => c.table)]).map((t) => stageTable(runId, t));
+  await sql`drop table if exists ${sql.join(tables.map((t) => sql.table(t)))}`.execute(em.getKysely());
+  await sql`delete from sync_seen where run_id = ${runId}`.execute(em.getKysely());
+}
+
+/** A text[] parameter sent as JSON: serialising thousands of ids natively beats pg's array encoder. */
+const jsonTextArray = (values: string[]) => sql`array(select json_array_elements_text(${JSON.stringify(values)}::json))`;
+
 interface Stored {
   sourced_id: string;
   content_hash: string;
@@ -46,98 +81,141 @@ interface Stored {
   source_id: number;
 }
 
-interface Staged {
-  sourced_id: string;
-  action: StageAction;
-  content_hash: string | null;
-  record: ColumnRow | null;
+export interface EntityTally {
+  /** Ids written to `sync_seen`, repeats and ids owned elsewhere included. */
+  seen: number;
+  /** Records refused before staging (invalid, owned elsewhere). */
+  refused: number;
+  /** Of those, ids active under another source (they are in `sync_seen`). */
+  foreign: number;
+  /** Seen ids that matched an active row of this source (for counting tombstones without a scan). */
+  matchedActive: number;
+  /** Staged rows by action. */
+  created: number;
+  updated: number;
+  deleted: number;
 }
 
 export interface StageContext {
   runId: number;
   sourceId: number;
-  /** Records refused before staging (invalid, owned elsewhere), per entity. */
-  refused: Map<string, number>;
-  /** Ids written to `sync_seen` (repeats included), per entity. */
-  seen: Map<string, number>;
+  tally: Map<string, EntityTally>;
+  /** Every id of the run, to spot repeats; ids it flags are checked exactly later. */
+  seenIds: BloomFilter;
+  maybeRepeated: Map<string, Set<string>>;
   issues: IssueLog;
 }
 
-/** Validates, hashes and classifies one batch; returns the work to write, or null. */
+export function tallyOf(ctx: StageContext, entity: string): EntityTally {
+  let t = ctx.tally.get(entity);
+  if (!t) ctx.tally.set(entity, (t = { seen: 0, refused: 0, foreign: 0, matchedActive: 0, created: 0, updated: 0, deleted: 0 }));
+  return t;
+}
+
+type Candidate = { tombstone: true } | { row: ColumnRow; hash: string };
+
+/** Validates, hashes and classifies one batch in memory; returns the work to write, or null. */
 export function prepareBatch(ctx: StageContext, spec: EntitySpec, records: readonly unknown[]) {
-  const candidates = new Map<string, { tombstone: true } | { row: ColumnRow; hash: string }>();
-  const duplicates: string[] = [];
+  const tally = tallyOf(ctx, spec.name);
+  const candidates = new Map<string, Candidate>();
+  const repeated: string[] = [];
   for (const record of records) {
     const tombstone = (record as { status?: unknown } | null)?.status === 'tobedeleted';
     const parsed = tombstone ? tombstoneRecord.safeParse(record) : spec.schema.safeParse(record);
     if (!parsed.success) {
       const raw = (record as { sourcedId?: unknown } | null)?.sourcedId;
-      const sourcedId = typeof raw === 'string' ? raw : null;
-      refuse(ctx, spec, 1);
+      tally.refused++;
       for (const issue of parsed.error.issues) {
-        ctx.issues.add({ entity: spec.name, sourcedId, field: issue.path.join('.') || null, severity: 'error', code: 'invalid_value', message: issue.message });
+        ctx.issues.add({
+          entity: spec.name, sourcedId: typeof raw === 'string' ? raw : null, field: issue.path.join('.') || null,
+          severity: 'error', code: 'invalid_value', message: issue.message,
+        });
       }
       continue;
     }
     const id = (parsed.data as { sourcedId: string }).sourcedId;
-    // Duplicates are judged over the whole run, when every batch is in (see resolve.ts).
-    if (candidates.has(id)) duplicates.push(id);
+    // Repeats are judged over the whole run once every batch is in (see resolve.ts).
+    if (candidates.has(id)) repeated.push(id);
     else if (tombstone) candidates.set(id, { tombstone: true });
     else {
       const row = toColumnRow(spec, parsed.data as Record<string, unknown>);
       candidates.set(id, { row, hash: contentHash(row) });
     }
   }
-  return candidates.size === 0 ? null : { candidates, ids: [...candidates.keys(), ...duplicates] };
-}
-
-function refuse(ctx: StageContext, spec: EntitySpec, n: number) {
-  ctx.refused.set(spec.name, (ctx.refused.get(spec.name) ?? 0) + n);
+  return candidates.size === 0 ? null : { candidates, repeated };
 }
 
 export async function writeBatch(
   em: EntityManager,
+  copy: CopyConnection,
   ctx: StageContext,
   spec: EntitySpec,
-  prepared: NonNullable<ReturnType<typeof prepareBatch>>,
+  { candidates, repeated }: NonNullable<ReturnType<typeof prepareBatch>>,
 ): Promise<void> {
-  const db = em.getKysely();
-  const { candidates, ids } = prepared;
-  const { rows: stored } = await sql<Stored>`
-    select t.sourced_id, t.content_hash, t.status, t.source_id from ${sql.table(spec.table)} t
-    where t.sourced_id = any(${[...candidates.keys()]}::text[])`.execute(db);
-  const storedById = new Map(stored.map((s) => [s.sourced_id, s]));
+  const tally = tallyOf(ctx, spec.name);
+  // One round trip: record every id as seen, and compare hashes in the database so that only
+  // rows needing work come back (none, for an unchanged batch). Ids refused below for belonging to
+  // another source are in sync_seen too; tombstoning only looks at this source's rows.
+  const ids = [...candidates.keys(), ...repeated];
+  const input = JSON.stringify([...candidates].map(([id, c]) => ['hash' in c ? c.hash : null, id]));
+  const { rows } = await sql<Stored & { matched: number | null }>`
+    with input as (
+      select x->>1 as id, x->>0 as hash from json_array_elements(${input}::json) x
+    ), seen as (
+      insert into sync_seen (run_id, entity, sourced_ids) values (${ctx.runId}, ${spec.name}, ${jsonTextArray(ids)})
+    ), joined as (
+      select i.id, i.hash, t.sourced_id, t.content_hash, t.status, t.source_id
+      from input i left join ${sql.table(spec.table)} t on t.sourced_id = i.id
+    )
+    select id as sourced_id, content_hash, status, source_id, null::int as matched from joined
+    where sourced_id is null or hash is null or content_hash <> hash or status <> 'active' or source_id <> ${ctx.sourceId}
+    union all
+    select null, null, null, null, count(*)::int from joined where status = 'active' and source_id = ${ctx.sourceId}`.execute(em.getKysely());
+  const needsWork = new Map<string, Stored | undefined>();
+  for (const r of rows) {
+    if (r.matched !== null) tally.matchedActive += r.matched;
+    else needsWork.set(r.sourced_id, r.status === null ? undefined : r);
+  }
 
-  const staged: Staged[] = [];
-  const seen: string[] = [];
+  let lines = '';
+  const childLines = spec.children.map(() => '');
   const now = Date.now();
-  for (const [id, candidate] of candidates) {
-    const existing = storedById.get(id);
-    if (existing && existing.status === 'active' && existing.source_id !== ctx.sourceId) {
-      refuse(ctx, spec, 1);
+  for (const [id, existing] of needsWork) {
+    const candidate = candidates.get(id)!;
+    const live = existing?.status === 'active';
+    if (live && existing.source_id !== ctx.sourceId) {
+      tally.refused++;
+      tally.foreign++;
       ctx.issues.add({
         entity: spec.name, sourcedId: id, field: 'sourcedId', severity: 'error', code: 'owned_by_other_source',
         message: `${spec.name} ${id} belongs to another source; it is left unchanged`,
       });
       continue;
     }
-    seen.push(id);
     if ('tombstone' in candidate) {
-      if (existing?.status === 'active') staged.push({ sourced_id: id, action: 'delete', content_hash: null, record: null });
-    } else if (!existing) {
-      staged.push({ sourced_id: id, action: 'create', content_hash: candidate.hash, record: { ...candidate.row, edfi_id: uuidv7(now) } });
-    } else if (existing.status !== 'active' || existing.content_hash !== candidate.hash) {
-      staged.push({ sourced_id: id, action: 'update', content_hash: candidate.hash, record: candidate.row });
+      if (!live) continue;
+      tally.deleted++;
+      lines += copyLine(['delete', null, null, id, ...spec.columns.slice(1).map(() => null)]);
+      continue;
+    }
+    const action = existing ? 'update' : 'create';
+    tally[existing ? 'updated' : 'created']++;
+    const row = candidate.row;
+    lines += copyLine([action, candidate.hash, uuidv7(now), ...spec.columns.map((c) => row[c])]);
+    spec.children.forEach((child, i) => {
+      for (const item of row[child.field] as ColumnRow[]) childLines[i] += copyLine([id, ...child.columns.map((c) => item[c])]);
+    });
+  }
+  for (const id of ids) {
+    if (ctx.seenIds.add(`${spec.name}\u0000${id}`)) {
+      let maybe = ctx.maybeRepeated.get(spec.name);
+      if (!maybe) ctx.maybeRepeated.set(spec.name, (maybe = new Set()));
+      maybe.add(id);
     }
   }
-  // Ids refused above still count as seen when they repeat, so duplicates are found run-wide.
-  const repeated = ids.slice(candidates.size);
-  ctx.seen.set(spec.name, (ctx.seen.get(spec.name) ?? 0) + seen.length + repeated.length);
-  await sql`insert into sync_seen (run_id, entity, sourced_ids) values (${ctx.runId}, ${spec.name}, ${[...seen, ...repeated]}::text[])`.execute(db);
-  if (staged.length === 0) return;
-  await sql`
-    insert into sync_stage (run_id, entity, sourced_id, action, content_hash, record)
-    select ${ctx.runId}, ${spec.name}, x.sourced_id, x.action, x.content_hash, x.record
-    from jsonb_to_recordset(${JSON.stringify(staged)}::jsonb)
-      as x(sourced_id text, action text, content_hash text, record jsonb)`.execute(db);
+  tally.seen += ids.length;
+  await copy.copy(stageTable(ctx.runId, spec.table), stageColumns(spec), lines);
+  for (const [i, child] of spec.children.entries()) {
+    await copy.copy(stageTable(ctx.runId, child.table), ['user_sourced_id', ...child.columns], childLines[i]!);
+  }
 }

@@ -1,0 +1,61 @@
+import { once } from 'node:events';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+
+/**
+ * PostgreSQL's COPY protocol for staging: the cheapest way to move rows into the server. Values
+ * are written in COPY's text format. A dedicated connection is used because the ORM's pool does
+ * not expose COPY.
+ */
+
+/** One line of COPY text format: tab-separated, `\N` for null, arrays as `{…}`, objects as JSON. */
+export function copyLine(values: readonly unknown[]): string {
+  let out = '';
+  for (let i = 0; i < values.length; i++) out += (i ? '\t' : '') + copyValue(values[i]);
+  return `${out}\n`;
+}
+
+function copyValue(v: unknown): string {
+  if (v === null || v === undefined) return '\\N';
+  if (typeof v === 'string') return escape(v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) {
+    return escape(`{${v.map((x) => `"${x.replace(/["\\]/g, '\\$&')}"`).join(',')}}`);
+  }
+  return escape(JSON.stringify(v));
+}
+
+const specials = /[\\\t\n\r]/g;
+const replacements: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+const escape = (s: string) => (specials.test(s) ? s.replace(specials, (c) => replacements[c]!) : s);
+
+export class CopyConnection {
+  readonly #client: pg.Client;
+
+  private constructor(client: pg.Client) {
+    this.#client = client;
+  }
+
+  static async open(url: string) {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    return new CopyConnection(client);
+  }
+
+  /** Streams `text` (COPY text lines) into `table (columns)`. */
+  async copy(table: string, columns: readonly string[], text: string): Promise<void> {
+    if (!text) return;
+    const stream = this.#client.query(
+      copyFrom(`copy ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) from stdin`),
+    );
+    const done = once(stream, 'finish');
+    stream.end(text);
+    await done;
+  }
+
+  async close() {
+    await this.#client.end();
+  }
+}
+
+export const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
