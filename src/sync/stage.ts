@@ -16,8 +16,6 @@ import { uuidv7 } from './uuid.ts';
  * every id, for bulk tombstoning. Nothing in the shared schema changes here.
  */
 
-export type StageAction = 'create' | 'update' | 'delete';
-
 export type ColumnRow = Record<string, unknown>;
 
 /** The record as stored: snake_case columns in spec order, absent fields as null, children sorted. */
