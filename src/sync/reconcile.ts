@@ -79,16 +79,21 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions): Promi
   const copy = await CopyConnection.open(orm.config.get('clientUrl')!);
   try {
     try {
-      // One batch is written while the next is validated and hashed: the database and the CPU
-      // work side by side, and at most two batches are in memory.
-      let writing: Promise<void> = Promise.resolve();
+      // Batches are written while the next ones are validated and hashed, so the database and
+      // the CPU work side by side; at most `inFlight` batches are held in memory.
+      const inFlight = 3;
+      const writing: Promise<void>[] = [];
       try {
         for await (const batch of options.batches) {
           const spec = entitySpec(batch.entity);
           for (let i = 0; i < batch.records.length; i += options.batchSize) {
             const prepared = prepareBatch(ctx, spec, batch.records.slice(i, i + options.batchSize));
-            await writing;
-            if (prepared) writing = writeBatch(orm.em.fork(), copy, ctx, spec, prepared);
+            if (writing.length >= inFlight) await writing.shift();
+            if (!prepared) continue;
+            const written = writeBatch(orm.em.fork(), copy, ctx, spec, prepared);
+            // Awaited later; until then a failure must not count as unhandled.
+            written.catch(() => {});
+            writing.push(written);
           }
         }
       } catch (e) {
@@ -96,7 +101,7 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions): Promi
         complete = false;
         error = e instanceof Error ? e.message : String(e);
       }
-      await writing;
+      await Promise.all(writing);
     } finally {
       await copy.close();
     }
