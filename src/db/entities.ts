@@ -30,6 +30,8 @@ const rosterRow = () => ({
   contentHash: p.text(),
   source: () => p.manyToOne(Source).index(),
   nativeKey: p.text().nullable(),
+  /** Ed-Fi natural key (identity members); looked up by equality from the Ed-Fi door. */
+  edfiKey: p.json<Record<string, string | number>>().nullable().index(),
   metadata: p.json<Record<string, unknown>>().nullable(),
 });
 

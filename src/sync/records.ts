@@ -25,6 +25,8 @@ const common = {
   sourcedId: id,
   /** The source system's own key, kept for provenance. */
   nativeKey: z.string().optional(),
+  /** The Ed-Fi natural key (identity members, e.g. `{ schoolId: 255901 }`), where one is known. */
+  edfiKey: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
 };
 

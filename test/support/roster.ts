@@ -7,7 +7,7 @@ export function smallDistrict(): RecordBatch[] {
     {
       entity: 'org',
       records: [
-        { sourcedId: 'd1', name: 'Springfield District', type: 'district', identifier: 'NCES-1' },
+        { sourcedId: 'd1', name: 'Springfield District', type: 'district', identifier: 'NCES-1', edfiKey: { localEducationAgencyId: 255901 } },
         { sourcedId: 's1', name: 'Springfield High', type: 'school', identifier: '101', parentSourcedId: 'd1' },
         { sourcedId: 's2', name: 'Shelbyville High', type: 'school', identifier: '102', parentSourcedId: 'd1' },
       ],

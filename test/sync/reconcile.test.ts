@@ -47,6 +47,7 @@ describe('bulk runs', () => {
     expect(bart!.etag).toBe(`${bart!.change_version}-${String(bart!.content_hash).slice(0, 8)}`);
     const roles = await query(sql`select role, org_sourced_id, begin_date from user_role where user_sourced_id = 'u-bart'`);
     expect(roles).toEqual([{ role: 'student', org_sourced_id: 's1', begin_date: '2024-08-15' }]);
+    expect((await row('org', 'd1'))!.edfi_key).toEqual({ localEducationAgencyId: 255901 });
     const cls = await row('class', 'cl1');
     expect(cls).toMatchObject({ term_sourced_ids: ['t1'], periods: ['1'], course_sourced_id: 'c-math' });
 
