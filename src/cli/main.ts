@@ -10,7 +10,7 @@ import { writeOpenApi } from '../http/openapi.ts';
 import { startServer } from '../http/server.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { openRuntime } from '../runtime.ts';
-import { approveRun, rejectRun, RunStateError } from '../sync/reconcile.ts';
+import { approveRun, rejectRun, RunStateError, SourceBusyError } from '../sync/reconcile.ts';
 import { getRun, listRuns } from '../sync/runs.ts';
 
 const usage = `Usage: rostergate <command> [options]
@@ -148,7 +148,7 @@ async function runsCommand(config: Config, logger: Logger, args: string[], statu
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof UsageError || error instanceof RunStateError) {
+  if (error instanceof ConfigError || error instanceof UsageError || error instanceof RunStateError || error instanceof SourceBusyError) {
     process.stderr.write(`rostergate: ${error.message}\n`);
     if (error instanceof UsageError) process.stderr.write(`\n${usage}`);
     process.exitCode = 2;

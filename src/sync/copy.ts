@@ -4,8 +4,8 @@ import { from as copyFrom } from 'pg-copy-streams';
 
 /**
  * PostgreSQL's COPY protocol for staging: the cheapest way to move rows into the server. Values
- * are written in COPY's text format. A dedicated connection is used because the ORM's pool does
- * not expose COPY.
+ * are written in COPY's text format, on a dedicated connection because the ORM's pool does not
+ * expose COPY.
  */
 
 /** One line of COPY text format: tab-separated, `\N` for null, arrays as `{…}`, objects as JSON. */
@@ -29,7 +29,11 @@ const specials = /[\\\t\n\r]/g;
 const replacements: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 const escape = (s: string) => (specials.test(s) ? s.replace(specials, (c) => replacements[c]!) : s);
 
-export class CopyConnection {
+/**
+ * A run's own connection: COPY for staging, and the session-level advisory lock that keeps two
+ * runs of one source from overlapping (held until the connection closes).
+ */
+export class RunConnection {
   readonly #client: pg.Client;
 
   private constructor(client: pg.Client) {
@@ -39,7 +43,13 @@ export class CopyConnection {
   static async open(url: string) {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    return new CopyConnection(client);
+    return new RunConnection(client);
+  }
+
+  /** Takes the source's lock if free; false when another run of the source holds it. */
+  async tryLockSource(sourceId: number): Promise<boolean> {
+    const { rows } = await this.#client.query<{ locked: boolean }>('select pg_try_advisory_lock($1, $2) as locked', [SOURCE_LOCKS, sourceId]);
+    return rows[0]!.locked;
   }
 
   /** Streams `text` (COPY text lines) into `table (columns)`. */
@@ -57,5 +67,8 @@ export class CopyConnection {
     await this.#client.end();
   }
 }
+
+/** Advisory-lock namespace of sync sources (first key of the two-key form). */
+const SOURCE_LOCKS = 0x52470001;
 
 export const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { Source, SyncIssue, SyncRun } from '../db/entities.ts';
 import { activeRows, applyTombstones, applyUpserts, countTombstones, type TombstonePlan } from './apply.ts';
 import { BloomFilter } from './bloom.ts';
-import { CopyConnection } from './copy.ts';
+import { RunConnection } from './copy.ts';
 import { entityNames, entitySpec, entitySpecs } from './entities.ts';
 import { IssueLog } from './issues.ts';
 import type { EntityName, RecordBatch } from './records.ts';
@@ -57,9 +57,26 @@ export async function ensureSource(em: EntityManager, name: string, kind = 'api'
   return rows[0]!.id;
 }
 
+/** Runs `work` holding the source's lock on the run's own connection; refuses if another run holds it. */
+async function withSourceLock<T>(orm: MikroORM, sourceId: number, name: string, work: (conn: RunConnection) => Promise<T>): Promise<T> {
+  const conn = await RunConnection.open(orm.config.get('clientUrl')!);
+  try {
+    if (!(await conn.tryLockSource(sourceId))) throw new SourceBusyError(`another run of source '${name}' is in progress; try again when it ends`);
+    return await work(conn);
+  } finally {
+    await conn.close();
+  }
+}
+
+export class SourceBusyError extends Error {}
+
 export async function reconcile(orm: MikroORM, options: ReconcileOptions): Promise<RunSummary> {
   const em = orm.em.fork();
   const sourceId = await ensureSource(em, options.source, options.sourceKind);
+  return withSourceLock(orm, sourceId, options.source, (copy) => runLocked(orm, em, sourceId, copy, options));
+}
+
+async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, copy: RunConnection, options: ReconcileOptions): Promise<RunSummary> {
   const run = em.create(SyncRun, { source: em.getReference(Source, sourceId), mode: options.mode, status: 'running' });
   await em.flush();
   const runId = run.id;
@@ -73,38 +90,11 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions): Promi
     maybeRepeated: new Map(),
     issues: new IssueLog(runId, options.issueCap ?? 10_000),
   };
+  const clock = phaseClock();
   let complete = true;
   let error: string | undefined;
-  const clock = phaseClock();
-  const copy = await CopyConnection.open(orm.config.get('clientUrl')!);
   try {
-    try {
-      // Batches are written while the next ones are validated and hashed, so the database and
-      // the CPU work side by side; at most `inFlight` batches are held in memory.
-      const inFlight = 3;
-      const writing: Promise<void>[] = [];
-      try {
-        for await (const batch of options.batches) {
-          const spec = entitySpec(batch.entity);
-          for (let i = 0; i < batch.records.length; i += options.batchSize) {
-            const prepared = prepareBatch(ctx, spec, batch.records.slice(i, i + options.batchSize));
-            if (writing.length >= inFlight) await writing.shift();
-            if (!prepared) continue;
-            const written = writeBatch(orm.em.fork(), copy, ctx, spec, prepared);
-            // Awaited later; until then a failure must not count as unhandled.
-            written.catch(() => {});
-            writing.push(written);
-          }
-        }
-      } catch (e) {
-        // The source stopped part-way: what arrived is still applied, but nothing is tombstoned.
-        complete = false;
-        error = e instanceof Error ? e.message : String(e);
-      }
-      await Promise.all(writing);
-    } finally {
-      await copy.close();
-    }
+    ({ complete, error } = await stageAll(orm, copy, ctx, options));
     await ctx.issues.flush(em);
     const stage = clock();
 
@@ -132,6 +122,45 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions): Promi
     await dropStageTables(em, runId);
     throw e;
   }
+}
+
+/** A staging write that failed: the run fails, unlike a source that stops part-way. */
+class WriteFailure extends Error {}
+
+/**
+ * Stages every batch. Batches are written while the next ones are validated and hashed, so the
+ * database and the CPU work side by side; at most IN_FLIGHT batches are held in memory. A source
+ * that throws ends the run incomplete (what arrived is applied, nothing is tombstoned).
+ */
+async function stageAll(orm: MikroORM, copy: RunConnection, ctx: StageContext, options: ReconcileOptions) {
+  const IN_FLIGHT = 3;
+  const writing: Promise<void>[] = [];
+  let outcome: { complete: boolean; error?: string } = { complete: true };
+  try {
+    for await (const batch of options.batches) {
+      const spec = entitySpec(batch.entity);
+      for (let i = 0; i < batch.records.length; i += options.batchSize) {
+        const prepared = prepareBatch(ctx, spec, batch.records.slice(i, i + options.batchSize));
+        if (writing.length >= IN_FLIGHT) await writing.shift();
+        if (!prepared) continue;
+        const written = writeBatch(orm.em.fork(), copy, ctx, spec, prepared).catch((e: unknown) => {
+          throw new WriteFailure('staging failed', { cause: e });
+        });
+        // Awaited later; until then a failure must not count as unhandled.
+        written.catch(() => {});
+        writing.push(written);
+      }
+    }
+  } catch (e) {
+    if (e instanceof WriteFailure) throw e.cause;
+    outcome = { complete: false, error: e instanceof Error ? e.message : String(e) };
+  }
+  try {
+    await Promise.all(writing);
+  } catch (e) {
+    throw e instanceof WriteFailure ? e.cause : e;
+  }
+  return outcome;
 }
 
 /** Each call returns the milliseconds since the previous one. */
@@ -246,8 +275,8 @@ export async function approveRun(orm: MikroORM, runId: number): Promise<RunSumma
   if (later > 0) throw new RunStateError(`run ${runId} is superseded by a later run of the same source; reject it and sync again`);
   const plan = { runId, sourceId: run.source.id, bulkScope: run.bulkScope ?? [] };
   // The stage is what was held, so the held counts stand; only the tombstones are counted anew.
-  const staged = await stagedActions(em, runId);
-  const tombstoned = await applyRun(orm, plan, staged, await tombstoneShares(em, plan, undefined, new Map()));
+  const tombstoned = await withSourceLock(orm, plan.sourceId, `#${plan.sourceId}`, async () =>
+    applyRun(orm, plan, await stagedActions(em, runId), await tombstoneShares(em, plan, undefined, new Map())));
   const counts = Object.fromEntries(
     Object.entries(run.counts ?? {}).map(([entity, c]) => [entity, { ...c, tombstoned: tombstoned[entity] ?? 0 }]),
   ) as Record<string, EntityCounts>;

@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { BloomFilter } from './bloom.ts';
-import { copyLine, type CopyConnection } from './copy.ts';
+import { copyLine, type RunConnection } from './copy.ts';
 import { entitySpecs, type EntitySpec } from './entities.ts';
 import type { IssueLog } from './issues.ts';
 import { tombstoneRecord } from './records.ts';
@@ -145,7 +145,7 @@ export function prepareBatch(ctx: StageContext, spec: EntitySpec, records: reado
 
 export async function writeBatch(
   em: EntityManager,
-  copy: CopyConnection,
+  copy: RunConnection,
   ctx: StageContext,
   spec: EntitySpec,
   { candidates, repeated }: NonNullable<ReturnType<typeof prepareBatch>>,

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import type { RecordBatch } from '../../src/sync/records.ts';
-import { approveRun, reconcile, rejectRun, RunStateError, type ReconcileOptions } from '../../src/sync/reconcile.ts';
+import { approveRun, reconcile, rejectRun, RunStateError, SourceBusyError, type ReconcileOptions } from '../../src/sync/reconcile.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { defaults, smallDistrict, withRecords } from '../support/roster.ts';
 
@@ -282,5 +282,27 @@ describe('safety holds', () => {
     const heldAgain = await run(withoutClass());
     await run(smallDistrict());
     await expect(approveRun(db.orm, heldAgain.runId)).rejects.toThrow(/superseded/);
+  });
+});
+
+describe('one run per source at a time', () => {
+  test('a second run of a busy source is refused; other sources go ahead', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    async function* slow(): AsyncGenerator<RecordBatch> {
+      yield smallDistrict()[0]!;
+      await gate;
+    }
+    const first = run([], { batches: slow(), scope: ['org'] });
+    await new Promise((r) => setTimeout(r, 200));
+    await expect(run(smallDistrict())).rejects.toThrow(SourceBusyError);
+    const other = await reconcile(db.orm, { ...defaults, source: 'other', mode: 'delta', batches: [
+      { entity: 'org', records: [{ sourcedId: 'o1', name: 'Other', type: 'school' }] },
+    ] });
+    expect(other.status).toBe('succeeded');
+    release();
+    expect((await first).status).toBe('succeeded');
+    // The lock goes with the run: the source is free again.
+    expect((await run(smallDistrict())).status).toBe('succeeded');
   });
 });

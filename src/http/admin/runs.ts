@@ -1,7 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Orm } from '../../db/orm.ts';
-import { approveRun, rejectRun, RunStateError } from '../../sync/reconcile.ts';
+import { approveRun, rejectRun, RunStateError, SourceBusyError } from '../../sync/reconcile.ts';
 import { getRun, listRuns } from '../../sync/runs.ts';
 import type { AppEnv } from '../app.ts';
 import { problem, problemResponses } from '../problem.ts';
@@ -109,12 +109,13 @@ export function registerRunRoutes(app: OpenAPIHono<AppEnv>, orm: Orm) {
   );
 }
 
-/** Runs an action on the run in the path; a missing run is 404, one in the wrong state 409. */
+/** Runs an action on the run in the path; a missing run is 404, one in the wrong state or busy 409. */
 async function onRunState<R>(c: Context<AppEnv, string, { out: { param: { id: number } } }>, action: (id: number) => Promise<R>) {
   try {
     return await action(c.req.valid('param').id);
   } catch (error) {
     if (error instanceof RunStateError) return problem(c, error.kind === 'missing' ? 404 : 409, error.message);
+    if (error instanceof SourceBusyError) return problem(c, 409, error.message);
     throw error;
   }
 }
