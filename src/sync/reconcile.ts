@@ -49,11 +49,11 @@ export interface RunSummary {
   phases?: { stage: number; check: number; apply: number };
 }
 
+/** The source's id, creating it on first use (without touching an existing row). */
 export async function ensureSource(em: EntityManager, name: string, kind = 'api'): Promise<number> {
   const { rows } = await sql<{ id: number }>`
-    insert into source (name, kind) values (${name}, ${kind})
-    on conflict (name) do update set name = excluded.name
-    returning id`.execute(em.getKysely());
+    with created as (insert into source (name, kind) values (${name}, ${kind}) on conflict (name) do nothing returning id)
+    select id from created union all select id from source where name = ${name} limit 1`.execute(em.getKysely());
   return rows[0]!.id;
 }
 
