@@ -28,6 +28,8 @@ const rosterRow = () => ({
   etag: p.text(),
   changeVersion: p.bigint('number').index(),
   contentHash: p.text(),
+  /** Hash of the record exactly as the source sent it: when it matches, the row is unchanged. */
+  inputHash: p.text().nullable(),
   source: () => p.manyToOne(Source).index(),
   nativeKey: p.text().nullable(),
   /** Ed-Fi natural key (identity members); looked up by equality from the Ed-Fi door. */

@@ -83,14 +83,14 @@ async function upsertEntity(db: Kysely<any>, spec: EntitySpec, runId: number, so
     ? sql``
     : sql`on conflict (sourced_id) do update set
       status = excluded.status, date_last_modified = excluded.date_last_modified, etag = excluded.etag,
-      change_version = excluded.change_version, content_hash = excluded.content_hash, source_id = excluded.source_id,
-      ${sql.join(updatable.map((c) => sql`${sql.ref(c)} = excluded.${sql.ref(c)}`))}
+      change_version = excluded.change_version, content_hash = excluded.content_hash, input_hash = excluded.input_hash,
+      source_id = excluded.source_id, ${sql.join(updatable.map((c) => sql`${sql.ref(c)} = excluded.${sql.ref(c)}`))}
     where t.content_hash is distinct from excluded.content_hash or t.status <> 'active'
       or t.source_id <> excluded.source_id`;
   await sql`
-    insert into ${sql.table(spec.table)} as t (edfi_id, status, date_last_modified, etag, change_version, content_hash, source_id,
-      ${sql.join(spec.columns.map((c) => sql.ref(c)))})
-    select x.edfi_id, 'active', ${now}, ${etagOf(sql.ref('x.cv'), sql.ref('x.content_hash'))}, x.cv, x.content_hash, ${sourceId},
+    insert into ${sql.table(spec.table)} as t (edfi_id, status, date_last_modified, etag, change_version, content_hash, input_hash,
+      source_id, ${sql.join(spec.columns.map((c) => sql.ref(c)))})
+    select x.edfi_id, 'active', ${now}, ${etagOf(sql.ref('x.cv'), sql.ref('x.content_hash'))}, x.cv, x.content_hash, x.input_hash, ${sourceId},
       ${sql.join(spec.columns.map((c) => sql.ref(`x.${c}`)))}
     from (
       select s.*, nextval('change_version_seq') as cv from ${sql.table(stageTable(runId, spec.table))} s

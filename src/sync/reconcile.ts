@@ -222,7 +222,7 @@ function runCounts(ctx: StageContext, staged: Staged, duplicates: Map<string, Du
     counts[entity] = {
       created,
       updated,
-      unchanged: tally.seen - tally.foreign - repeats - created - updated - deleted - rejected,
+      unchanged: tally.seen - tally.seenRefused - repeats - created - updated - deleted - rejected,
       tombstoned: shares.find((s) => s.entity === entity)?.doomed ?? 0,
       rejected: tally.refused + rejected + repeats,
     };

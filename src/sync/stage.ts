@@ -44,7 +44,7 @@ const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 export const stageTable = (runId: number, table: string) => `stage_${runId}_${table}`;
 
 /** Columns of an entity's stage table: what the apply step needs besides the record's own. */
-export const stageColumns = (spec: EntitySpec) => ['action', 'content_hash', 'edfi_id', ...spec.columns];
+export const stageColumns = (spec: EntitySpec) => ['action', 'content_hash', 'input_hash', 'edfi_id', ...spec.columns];
 
 /** Creates the run's stage tables with the live tables' column types and no constraints. */
 export async function createStageTables(em: EntityManager, runId: number) {
@@ -53,7 +53,7 @@ export async function createStageTables(em: EntityManager, runId: number) {
   await dropStageTables(em, runId);
   for (const spec of entitySpecs) {
     await sql`create unlogged table ${sql.table(stageTable(runId, spec.table))} as
-      select null::text as action, content_hash, edfi_id, ${sql.join(spec.columns.map((c) => sql.ref(c)))}
+      select null::text as action, content_hash, input_hash, edfi_id, ${sql.join(spec.columns.map((c) => sql.ref(c)))}
       from ${sql.table(spec.table)} with no data`.execute(db);
     for (const child of spec.children) {
       await sql`create unlogged table ${sql.table(stageTable(runId, child.table))} as
@@ -84,8 +84,8 @@ export interface EntityTally {
   seen: number;
   /** Records refused before staging (invalid, owned elsewhere). */
   refused: number;
-  /** Of those, ids active under another source (they are in `sync_seen`). */
-  foreign: number;
+  /** Of those, ids refused after they were recorded in `sync_seen` (owned elsewhere, or invalid). */
+  seenRefused: number;
   /** Seen ids that matched an active row of this source (for counting tombstones without a scan). */
   matchedActive: number;
   /** Staged rows by action. */
@@ -106,39 +106,48 @@ export interface StageContext {
 
 export function tallyOf(ctx: StageContext, entity: string): EntityTally {
   let t = ctx.tally.get(entity);
-  if (!t) ctx.tally.set(entity, (t = { seen: 0, refused: 0, foreign: 0, matchedActive: 0, created: 0, updated: 0, deleted: 0 }));
+  if (!t) ctx.tally.set(entity, (t = { seen: 0, refused: 0, seenRefused: 0, matchedActive: 0, created: 0, updated: 0, deleted: 0 }));
   return t;
 }
 
-type Candidate = { tombstone: true } | { row: ColumnRow; hash: string };
+/** A tombstone, or a record kept as the source sent it until its input hash says it needs work. */
+type Candidate = { tombstone: true } | { record: Record<string, unknown>; input: string };
 
-/** Validates, hashes and classifies one batch in memory; returns the work to write, or null. */
+function reportInvalid(ctx: StageContext, spec: EntitySpec, record: unknown, issues: readonly { path: PropertyKey[]; message: string }[]) {
+  const raw = (record as { sourcedId?: unknown } | null)?.sourcedId;
+  for (const issue of issues) {
+    ctx.issues.add({
+      entity: spec.name, sourcedId: typeof raw === 'string' ? raw : null, field: issue.path.join('.') || null,
+      severity: 'error', code: 'invalid_value', message: issue.message,
+    });
+  }
+}
+
+/**
+ * Hashes one batch as the source sent it; returns the work to write, or null. Validation waits
+ * until the database says a record differs from what it last stored: an unchanged source costs a
+ * JSON serialisation and a hash per record, nothing more.
+ */
 export function prepareBatch(ctx: StageContext, spec: EntitySpec, records: readonly unknown[]) {
   const tally = tallyOf(ctx, spec.name);
   const candidates = new Map<string, Candidate>();
   const repeated: string[] = [];
   for (const record of records) {
+    const id = (record as { sourcedId?: unknown } | null)?.sourcedId;
     const tombstone = (record as { status?: unknown } | null)?.status === 'tobedeleted';
-    const parsed = tombstone ? tombstoneRecord.safeParse(record) : spec.schema.safeParse(record);
-    if (!parsed.success) {
-      const raw = (record as { sourcedId?: unknown } | null)?.sourcedId;
-      tally.refused++;
-      for (const issue of parsed.error.issues) {
-        ctx.issues.add({
-          entity: spec.name, sourcedId: typeof raw === 'string' ? raw : null, field: issue.path.join('.') || null,
-          severity: 'error', code: 'invalid_value', message: issue.message,
-        });
+    if (tombstone || typeof id !== 'string' || id === '') {
+      const parsed = tombstone ? tombstoneRecord.safeParse(record) : spec.schema.safeParse(record);
+      if (!parsed.success) {
+        tally.refused++;
+        reportInvalid(ctx, spec, record, parsed.error.issues);
+        continue;
       }
-      continue;
     }
-    const id = (parsed.data as { sourcedId: string }).sourcedId;
+    const key = id as string;
     // Repeats are judged over the whole run once every batch is in (see resolve.ts).
-    if (candidates.has(id)) repeated.push(id);
-    else if (tombstone) candidates.set(id, { tombstone: true });
-    else {
-      const row = toColumnRow(spec, parsed.data as Record<string, unknown>);
-      candidates.set(id, { row, hash: contentHash(row) });
-    }
+    if (candidates.has(key)) repeated.push(key);
+    else if (tombstone) candidates.set(key, { tombstone: true });
+    else candidates.set(key, { record: record as Record<string, unknown>, input: hash('sha1', JSON.stringify(record), 'base64url') });
   }
   return candidates.size === 0 ? null : { candidates, repeated };
 }
@@ -155,18 +164,19 @@ export async function writeBatch(
   // rows needing work come back (none, for an unchanged batch). Ids refused below for belonging to
   // another source are in sync_seen too; tombstoning only looks at this source's rows.
   const ids = [...candidates.keys(), ...repeated];
-  const input = JSON.stringify([...candidates].map(([id, c]) => ['hash' in c ? c.hash : null, id]));
+  const input = JSON.stringify([...candidates].map(([id, c]) => ['input' in c ? c.input : null, id]));
   const { rows } = await sql<Stored & { matched: number | null }>`
     with input as (
       select x->>1 as id, x->>0 as hash from json_array_elements(${input}::json) x
     ), seen as (
       insert into sync_seen (run_id, entity, sourced_ids) values (${ctx.runId}, ${spec.name}, ${jsonTextArray(ids)})
     ), joined as (
-      select i.id, i.hash, t.sourced_id, t.content_hash, t.status, t.source_id
+      select i.id, i.hash, t.sourced_id, t.content_hash, t.input_hash, t.status, t.source_id
       from input i left join ${sql.table(spec.table)} t on t.sourced_id = i.id
     )
     select id as sourced_id, content_hash, status, source_id, null::int as matched from joined
-    where sourced_id is null or hash is null or content_hash <> hash or status <> 'active' or source_id <> ${ctx.sourceId}
+    where sourced_id is null or hash is null or input_hash is distinct from hash or status <> 'active'
+      or source_id <> ${ctx.sourceId}
     union all
     select null, null, null, null, count(*)::int from joined where status = 'active' and source_id = ${ctx.sourceId}`.execute(em.getKysely());
   const needsWork = new Map<string, Stored | undefined>();
@@ -183,7 +193,7 @@ export async function writeBatch(
     const live = existing?.status === 'active';
     if (live && existing.source_id !== ctx.sourceId) {
       tally.refused++;
-      tally.foreign++;
+      tally.seenRefused++;
       ctx.issues.add({
         entity: spec.name, sourcedId: id, field: 'sourcedId', severity: 'error', code: 'owned_by_other_source',
         message: `${spec.name} ${id} belongs to another source; it is left unchanged`,
@@ -193,13 +203,23 @@ export async function writeBatch(
     if ('tombstone' in candidate) {
       if (!live) continue;
       tally.deleted++;
-      lines += copyLine(['delete', null, null, id, ...spec.columns.slice(1).map(() => null)]);
+      lines += copyLine(['delete', null, null, null, id, ...spec.columns.slice(1).map(() => null)]);
       continue;
     }
+    const parsed = spec.schema.safeParse(candidate.record);
+    if (!parsed.success) {
+      tally.refused++;
+      tally.seenRefused++;
+      reportInvalid(ctx, spec, candidate.record, parsed.error.issues);
+      continue;
+    }
+    const row = toColumnRow(spec, parsed.data as Record<string, unknown>);
+    const content = contentHash(row);
+    // Sent differently but the same content (fields reordered, say): nothing to write.
+    if (live && existing.content_hash === content) continue;
     const action = existing ? 'update' : 'create';
     tally[existing ? 'updated' : 'created']++;
-    const row = candidate.row;
-    lines += copyLine([action, candidate.hash, uuidv7(now), ...spec.columns.map((c) => row[c])]);
+    lines += copyLine([action, content, candidate.input, uuidv7(now), ...spec.columns.map((c) => row[c])]);
     spec.children.forEach((child, i) => {
       for (const item of row[child.field] as ColumnRow[]) childLines[i] += copyLine([id, ...child.columns.map((c) => item[c])]);
     });
