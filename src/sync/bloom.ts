@@ -14,11 +14,16 @@ export class BloomFilter {
     this.#hashes = 7;
   }
 
-  /** Adds `value`; returns true when it may have been added before. */
-  add(value: string): boolean {
+  /** Adds `value` (within namespace `salt`); returns true when it may have been added before. */
+  add(value: string, salt = ''): boolean {
     // Two FNV-1a variants combined (Kirsch–Mitzenmacher double hashing).
     let h1 = 0x811c9dc5;
     let h2 = 0x01000193;
+    for (let i = 0; i < salt.length; i++) {
+      h1 = Math.imul(h1 ^ salt.charCodeAt(i), 0x01000193);
+      h2 = Math.imul(h2 ^ salt.charCodeAt(i), 0x5bd1e995);
+    }
+    h1 = Math.imul(h1 ^ 0xff, 0x01000193);
     for (let i = 0; i < value.length; i++) {
       const c = value.charCodeAt(i);
       h1 = Math.imul(h1 ^ c, 0x01000193);

@@ -70,7 +70,7 @@ export async function dropStageTables(em: EntityManager, runId: number) {
 }
 
 /** A text[] parameter sent as JSON: serialising thousands of ids natively beats pg's array encoder. */
-const jsonTextArray = (values: string[]) => sql`array(select json_array_elements_text(${JSON.stringify(values)}::json))`;
+const jsonTextArray = (values: (string | null)[]) => sql`array(select json_array_elements_text(${JSON.stringify(values)}::json))`;
 
 interface Stored {
   sourced_id: string;
@@ -163,13 +163,17 @@ export async function writeBatch(
   // One round trip: record every id as seen, and compare hashes in the database so that only
   // rows needing work come back (none, for an unchanged batch). Ids refused below for belonging to
   // another source are in sync_seen too; tombstoning only looks at this source's rows.
-  const ids = [...candidates.keys(), ...repeated];
-  const input = JSON.stringify([...candidates].map(([id, c]) => ['input' in c ? c.input : null, id]));
+  const unique = [...candidates.keys()];
+  const hashes = unique.map((id) => {
+    const c = candidates.get(id)!;
+    return 'input' in c ? c.input : null;
+  });
   const { rows } = await sql<Stored & { matched: number | null }>`
     with input as (
-      select x->>1 as id, x->>0 as hash from json_array_elements(${input}::json) x
+      select * from unnest(${jsonTextArray(unique)}, ${jsonTextArray(hashes)}) as i(id, hash)
     ), seen as (
-      insert into sync_seen (run_id, entity, sourced_ids) values (${ctx.runId}, ${spec.name}, ${jsonTextArray(ids)})
+      insert into sync_seen (run_id, entity, sourced_ids)
+      values (${ctx.runId}, ${spec.name}, (select array_agg(id) from input) || ${jsonTextArray(repeated)})
     ), joined as (
       select i.id, i.hash, t.sourced_id, t.content_hash, t.input_hash, t.status, t.source_id
       from input i left join ${sql.table(spec.table)} t on t.sourced_id = i.id
@@ -224,8 +228,9 @@ export async function writeBatch(
       for (const item of row[child.field] as ColumnRow[]) childLines[i] += copyLine([id, ...child.columns.map((c) => item[c])]);
     });
   }
+  const ids = repeated.length ? [...unique, ...repeated] : unique;
   for (const id of ids) {
-    if (ctx.seenIds.add(`${spec.name}\u0000${id}`)) {
+    if (ctx.seenIds.add(id, spec.name)) {
       let maybe = ctx.maybeRepeated.get(spec.name);
       if (!maybe) ctx.maybeRepeated.set(spec.name, (maybe = new Set()));
       maybe.add(id);
