@@ -6,9 +6,9 @@ import { sql } from 'kysely';
 import type { Orm } from '../src/db/orm.ts';
 import { entitySpec, snake } from '../src/sync/entities.ts';
 import { reconcile, type RunSummary } from '../src/sync/reconcile.ts';
-import { contentHash, toColumnRow } from '../src/sync/stage.ts';
+import { storedForm } from '../src/sync/stage.ts';
 import { uuidv7 } from '../src/sync/uuid.ts';
-import { copyLine } from '../src/sync/copy.ts';
+import { copyLine, copyValue } from '../src/sync/copy.ts';
 import { generateDistrict, type Scale } from './generate.ts';
 import { markdownTable, measure, type Measured } from './measure.ts';
 
@@ -97,17 +97,17 @@ async function writeCopyFiles(scale: Scale, dir: string): Promise<CopyFile[]> {
     const { out, file } = open(spec.table, [...base, ...columns]);
     let chunk = '';
     for (const record of batch.records) {
-      const row = toColumnRow(spec, record as Record<string, unknown>);
-      const hash = contentHash(row);
+      const { row, children, content } = storedForm(spec, record as Record<string, unknown>);
       file.rows++;
-      chunk += copyLine([uuidv7(), 'active', now, `${++cv}-${hash.slice(0, 8)}`, cv, hash, 1, ...columns.map((c) => row[c])]);
-      for (const child of spec.children) {
+      chunk += `${copyLine([uuidv7(), 'active', now, `${++cv}-${content.slice(0, 8)}`, cv, content, 1]).slice(0, -1)}\t${row}`;
+      const id = copyValue(record.sourcedId);
+      spec.children.forEach((child, i) => {
         const childFile = open(child.table, ['user_sourced_id', ...child.columns]);
-        for (const item of row[child.field] as Record<string, unknown>[]) {
+        for (const line of children[i]!) {
           childFile.file.rows++;
-          childFile.out.write(copyLine([row.sourced_id, ...child.columns.map((c) => item[c])]));
+          childFile.out.write(`${id}\t${line}`);
         }
-      }
+      });
     }
     if (!out.write(chunk)) await once(out, 'drain');
   }

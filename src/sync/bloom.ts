@@ -1,22 +1,23 @@
 /**
  * A Bloom filter over strings: "certainly not seen" or "maybe seen", in fixed memory. Used to
  * spot sourcedIds a run may have sent twice without keeping every id in memory.
+ *
+ * Blocked: all of a value's bits lie in one 512-bit block (one cache line), so an add costs one
+ * cache miss instead of one per bit; the filter is several MB and is hit once per record.
  */
 export class BloomFilter {
-  readonly #bits: Uint32Array;
-  readonly #size: number;
-  readonly #hashes: number;
+  readonly #words: Uint32Array;
+  readonly #blocks: number;
 
-  /** Sized for `expected` items at about 1% false positives. */
+  /** Sized for `expected` items at about 1% false positives (far fewer while it is not full). */
   constructor(expected: number) {
-    this.#size = Math.max(1024, Math.ceil(expected * 9.6));
-    this.#bits = new Uint32Array(Math.ceil(this.#size / 32));
-    this.#hashes = 7;
+    this.#blocks = Math.max(1, Math.ceil((expected * 10) / 512));
+    this.#words = new Uint32Array(this.#blocks * 16);
   }
 
   /** Adds `value` (within namespace `salt`); returns true when it may have been added before. */
   add(value: string, salt = ''): boolean {
-    // Two FNV-1a variants combined (Kirsch–Mitzenmacher double hashing).
+    // Two FNV-1a variants: one picks the block, the other the bits inside it.
     let h1 = 0x811c9dc5;
     let h2 = 0x01000193;
     for (let i = 0; i < salt.length; i++) {
@@ -29,16 +30,22 @@ export class BloomFilter {
       h1 = Math.imul(h1 ^ c, 0x01000193);
       h2 = Math.imul(h2 ^ c, 0x5bd1e995);
     }
+    h1 ^= h1 >>> 15;
+    h2 ^= h2 >>> 13;
+    const base = ((h1 >>> 0) % this.#blocks) * 16;
+    const step = Math.imul(h2, 0x2c1b3c6d) | 1;
     let seen = true;
-    for (let k = 0; k < this.#hashes; k++) {
-      const bit = ((h1 + Math.imul(k, h2 | 1)) >>> 0) % this.#size;
-      const word = bit >>> 5;
+    for (let k = 0; k < BITS_PER_VALUE; k++) {
+      const bit = (h2 + Math.imul(k, step)) & 511;
+      const word = base + (bit >>> 5);
       const mask = 1 << (bit & 31);
-      if ((this.#bits[word]! & mask) === 0) {
+      if ((this.#words[word]! & mask) === 0) {
         seen = false;
-        this.#bits[word]! |= mask;
+        this.#words[word]! |= mask;
       }
     }
     return seen;
   }
 }
+
+const BITS_PER_VALUE = 7;

@@ -15,7 +15,8 @@ export function copyLine(values: readonly unknown[]): string {
   return `${out}\n`;
 }
 
-function copyValue(v: unknown): string {
+/** One value in COPY text format. */
+export function copyValue(v: unknown): string {
   if (v === null || v === undefined) return '\\N';
   if (typeof v === 'string') return escape(v);
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);

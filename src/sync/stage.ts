@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { BloomFilter } from './bloom.ts';
-import { copyLine, type RunConnection } from './copy.ts';
+import { copyLine, copyValue, type RunConnection } from './copy.ts';
 import { entitySpecs, type EntitySpec } from './entities.ts';
 import type { IssueLog } from './issues.ts';
 import { tombstoneRecord } from './records.ts';
@@ -16,29 +16,24 @@ import { uuidv7 } from './uuid.ts';
  * every id, for bulk tombstoning. Nothing in the shared schema changes here.
  */
 
-export type ColumnRow = Record<string, unknown>;
-
-/** The record as stored: snake_case columns in spec order, absent fields as null, children sorted. */
-export function toColumnRow(spec: EntitySpec, record: Record<string, unknown>): ColumnRow {
-  const row: ColumnRow = {};
-  for (let i = 0; i < spec.fields.length; i++) row[spec.columns[i]!] = record[spec.fields[i]!] ?? null;
-  for (const child of spec.children) {
+/**
+ * The record as stored, in COPY text: its own columns in spec order (absent fields null), and each
+ * child collection's rows sorted, since a source may list them in another order and that is not a
+ * change. The content hash is taken over exactly this text.
+ */
+export function storedForm(spec: EntitySpec, record: Record<string, unknown>) {
+  const row = copyLine(spec.fields.map((f) => record[f]));
+  let hashed = row;
+  const children = spec.children.map((child) => {
     const items = (record[child.field] as Record<string, unknown>[] | undefined) ?? [];
-    const rows = items.map((item) => {
-      const out: ColumnRow = {};
-      for (let i = 0; i < child.fields.length; i++) out[child.columns[i]!] = item[child.fields[i]!] ?? null;
-      return out;
-    });
-    // A source may list the same children in another order; that is not a change.
-    if (rows.length > 1) rows.sort((a, b) => compare(JSON.stringify(a), JSON.stringify(b)));
-    row[child.field] = rows;
-  }
-  return row;
+    const lines = items.map((item) => copyLine(child.fields.map((f) => item[f])));
+    if (lines.length > 1) lines.sort();
+    // A child line always holds tabs, so an empty line cannot be mistaken for one.
+    hashed += `\n${lines.join('')}`;
+    return lines;
+  });
+  return { row, children, content: hash('sha1', hashed, 'base64url') };
 }
-
-export const contentHash = (row: ColumnRow) => hash('sha1', JSON.stringify(row), 'base64url');
-
-const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Names of one run's stage tables. */
 export const stageTable = (runId: number, table: string) => `stage_${runId}_${table}`;
@@ -73,7 +68,6 @@ export async function dropStageTables(em: EntityManager, runId: number) {
 const jsonTextArray = (values: (string | null)[]) => sql`array(select json_array_elements_text(${JSON.stringify(values)}::json))`;
 
 interface Stored {
-  sourced_id: string;
   content_hash: string;
   status: string;
   source_id: number;
@@ -110,9 +104,6 @@ export function tallyOf(ctx: StageContext, entity: string): EntityTally {
   return t;
 }
 
-/** A tombstone, or a record kept as the source sent it until its input hash says it needs work. */
-type Candidate = { tombstone: true } | { record: Record<string, unknown>; input: string };
-
 function reportInvalid(ctx: StageContext, spec: EntitySpec, record: unknown, issues: readonly { path: PropertyKey[]; message: string }[]) {
   const raw = (record as { sourcedId?: unknown } | null)?.sourcedId;
   for (const issue of issues) {
@@ -124,14 +115,23 @@ function reportInvalid(ctx: StageContext, spec: EntitySpec, record: unknown, iss
 }
 
 /**
- * Hashes one batch as the source sent it; returns the work to write, or null. Validation waits
- * until the database says a record differs from what it last stored: an unchanged source costs a
- * JSON serialisation and a hash per record, nothing more.
+ * One batch as the source sent it: ids in order with their input hashes and records (both null
+ * for a tombstone). Records stay unvalidated until the database says they differ from what it
+ * last stored: an unchanged source costs a JSON serialisation and a hash per record, nothing more.
  */
-export function prepareBatch(ctx: StageContext, spec: EntitySpec, records: readonly unknown[]) {
+export interface PreparedBatch {
+  ids: string[];
+  inputs: (string | null)[];
+  records: (Record<string, unknown> | null)[];
+  /** Further copies of ids already in this batch. */
+  repeated: string[];
+}
+
+export function prepareBatch(ctx: StageContext, spec: EntitySpec, records: readonly unknown[]): PreparedBatch | null {
   const tally = tallyOf(ctx, spec.name);
-  const candidates = new Map<string, Candidate>();
-  const repeated: string[] = [];
+  const batch: PreparedBatch = { ids: [], inputs: [], records: [], repeated: [] };
+  // The batch's own ids, collected only once the Bloom filter suspects a repeat.
+  let inBatch: Set<string> | undefined;
   for (const record of records) {
     const id = (record as { sourcedId?: unknown } | null)?.sourcedId;
     const tombstone = (record as { status?: unknown } | null)?.status === 'tobedeleted';
@@ -144,56 +144,60 @@ export function prepareBatch(ctx: StageContext, spec: EntitySpec, records: reado
       }
     }
     const key = id as string;
-    // Repeats are judged over the whole run once every batch is in (see resolve.ts).
-    if (candidates.has(key)) repeated.push(key);
-    else if (tombstone) candidates.set(key, { tombstone: true });
-    else candidates.set(key, { record: record as Record<string, unknown>, input: hash('sha1', JSON.stringify(record), 'base64url') });
+    tally.seen++;
+    if (ctx.seenIds.add(key, spec.name)) {
+      // Repeats are judged exactly over the whole run once every batch is in (see resolve.ts).
+      let maybe = ctx.maybeRepeated.get(spec.name);
+      if (!maybe) ctx.maybeRepeated.set(spec.name, (maybe = new Set()));
+      maybe.add(key);
+      inBatch ??= new Set(batch.ids);
+      if (inBatch.has(key)) {
+        batch.repeated.push(key);
+        continue;
+      }
+    }
+    inBatch?.add(key);
+    batch.ids.push(key);
+    batch.inputs.push(tombstone ? null : hash('sha1', JSON.stringify(record), 'base64url'));
+    batch.records.push(tombstone ? null : (record as Record<string, unknown>));
   }
-  return candidates.size === 0 ? null : { candidates, repeated };
+  return batch.ids.length === 0 ? null : batch;
 }
 
-export async function writeBatch(
-  em: EntityManager,
-  copy: RunConnection,
-  ctx: StageContext,
-  spec: EntitySpec,
-  { candidates, repeated }: NonNullable<ReturnType<typeof prepareBatch>>,
-): Promise<void> {
+export async function writeBatch(em: EntityManager, copy: RunConnection, ctx: StageContext, spec: EntitySpec, batch: PreparedBatch): Promise<void> {
   const tally = tallyOf(ctx, spec.name);
   // One round trip: record every id as seen, and compare hashes in the database so that only
-  // rows needing work come back (none, for an unchanged batch). Ids refused below for belonging to
-  // another source are in sync_seen too; tombstoning only looks at this source's rows.
-  const unique = [...candidates.keys()];
-  const hashes = unique.map((id) => {
-    const c = candidates.get(id)!;
-    return 'input' in c ? c.input : null;
-  });
-  const { rows } = await sql<Stored & { matched: number | null }>`
+  // rows needing work come back (none, for an unchanged batch), by position in the batch. Ids
+  // refused below for belonging to another source are in sync_seen too; tombstoning only looks
+  // at this source's rows.
+  const { rows } = await sql<Stored & { n: number | null; matched: number | null }>`
     with input as (
-      select * from unnest(${jsonTextArray(unique)}, ${jsonTextArray(hashes)}) as i(id, hash)
+      select * from unnest(${jsonTextArray(batch.ids)}, ${jsonTextArray(batch.inputs)}) with ordinality as i(id, hash, n)
     ), seen as (
       insert into sync_seen (run_id, entity, sourced_ids)
-      values (${ctx.runId}, ${spec.name}, (select array_agg(id) from input) || ${jsonTextArray(repeated)})
+      values (${ctx.runId}, ${spec.name}, (select array_agg(id) from input) || ${jsonTextArray(batch.repeated)})
     ), joined as (
-      select i.id, i.hash, t.sourced_id, t.content_hash, t.input_hash, t.status, t.source_id
+      select i.n, i.hash, t.sourced_id, t.content_hash, t.input_hash, t.status, t.source_id
       from input i left join ${sql.table(spec.table)} t on t.sourced_id = i.id
     )
-    select id as sourced_id, content_hash, status, source_id, null::int as matched from joined
+    select n::int, content_hash, status, source_id, null::int as matched from joined
     where sourced_id is null or hash is null or input_hash is distinct from hash or status <> 'active'
       or source_id <> ${ctx.sourceId}
     union all
     select null, null, null, null, count(*)::int from joined where status = 'active' and source_id = ${ctx.sourceId}`.execute(em.getKysely());
-  const needsWork = new Map<string, Stored | undefined>();
-  for (const r of rows) {
-    if (r.matched !== null) tally.matchedActive += r.matched;
-    else needsWork.set(r.sourced_id, r.status === null ? undefined : r);
-  }
 
   let lines = '';
   const childLines = spec.children.map(() => '');
   const now = Date.now();
-  for (const [id, existing] of needsWork) {
-    const candidate = candidates.get(id)!;
+  for (const r of rows) {
+    if (r.matched !== null) {
+      tally.matchedActive += r.matched;
+      continue;
+    }
+    const i = r.n! - 1;
+    const id = batch.ids[i]!;
+    const record = batch.records[i];
+    const existing = r.status === null ? undefined : r;
     const live = existing?.status === 'active';
     if (live && existing.source_id !== ctx.sourceId) {
       tally.refused++;
@@ -204,39 +208,29 @@ export async function writeBatch(
       });
       continue;
     }
-    if ('tombstone' in candidate) {
+    if (!record) {
       if (!live) continue;
       tally.deleted++;
       lines += copyLine(['delete', null, null, null, id, ...spec.columns.slice(1).map(() => null)]);
       continue;
     }
-    const parsed = spec.schema.safeParse(candidate.record);
+    const parsed = spec.schema.safeParse(record);
     if (!parsed.success) {
       tally.refused++;
       tally.seenRefused++;
-      reportInvalid(ctx, spec, candidate.record, parsed.error.issues);
+      reportInvalid(ctx, spec, record, parsed.error.issues);
       continue;
     }
-    const row = toColumnRow(spec, parsed.data as Record<string, unknown>);
-    const content = contentHash(row);
+    const stored = storedForm(spec, parsed.data as Record<string, unknown>);
     // Sent differently but the same content (fields reordered, say): nothing to write.
-    if (live && existing.content_hash === content) continue;
-    const action = existing ? 'update' : 'create';
+    if (live && existing.content_hash === stored.content) continue;
     tally[existing ? 'updated' : 'created']++;
-    lines += copyLine([action, content, candidate.input, uuidv7(now), ...spec.columns.map((c) => row[c])]);
-    spec.children.forEach((child, i) => {
-      for (const item of row[child.field] as ColumnRow[]) childLines[i] += copyLine([id, ...child.columns.map((c) => item[c])]);
+    lines += `${existing ? 'update' : 'create'}\t${stored.content}\t${batch.inputs[i]}\t${uuidv7(now)}\t${stored.row}`;
+    const idText = copyValue(id);
+    stored.children.forEach((child, c) => {
+      for (const line of child) childLines[c] += `${idText}\t${line}`;
     });
   }
-  const ids = repeated.length ? [...unique, ...repeated] : unique;
-  for (const id of ids) {
-    if (ctx.seenIds.add(id, spec.name)) {
-      let maybe = ctx.maybeRepeated.get(spec.name);
-      if (!maybe) ctx.maybeRepeated.set(spec.name, (maybe = new Set()));
-      maybe.add(id);
-    }
-  }
-  tally.seen += ids.length;
   await copy.copy(stageTable(ctx.runId, spec.table), stageColumns(spec), lines);
   for (const [i, child] of spec.children.entries()) {
     await copy.copy(stageTable(ctx.runId, child.table), ['user_sourced_id', ...child.columns], childLines[i]!);
