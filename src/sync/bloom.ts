@@ -30,13 +30,14 @@ export class BloomFilter {
       h1 = Math.imul(h1 ^ c, 0x01000193);
       h2 = Math.imul(h2 ^ c, 0x5bd1e995);
     }
-    h1 ^= h1 >>> 15;
-    h2 ^= h2 >>> 13;
-    const base = ((h1 >>> 0) % this.#blocks) * 16;
-    const step = Math.imul(h2, 0x2c1b3c6d) | 1;
+    h1 = mix(h1);
+    h2 = mix(h2);
+    const base = (h1 % this.#blocks) * 16;
+    const step = mix(h2 ^ 0x9e3779b9) | 1;
     let seen = true;
     for (let k = 0; k < BITS_PER_VALUE; k++) {
-      const bit = (h2 + Math.imul(k, step)) & 511;
+      // The top bits of a multiply-mixed hash are the well-mixed ones.
+      const bit = (h2 + Math.imul(k, step)) >>> 23;
       const word = base + (bit >>> 5);
       const mask = 1 << (bit & 31);
       if ((this.#words[word]! & mask) === 0) {
@@ -49,3 +50,12 @@ export class BloomFilter {
 }
 
 const BITS_PER_VALUE = 7;
+
+/** MurmurHash3's finaliser: spreads every input bit over the whole word. */
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
