@@ -135,6 +135,8 @@ export const UserRole = defineEntity({
   tableName: 'user_role',
   properties: {
     id: p.bigint('number').primary().autoincrement(),
+    /** The role's own id where the source has one (roles.csv), so a delta can delete it. */
+    sourcedId: p.text().nullable().index(),
     user: () => p.manyToOne(User).fieldName('user_sourced_id').deleteRule('cascade').index(),
     roleType: p.text(),
     role: p.text(),
@@ -206,7 +208,10 @@ export const SyncRun = defineEntity({
     id: p.bigint('number').primary().autoincrement(),
     source: () => p.manyToOne(Source).index(),
     mode: p.text(),
-    /** running | succeeded | partial | held | failed | rejected */
+    /**
+     * running | succeeded | partial | held | failed | rejected, and for all-or-nothing runs
+     * (CSV packages) invalid (errors, nothing applied) and validated (a dry run without errors).
+     */
     status: p.text().index(),
     complete: p.boolean().default(false),
     /** Entities whose unseen rows a complete bulk run tombstones. */
@@ -228,6 +233,9 @@ export const SyncIssue = defineEntity({
     entity: p.text(),
     sourcedId: p.text().nullable(),
     field: p.text().nullable(),
+    /** Where the record came from, when the source is a file (a CSV package's file and line). */
+    file: p.text().nullable(),
+    line: p.integer().nullable(),
     severity: p.text(),
     code: p.text(),
     message: p.text(),

@@ -1,14 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 
-export interface RunIssue {
-  entity: string;
-  sourcedId: string | null;
-  field: string | null;
-  severity: 'error' | 'warning';
-  code: string;
-  message: string;
-}
+import type { SourceIssue } from './records.ts';
+
+export type RunIssue = SourceIssue;
 
 /**
  * Collects a run's issues and writes them in bulk. Past `cap` stored issues only the count grows,
@@ -18,6 +13,8 @@ export class IssueLog {
   #pending: RunIssue[] = [];
   #stored = 0;
   total = 0;
+  /** Issues of severity error (all-or-nothing runs apply nothing when there is one). */
+  errors = 0;
 
   readonly runId: number;
   readonly cap: number;
@@ -29,6 +26,7 @@ export class IssueLog {
 
   add(issue: RunIssue) {
     this.total++;
+    if (issue.severity === 'error') this.errors++;
     if (this.#stored + this.#pending.length < this.cap) this.#pending.push(issue);
   }
 
@@ -38,10 +36,10 @@ export class IssueLog {
     this.#pending = [];
     this.#stored += batch.length;
     await sql`
-      insert into sync_issue (run_id, entity, sourced_id, field, severity, code, message)
-      select ${this.runId}, x.entity, x."sourcedId", x.field, x.severity, x.code, x.message
+      insert into sync_issue (run_id, entity, sourced_id, field, file, line, severity, code, message)
+      select ${this.runId}, x.entity, x."sourcedId", x.field, x.file, x.line, x.severity, x.code, x.message
       from jsonb_to_recordset(${JSON.stringify(batch)}::jsonb)
-        as x(entity text, "sourcedId" text, field text, severity text, code text, message text)`.execute(em.getKysely());
+        as x(entity text, "sourcedId" text, field text, file text, line int, severity text, code text, message text)`.execute(em.getKysely());
   }
 
   /** How many more issues may still be stored. */
@@ -49,9 +47,10 @@ export class IssueLog {
     return Math.max(this.cap - this.#stored - this.#pending.length, 0);
   }
 
-  /** Issues found and written by SQL elsewhere (reference resolution) count here too. */
+  /** Errors found and written by SQL elsewhere (reference resolution) count here too. */
   recordExternal(found: number, stored: number) {
     this.total += found;
+    this.errors += found;
     this.#stored += stored;
   }
 }

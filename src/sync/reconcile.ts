@@ -20,7 +20,7 @@ import { createStageTables, dropStageTables, prepareBatch, stageTable, tallyOf, 
  * `holdShare` of one entity is held, with its stage kept, until an admin approves or rejects it.
  */
 
-export type RunStatus = 'running' | 'succeeded' | 'partial' | 'held' | 'failed' | 'rejected';
+export type RunStatus = 'running' | 'succeeded' | 'partial' | 'held' | 'failed' | 'rejected' | 'invalid' | 'validated';
 export type EntityCounts = { created: number; updated: number; unchanged: number; tombstoned: number; rejected: number };
 
 export interface ReconcileOptions {
@@ -35,6 +35,12 @@ export interface ReconcileOptions {
   batchSize: number;
   /** Stored issues per run; the count goes on past it. */
   issueCap?: number;
+  /** All or nothing: one error (a rejected record, an error a source reported) and nothing is applied; the run ends `invalid`. */
+  atomic?: boolean;
+  /** Stage and check only: report what would happen, apply nothing; the run ends `validated` or `invalid`. */
+  dryRun?: boolean;
+  /** Called once the run exists, with its id (an import answers with it before the run ends). */
+  onRun?: (runId: number) => void;
 }
 
 export interface RunSummary {
@@ -80,6 +86,7 @@ async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, cop
   const run = em.create(SyncRun, { source: em.getReference(Source, sourceId), mode: options.mode, status: 'running' });
   await em.flush();
   const runId = run.id;
+  options.onRun?.(runId);
   await createStageTables(em, runId);
 
   const ctx: StageContext = {
@@ -89,6 +96,7 @@ async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, cop
     seenIds: new BloomFilter(4_000_000),
     maybeRepeated: new Map(),
     issues: new IssueLog(runId, options.issueCap ?? 10_000),
+    files: new Map(),
   };
   const clock = phaseClock();
   let complete = true;
@@ -98,7 +106,7 @@ async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, cop
     await ctx.issues.flush(em);
     const stage = clock();
 
-    const duplicates = await resolveRun(em, runId, ctx.issues, ctx.maybeRepeated);
+    const duplicates = await resolveRun(em, runId, ctx.issues, ctx.maybeRepeated, ctx.files);
     const plan: TombstonePlan = {
       runId,
       sourceId,
@@ -109,6 +117,12 @@ async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, cop
     const shares = await tombstoneShares(em, plan, ctx, duplicates);
     const counts = runCounts(ctx, staged, duplicates, shares);
     const holdReason = holdReasonFor(shares, options.holdShare);
+    const invalid = (options.atomic || options.dryRun) && ctx.issues.errors > 0;
+    if (invalid || options.dryRun) {
+      await dropStageTables(em, runId);
+      const status = invalid ? 'invalid' : 'validated';
+      return await finish(em, runId, { status, complete, counts, issues: ctx.issues.total, holdReason, error });
+    }
     if (holdReason) return await finish(em, runId, { status: 'held', complete, counts, issues: ctx.issues.total, holdReason, error });
     const check = clock();
 
@@ -139,8 +153,11 @@ async function stageAll(orm: MikroORM, copy: RunConnection, ctx: StageContext, o
   try {
     for await (const batch of options.batches) {
       const spec = entitySpec(batch.entity);
+      if (batch.file) ctx.files.set(spec.name, batch.file);
+      for (const issue of batch.issues ?? []) ctx.issues.add(issue);
       for (let i = 0; i < batch.records.length; i += options.batchSize) {
-        const prepared = prepareBatch(ctx, spec, batch.records.slice(i, i + options.batchSize));
+        const end = i + options.batchSize;
+        const prepared = prepareBatch(ctx, spec, batch.records.slice(i, end), batch.lines?.slice(i, end));
         if (writing.length >= IN_FLIGHT) await writing.shift();
         if (!prepared) continue;
         const written = writeBatch(orm.em.fork(), copy, ctx, spec, prepared).catch((e: unknown) => {

@@ -85,6 +85,8 @@ export const classRecord = z.strictObject({
 });
 
 export const roleRecord = z.strictObject({
+  /** The role's own id, where the source has one (roles.csv). */
+  sourcedId: id.optional(),
   roleType: z.enum(['primary', 'secondary']),
   role: vocabulary(roleValues),
   orgSourcedId: id,
@@ -180,7 +182,30 @@ export interface RecordsByEntity {
 
 export type EntityName = keyof RecordsByEntity;
 
-/** One streamed batch: records of one entity, in any order within the batch. */
+/** A problem a source found while reading, reported with the run's own issues. */
+export interface SourceIssue {
+  entity: string;
+  sourcedId: string | null;
+  field: string | null;
+  severity: 'error' | 'warning';
+  code: string;
+  message: string;
+  /** Where it was found, for file sources (a CSV package's file and line). */
+  file?: string | null;
+  line?: number | null;
+}
+
+/**
+ * One streamed batch: records of one entity, in any order within the batch. File sources say
+ * where each record came from (`file`, and `lines` parallel to `records`) so issues can point
+ * there, and report what they could not turn into records as `issues`.
+ */
 export type RecordBatch = {
-  [E in EntityName]: { entity: E; records: (RecordsByEntity[E] | TombstoneRecord)[] };
+  [E in EntityName]: {
+    entity: E;
+    records: (RecordsByEntity[E] | TombstoneRecord)[];
+    file?: string;
+    lines?: readonly number[];
+    issues?: readonly SourceIssue[];
+  };
 }[EntityName];

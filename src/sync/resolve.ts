@@ -17,10 +17,13 @@ export async function resolveRun(
   runId: number,
   issues: IssueLog,
   maybeRepeated: Map<string, Set<string>>,
+  files: Map<string, string>,
 ): Promise<Map<string, Duplicates>> {
   return em.transactional(async (tx) => {
     const duplicates = new Map<string, Duplicates>();
-    for (const [entity, ids] of maybeRepeated) duplicates.set(entity, await rejectDuplicates(tx, runId, entity, [...ids], issues));
+    for (const [entity, ids] of maybeRepeated) {
+      duplicates.set(entity, await rejectDuplicates(tx, runId, entity, [...ids], issues, files.get(entity) ?? null));
+    }
     const known = new Set<string>();
     for (const spec of entitySpecs) {
       if (!(await hasWork(tx, runId, spec.table))) continue;
@@ -31,7 +34,7 @@ export async function resolveRun(
         }
         // A rejected parent can strand its children: repeat self-references until nothing changes.
         for (;;) {
-          const rejected = await rejectUnresolved(tx, runId, spec.name, ref, issues);
+          const rejected = await rejectUnresolved(tx, runId, spec.name, ref, issues, files.get(spec.name) ?? null);
           if (ref.target !== spec.name || rejected === 0) break;
           await forgetRejected(tx, runId, spec.name);
         }
@@ -75,7 +78,9 @@ async function forgetRejected(em: EntityManager, runId: number, entity: string) 
 }
 
 /** Checks ids the run's Bloom filter flagged against everything the run saw. */
-async function rejectDuplicates(em: EntityManager, runId: number, entity: string, candidates: string[], issues: IssueLog): Promise<Duplicates> {
+async function rejectDuplicates(
+  em: EntityManager, runId: number, entity: string, candidates: string[], issues: IssueLog, file: string | null,
+): Promise<Duplicates> {
   const { rows } = await sql<{ dups: string; dup_rows: string; stored: string }>`
     with dups as (
       select id, count(*) as n from (
@@ -83,8 +88,9 @@ async function rejectDuplicates(em: EntityManager, runId: number, entity: string
       where id = any(${candidates}::text[])
       group by id having count(*) > 1
     ), logged as (
-      insert into sync_issue (run_id, entity, sourced_id, field, severity, code, message)
-      select ${runId}, ${entity}, id, 'sourcedId', 'error', 'duplicate_sourced_id',
+      insert into sync_issue (run_id, entity, sourced_id, field, file, line, severity, code, message)
+      select ${runId}, ${entity}, id, 'sourcedId', ${file}::text,
+             (select min(s.line) from ${stage(runId, entity)} s where s.sourced_id = dups.id), 'error', 'duplicate_sourced_id',
              format('%s %s appears %s times in this run; none of them was applied', ${entity}::text, id, n)
       from dups order by id limit ${issues.room()}
       returning 1
@@ -105,28 +111,28 @@ function references(runId: number, entity: string, ref: RefSpec): RawBuilder<unk
   const col = sql.ref(`s.${ref.path.column}`);
   switch (ref.path.kind) {
     case 'scalar':
-      return sql`select s.sourced_id, ${col} as ref from ${stage(runId, entity)} s
+      return sql`select s.sourced_id, s.line, ${col} as ref from ${stage(runId, entity)} s
         where s.action in ('create', 'update') and ${col} is not null`;
     case 'array':
-      return sql`select s.sourced_id, r.ref from ${stage(runId, entity)} s cross join unnest(${col}) as r(ref)
+      return sql`select s.sourced_id, s.line, r.ref from ${stage(runId, entity)} s cross join unnest(${col}) as r(ref)
         where s.action in ('create', 'update')`;
     case 'child': {
       const child = spec.children.find((c) => c.field === (ref.path as { child: string }).child)!;
-      return sql`select s.sourced_id, ${sql.ref(`c.${ref.path.column}`)} as ref
+      return sql`select s.sourced_id, s.line, ${sql.ref(`c.${ref.path.column}`)} as ref
         from ${stage(runId, entity)} s join ${sql.table(stageTable(runId, child.table))} c on c.user_sourced_id = s.sourced_id
         where s.action in ('create', 'update')`;
     }
   }
 }
 
-async function rejectUnresolved(em: EntityManager, runId: number, entity: string, ref: RefSpec, issues: IssueLog) {
+async function rejectUnresolved(em: EntityManager, runId: number, entity: string, ref: RefSpec, issues: IssueLog, file: string | null) {
   const { rows } = await sql<{ bad: string; stored: string; rejected: string }>`
     with bad as (
-      select distinct r.sourced_id, r.ref from (${references(runId, entity, ref)}) r
+      select distinct r.sourced_id, r.ref, r.line from (${references(runId, entity, ref)}) r
       where r.ref is not null and not exists (select 1 from ${knownTable(ref.target)} k where k.sourced_id = r.ref)
     ), logged as (
-      insert into sync_issue (run_id, entity, sourced_id, field, severity, code, message)
-      select ${runId}, ${entity}, bad.sourced_id, ${ref.field}, 'error', 'unresolved_reference',
+      insert into sync_issue (run_id, entity, sourced_id, field, file, line, severity, code, message)
+      select ${runId}, ${entity}, bad.sourced_id, ${ref.field}, ${file}::text, bad.line, 'error', 'unresolved_reference',
              format('%s %s references %s %s, which does not exist', ${entity}::text, bad.sourced_id, ${ref.target}::text, bad.ref)
       from bad order by bad.sourced_id, bad.ref limit ${issues.room()}
       returning 1

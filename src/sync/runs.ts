@@ -21,6 +21,8 @@ export interface IssueView {
   entity: string;
   sourcedId: string | null;
   field: string | null;
+  file: string | null;
+  line: number | null;
   severity: string;
   code: string;
   message: string;
@@ -31,6 +33,10 @@ const runColumns = sql`r.id::int as id, s.name as source, r.mode, r.status, r.co
   to_char(r.finished_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "finishedAt",
   r.counts, r.hold_reason as "holdReason", r.error,
   (select count(*)::int from sync_issue i where i.run_id = r.id) as issues`;
+
+const issueColumns = sql`entity, sourced_id as "sourcedId", field, file, line, severity, code, message`;
+/** File by file, in line order; what has no file (run-wide problems) first. */
+const issueOrder = sql`file nulls first, line nulls first, id`;
 
 export async function listRuns(orm: MikroORM, options: { status?: string; limit: number; offset: number }) {
   const db = orm.em.fork().getKysely();
@@ -45,7 +51,7 @@ export async function getRun(orm: MikroORM, id: number, issueLimit = 100): Promi
   const db = orm.em.fork().getKysely();
   const { rows } = await sql<RunView>`select ${runColumns} from sync_run r join source s on s.id = r.source_id where r.id = ${id}`.execute(db);
   if (!rows[0]) return undefined;
-  const { rows: issueList } = await sql<IssueView>`select entity, sourced_id as "sourcedId", field, severity, code, message
-    from sync_issue where run_id = ${id} order by id limit ${issueLimit}`.execute(db);
+  const { rows: issueList } = await sql<IssueView>`select ${issueColumns}
+    from sync_issue where run_id = ${id} order by ${issueOrder} limit ${issueLimit}`.execute(db);
   return { ...rows[0], issueList };
 }

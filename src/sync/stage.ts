@@ -39,7 +39,7 @@ export function storedForm(spec: EntitySpec, record: Record<string, unknown>) {
 export const stageTable = (runId: number, table: string) => `stage_${runId}_${table}`;
 
 /** Columns of an entity's stage table: what the apply step needs besides the record's own. */
-export const stageColumns = (spec: EntitySpec) => ['action', 'content_hash', 'input_hash', 'edfi_id', ...spec.columns];
+export const stageColumns = (spec: EntitySpec) => ['action', 'content_hash', 'input_hash', 'edfi_id', 'line', ...spec.columns];
 
 /** Creates the run's stage tables with the live tables' column types and no constraints. */
 export async function createStageTables(em: EntityManager, runId: number) {
@@ -48,7 +48,7 @@ export async function createStageTables(em: EntityManager, runId: number) {
   await dropStageTables(em, runId);
   for (const spec of entitySpecs) {
     await sql`create unlogged table ${sql.table(stageTable(runId, spec.table))} as
-      select null::text as action, content_hash, input_hash, edfi_id, ${sql.join(spec.columns.map((c) => sql.ref(c)))}
+      select null::text as action, content_hash, input_hash, edfi_id, null::int as line, ${sql.join(spec.columns.map((c) => sql.ref(c)))}
       from ${sql.table(spec.table)} with no data`.execute(db);
     for (const child of spec.children) {
       await sql`create unlogged table ${sql.table(stageTable(runId, child.table))} as
@@ -96,6 +96,8 @@ export interface StageContext {
   seenIds: BloomFilter;
   maybeRepeated: Map<string, Set<string>>;
   issues: IssueLog;
+  /** The file each entity came from, for file sources. */
+  files: Map<string, string>;
 }
 
 export function tallyOf(ctx: StageContext, entity: string): EntityTally {
@@ -104,11 +106,15 @@ export function tallyOf(ctx: StageContext, entity: string): EntityTally {
   return t;
 }
 
-function reportInvalid(ctx: StageContext, spec: EntitySpec, record: unknown, issues: readonly { path: PropertyKey[]; message: string }[]) {
+function reportInvalid(
+  ctx: StageContext, spec: EntitySpec, record: unknown, line: number | null | undefined,
+  issues: readonly { path: PropertyKey[]; message: string }[],
+) {
   const raw = (record as { sourcedId?: unknown } | null)?.sourcedId;
   for (const issue of issues) {
     ctx.issues.add({
       entity: spec.name, sourcedId: typeof raw === 'string' ? raw : null, field: issue.path.join('.') || null,
+      file: ctx.files.get(spec.name) ?? null, line: line ?? null,
       severity: 'error', code: 'invalid_value', message: issue.message,
     });
   }
@@ -123,23 +129,27 @@ export interface PreparedBatch {
   ids: string[];
   inputs: (string | null)[];
   records: (Record<string, unknown> | null)[];
+  lines: (number | null)[];
   /** Further copies of ids already in this batch. */
   repeated: string[];
 }
 
-export function prepareBatch(ctx: StageContext, spec: EntitySpec, records: readonly unknown[]): PreparedBatch | null {
+export function prepareBatch(
+  ctx: StageContext, spec: EntitySpec, records: readonly unknown[], lines?: readonly number[],
+): PreparedBatch | null {
   const tally = tallyOf(ctx, spec.name);
-  const batch: PreparedBatch = { ids: [], inputs: [], records: [], repeated: [] };
+  const batch: PreparedBatch = { ids: [], inputs: [], records: [], lines: [], repeated: [] };
   // The batch's own ids, collected only once the Bloom filter suspects a repeat.
   let inBatch: Set<string> | undefined;
-  for (const record of records) {
+  for (let r = 0; r < records.length; r++) {
+    const record = records[r];
     const id = (record as { sourcedId?: unknown } | null)?.sourcedId;
     const tombstone = (record as { status?: unknown } | null)?.status === 'tobedeleted';
     if (tombstone || typeof id !== 'string' || id === '') {
       const parsed = tombstone ? tombstoneRecord.safeParse(record) : spec.schema.safeParse(record);
       if (!parsed.success) {
         tally.refused++;
-        reportInvalid(ctx, spec, record, parsed.error.issues);
+        reportInvalid(ctx, spec, record, lines?.[r], parsed.error.issues);
         continue;
       }
     }
@@ -160,6 +170,7 @@ export function prepareBatch(ctx: StageContext, spec: EntitySpec, records: reado
     batch.ids.push(key);
     batch.inputs.push(tombstone ? null : hash('sha1', JSON.stringify(record), 'base64url'));
     batch.records.push(tombstone ? null : (record as Record<string, unknown>));
+    batch.lines.push(lines?.[r] ?? null);
   }
   return batch.ids.length === 0 ? null : batch;
 }
@@ -203,7 +214,8 @@ export async function writeBatch(em: EntityManager, copy: RunConnection, ctx: St
       tally.refused++;
       tally.seenRefused++;
       ctx.issues.add({
-        entity: spec.name, sourcedId: id, field: 'sourcedId', severity: 'error', code: 'owned_by_other_source',
+        entity: spec.name, sourcedId: id, field: 'sourcedId', file: ctx.files.get(spec.name) ?? null, line: batch.lines[i],
+        severity: 'error', code: 'owned_by_other_source',
         message: `${spec.name} ${id} belongs to another source; it is left unchanged`,
       });
       continue;
@@ -211,21 +223,21 @@ export async function writeBatch(em: EntityManager, copy: RunConnection, ctx: St
     if (!record) {
       if (!live) continue;
       tally.deleted++;
-      lines += copyLine(['delete', null, null, null, id, ...spec.columns.slice(1).map(() => null)]);
+      lines += copyLine(['delete', null, null, null, batch.lines[i], id, ...spec.columns.slice(1).map(() => null)]);
       continue;
     }
     const parsed = spec.schema.safeParse(record);
     if (!parsed.success) {
       tally.refused++;
       tally.seenRefused++;
-      reportInvalid(ctx, spec, record, parsed.error.issues);
+      reportInvalid(ctx, spec, record, batch.lines[i], parsed.error.issues);
       continue;
     }
     const stored = storedForm(spec, parsed.data as Record<string, unknown>);
     // Sent differently but the same content (fields reordered, say): nothing to write.
     if (live && existing.content_hash === stored.content) continue;
     tally[existing ? 'updated' : 'created']++;
-    lines += `${existing ? 'update' : 'create'}\t${stored.content}\t${batch.inputs[i]}\t${uuidv7(now)}\t${stored.row}`;
+    lines += `${existing ? 'update' : 'create'}\t${stored.content}\t${batch.inputs[i]}\t${uuidv7(now)}\t${copyValue(batch.lines[i])}\t${stored.row}`;
     const idText = copyValue(id);
     stored.children.forEach((child, c) => {
       for (const line of child) childLines[c] += `${idText}\t${line}`;

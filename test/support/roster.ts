@@ -68,5 +68,5 @@ export function withRecords<E extends RecordBatch['entity']>(
   entity: E,
   change: (records: Extract<RecordBatch, { entity: E }>['records']) => Extract<RecordBatch, { entity: E }>['records'],
 ): RecordBatch[] {
-  return structuredClone(batches).map((b) => (b.entity === entity ? ({ entity, records: change(b.records as never) } as RecordBatch) : b));
+  return structuredClone(batches).map((b) => (b.entity === entity ? ({ ...b, records: change(b.records as never) } as RecordBatch) : b));
 }

@@ -241,6 +241,50 @@ describe('bad input', () => {
   });
 });
 
+describe('all-or-nothing runs and dry runs', () => {
+  const withBadEnrollment = () => {
+    const batches = smallDistrict();
+    batches.push({
+      entity: 'enrollment', file: 'enrollments.csv', lines: [7],
+      records: [{ sourcedId: 'e-bad', classSourcedId: 'cl-missing', schoolSourcedId: 's1', userSourcedId: 'u-bart', role: 'student' }],
+    });
+    return batches;
+  };
+
+  test('one error and an atomic run applies nothing; issues carry the file and line', async () => {
+    const summary = await run(withBadEnrollment(), { atomic: true });
+    expect(summary.status).toBe('invalid');
+    expect(summary.counts.org!.created).toBe(3);
+    expect(await query(sql`select 1 from org union all select 1 from "user"`)).toEqual([]);
+    const issues = await query(sql`select entity, sourced_id, field, file, line, code from sync_issue where run_id = ${summary.runId}`);
+    expect(issues).toEqual([{ entity: 'enrollment', sourced_id: 'e-bad', field: 'classSourcedId', file: 'enrollments.csv', line: 7, code: 'unresolved_reference' }]);
+    const stages = await query(sql`select relname from pg_class where relname like ${`stage_${summary.runId}_%`}`);
+    expect(stages).toEqual([]);
+  });
+
+  test('errors a source reports count as errors; warnings do not block', async () => {
+    const batches = smallDistrict();
+    batches[0] = { ...batches[0]!, issues: [{ entity: 'org', sourcedId: null, field: 'grades', file: 'orgs.csv', line: 3, severity: 'warning', code: 'non_ceds_grade', message: 'not a CEDS grade' }] } as RecordBatch;
+    const ok = await run(batches, { atomic: true });
+    expect(ok.status).toBe('succeeded');
+    expect(ok.issues).toBe(1);
+
+    batches[0] = { ...batches[0]!, issues: [{ entity: 'org', sourcedId: 'x', field: 'type', file: 'orgs.csv', line: 4, severity: 'error', code: 'invalid_enum', message: 'bad' }] } as RecordBatch;
+    const bad = await run(withRecords(batches, 'org', (orgs) => orgs.map((o) => ({ ...o, name: `${o.name}!` }))), { atomic: true });
+    expect(bad.status).toBe('invalid');
+    expect((await row('org', 's1'))!.name).toBe('Springfield High');
+  });
+
+  test('a dry run reports what would happen and writes nothing', async () => {
+    const dry = await run(smallDistrict(), { dryRun: true });
+    expect(dry.status).toBe('validated');
+    expect(dry.counts.user!.created).toBe(3);
+    expect(await query(sql`select 1 from "user"`)).toEqual([]);
+    expect((await run(withBadEnrollment(), { dryRun: true })).status).toBe('invalid');
+    expect(await query(sql`select 1 from enrollment`)).toEqual([]);
+  });
+});
+
 describe('safety holds', () => {
   const withoutClass = () =>
     withRecords(
