@@ -106,12 +106,12 @@ async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, cop
     await ctx.issues.flush(em);
     const stage = clock();
 
-    const duplicates = await resolveRun(em, runId, ctx.issues, ctx.maybeRepeated, ctx.files);
     const plan: TombstonePlan = {
       runId,
       sourceId,
       bulkScope: options.mode === 'bulk' && complete ? (options.scope ?? entityNames) : [],
     };
+    const duplicates = await resolveRun(em, runId, ctx.issues, ctx.maybeRepeated, ctx.files, { sourceId, scope: plan.bulkScope });
     await sql`update sync_run set bulk_scope = ${[...plan.bulkScope]}::text[] where id = ${runId}`.execute(em.getKysely());
     const staged = await stagedActions(em, runId);
     const shares = await tombstoneShares(em, plan, ctx, duplicates);

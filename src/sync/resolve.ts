@@ -18,6 +18,7 @@ export async function resolveRun(
   issues: IssueLog,
   maybeRepeated: Map<string, Set<string>>,
   files: Map<string, string>,
+  bulk: { sourceId: number; scope: readonly string[] },
 ): Promise<Map<string, Duplicates>> {
   return em.transactional(async (tx) => {
     const duplicates = new Map<string, Duplicates>();
@@ -29,7 +30,7 @@ export async function resolveRun(
       if (!(await hasWork(tx, runId, spec.table))) continue;
       for (const ref of spec.refs) {
         if (!known.has(ref.target)) {
-          await buildKnown(tx, runId, ref.target);
+          await buildKnown(tx, runId, ref.target, bulk.scope.includes(ref.target) ? bulk.sourceId : null);
           known.add(ref.target);
         }
         // A rejected parent can strand its children: repeat self-references until nothing changes.
@@ -40,8 +41,61 @@ export async function resolveRun(
         }
       }
     }
+    await rejectStaleReferences(tx, runId, issues, files, bulk);
     return duplicates;
   });
+}
+
+/**
+ * Rows a run sends unchanged are never staged, so the checks above do not see them; they still
+ * must not point at a row the same run tombstones (left out of a bulk run, or deleted by a delta).
+ * Only targets that lose rows are looked at, so an unchanged re-run costs one cheap query per
+ * referenced entity.
+ */
+async function rejectStaleReferences(
+  em: EntityManager, runId: number, issues: IssueLog, files: Map<string, string>, bulk: { sourceId: number; scope: readonly string[] },
+) {
+  const db = em.getKysely();
+  const targets = new Set(entitySpecs.flatMap((s) => s.refs.map((r) => r.target)));
+  for (const target of targets) {
+    const table = sql.table(entitySpec(target).table);
+    const unseen = bulk.scope.includes(target)
+      ? sql`t.sourced_id not in (select unnest(sourced_ids) from sync_seen where run_id = ${runId} and entity = ${target})`
+      : sql`false`;
+    const doomed = sql.table(`doomed_${target}`);
+    await sql`create temp table ${doomed} on commit drop as
+      select t.sourced_id from ${table} t where t.source_id = ${bulk.sourceId} and t.status = 'active'
+        and (${unseen} or exists (select 1 from ${stage(runId, target)} d where d.sourced_id = t.sourced_id and d.action = 'delete'))`.execute(db);
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from ${doomed}`.execute(db);
+    if (rows[0]!.n === 0) continue;
+    for (const spec of entitySpecs) {
+      for (const ref of spec.refs.filter((r) => r.target === target)) {
+        const col = ref.path.column;
+        const sent = sql`select unnest(sourced_ids) as id from sync_seen where run_id = ${runId} and entity = ${spec.name}`;
+        const refs = ref.path.kind === 'child'
+          ? sql`select e.sourced_id, c.${sql.ref(col)} as ref from ${sql.table(spec.table)} e
+              join ${sql.table(spec.children.find((c) => c.field === (ref.path as { child: string }).child)!.table)} c on c.user_sourced_id = e.sourced_id`
+          : ref.path.kind === 'array'
+            ? sql`select e.sourced_id, r.ref from ${sql.table(spec.table)} e cross join unnest(e.${sql.ref(col)}) as r(ref)`
+            : sql`select e.sourced_id, e.${sql.ref(col)} as ref from ${sql.table(spec.table)} e`;
+        const { rows: found } = await sql<{ bad: string; stored: string }>`
+          with bad as (
+            select distinct r.sourced_id, r.ref from (${refs}) r
+            join ${doomed} d on d.sourced_id = r.ref
+            where r.sourced_id in (${sent})
+              and not exists (select 1 from ${stage(runId, spec.name)} s where s.sourced_id = r.sourced_id)
+          ), logged as (
+            insert into sync_issue (run_id, entity, sourced_id, field, file, severity, code, message)
+            select ${runId}, ${spec.name}, bad.sourced_id, ${ref.field}, ${files.get(spec.name) ?? null}::text, 'error', 'unresolved_reference',
+                   format('%s %s references %s %s, which this run removes', ${spec.name}::text, bad.sourced_id, ${target}::text, bad.ref)
+            from bad order by bad.sourced_id limit ${issues.room()}
+            returning 1
+          )
+          select (select count(*) from bad) as bad, (select count(*) from logged) as stored`.execute(db);
+        issues.recordExternal(Number(found[0]!.bad), Number(found[0]!.stored));
+      }
+    }
+  }
 }
 
 /** Ids sent more than once, and how many records carried them. */
@@ -59,14 +113,22 @@ async function hasWork(em: EntityManager, runId: number, table: string) {
   return rows.length > 0;
 }
 
-/** Ids a reference to `entity` may point at once this run lands. */
-async function buildKnown(em: EntityManager, runId: number, entity: string) {
+/**
+ * Ids a reference to `entity` may point at once this run lands. When the run replaces the
+ * entity in bulk (`bulkSource`), that source's rows count only if the run sent them again: the
+ * others are about to be tombstoned.
+ */
+async function buildKnown(em: EntityManager, runId: number, entity: string, bulkSource: number | null) {
   const db = em.getKysely();
+  const resent = bulkSource === null
+    ? sql``
+    : sql`and (t.source_id <> ${bulkSource} or t.sourced_id in (
+        select unnest(sourced_ids) from sync_seen where run_id = ${runId} and entity = ${entity}))`;
   await sql`create temp table ${knownTable(entity)} on commit drop as
     select sourced_id from ${stage(runId, entity)} where action in ('create', 'update')
     union
     select t.sourced_id from ${sql.table(entitySpec(entity).table)} t
-    where t.status = 'active'
+    where t.status = 'active' ${resent}
       and not exists (select 1 from ${stage(runId, entity)} d where d.sourced_id = t.sourced_id and d.action = 'delete')`.execute(db);
   await sql`create unique index on ${knownTable(entity)} (sourced_id)`.execute(db);
   await sql`analyze ${knownTable(entity)}`.execute(db);

@@ -204,6 +204,17 @@ describe('bad input', () => {
     expect(late.counts.enrollment).toMatchObject({ created: 0, rejected: 1 });
   });
 
+  test('in a bulk run, a reference to a row the run no longer sends does not resolve', async () => {
+    await run(smallDistrict());
+    // u-lisa is left out of the users, but her unchanged enrollment is still sent: it would point at a tombstone.
+    const withoutLisa = () => withRecords(smallDistrict(), 'user', (us) => us.filter((u) => u.sourcedId !== 'u-lisa'));
+    expect((await run(withoutLisa(), { atomic: true, holdShare: 1 })).status).toBe('invalid');
+    expect((await row('user', 'u-lisa'))!.status).toBe('active');
+    const summary = await run(withoutLisa(), { holdShare: 1 });
+    const issues = await query(sql`select sourced_id, field, message from sync_issue where run_id = ${summary.runId} and code = 'unresolved_reference'`);
+    expect(issues).toEqual([{ sourced_id: 'e3', field: 'userSourcedId', message: 'enrollment e3 references user u-lisa, which this run removes' }]);
+  });
+
   test('an invalid record is rejected with the field and reason; the rest of the run lands', async () => {
     const batches = withRecords(smallDistrict(), 'org', (orgs) => [...orgs, { sourcedId: 'x1', name: 'Broken', type: 'campus' } as never]);
     const summary = await run(batches);
@@ -270,7 +281,7 @@ describe('all-or-nothing runs and dry runs', () => {
     expect(ok.issues).toBe(1);
 
     batches[0] = { ...batches[0]!, issues: [{ entity: 'org', sourcedId: 'x', field: 'type', file: 'orgs.csv', line: 4, severity: 'error', code: 'invalid_enum', message: 'bad' }] } as RecordBatch;
-    const bad = await run(withRecords(batches, 'org', (orgs) => orgs.map((o) => ({ ...o, name: `${o.name}!` }))), { atomic: true });
+    const bad = await run(withRecords(batches, 'org', (orgs) => orgs.map((o) => ({ ...o, name: `${(o as { name: string }).name}!` }))), { atomic: true });
     expect(bad.status).toBe('invalid');
     expect((await row('org', 's1'))!.name).toBe('Springfield High');
   });
