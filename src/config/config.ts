@@ -2,6 +2,8 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 
 const share = z.coerce.number().min(0).max(1);
+const bytes = z.coerce.number().int().min(1);
+const GiB = 1024 ** 3;
 
 /**
  * Every setting the gateway reads from the environment. The README table is generated from the
@@ -33,6 +35,10 @@ export const configSchema = z.object({
   SYNC_HOLD_SHARE: share
     .default(0.3)
     .describe('A bulk run that would tombstone more than this share of one entity of a source is held for approval'),
+  CSV_MAX_ENTRIES: z.coerce.number().int().min(1).default(64).describe('Most files a CSV package (zip or folder) may hold'),
+  CSV_MAX_FILE_BYTES: bytes.default(2 * GiB).describe('Largest uncompressed file in a CSV package, in bytes'),
+  CSV_MAX_TOTAL_BYTES: bytes.default(8 * GiB).describe('Largest uncompressed CSV package, in bytes (all files together)'),
+  IMPORT_MAX_UPLOAD_BYTES: bytes.default(GiB).describe('Largest upload POST /admin/imports accepts, in bytes'),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -51,3 +57,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   return { ...parsed.data, DATA_DIR: resolve(parsed.data.DATA_DIR) };
 }
+
+/** The CSV package limits of a configuration. */
+export const packageLimits = (config: Config) => ({
+  maxEntries: config.CSV_MAX_ENTRIES,
+  maxFileBytes: config.CSV_MAX_FILE_BYTES,
+  maxTotalBytes: config.CSV_MAX_TOTAL_BYTES,
+});

@@ -31,8 +31,8 @@ const replacements: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': 
 const escape = (s: string) => (specials.test(s) ? s.replace(specials, (c) => replacements[c]!) : s);
 
 /**
- * A run's own connection: COPY for staging, and the session-level advisory lock that keeps two
- * runs of one source from overlapping (held until the connection closes).
+ * A dedicated connection, outside the ORM's pool: COPY for staging, session-level advisory locks
+ * (a run holds its source's until the connection closes) and session temp tables.
  */
 export class RunConnection {
   readonly #client: pg.Client;
@@ -62,6 +62,11 @@ export class RunConnection {
     const done = once(stream, 'finish');
     stream.end(text);
     await done;
+  }
+
+  /** A query on this connection (its temp tables and session state are its own). */
+  async query<R extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<R[]> {
+    return (await this.#client.query<R>(text, params)).rows;
   }
 
   async close() {

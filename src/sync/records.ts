@@ -205,7 +205,7 @@ export type RecordBatch = {
     entity: E;
     records: (RecordsByEntity[E] | TombstoneRecord)[];
     file?: string;
-    lines?: readonly number[];
+    lines?: readonly (number | null)[];
     issues?: readonly SourceIssue[];
   };
 }[EntityName];

@@ -135,7 +135,7 @@ export interface PreparedBatch {
 }
 
 export function prepareBatch(
-  ctx: StageContext, spec: EntitySpec, records: readonly unknown[], lines?: readonly number[],
+  ctx: StageContext, spec: EntitySpec, records: readonly unknown[], lines?: readonly (number | null)[],
 ): PreparedBatch | null {
   const tally = tallyOf(ctx, spec.name);
   const batch: PreparedBatch = { ids: [], inputs: [], records: [], lines: [], repeated: [] };

@@ -96,8 +96,13 @@ export function checkRow(cells: string[], line: number, layout: Layout, ctx: Row
     tombstone = status === 'tobedeleted';
   }
   const fields: Record<string, unknown> = {};
-  // A deleted row names the record to delete; its other cells are not looked at.
-  if (!tombstone) {
+  // A deleted row names the record to delete; its other cells are not looked at, except the
+  // user a deleted role or profile belongs to, when given.
+  if (tombstone) {
+    const owner = file.columns.findIndex((c) => c.name === 'userSourcedId');
+    const cell = owner === -1 ? '' : cells[commonColumns.length + owner]!.trim();
+    if (cell) fields.userSourcedId = cell;
+  } else {
     file.columns.forEach((column, i) => {
       const cell = cells[commonColumns.length + i]!.trim();
       if (cell === '') {

@@ -1,0 +1,354 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import { copyLine, RunConnection } from '../../../src/sync/copy.ts';
+import { readRecords } from '../../../src/sync/read.ts';
+import { reconcile, type RunSummary } from '../../../src/sync/reconcile.ts';
+import type { EntityName, RecordBatch, SourceIssue } from '../../../src/sync/records.ts';
+import { files, manifestFiles, readOrder, users11, users12, type CsvFile, type FileName } from './files.ts';
+import { modeOf, readManifest, type FileMode, type Manifest } from './manifest.ts';
+import { openPackage, PackageError, type CsvPackage, type PackageLimits } from './package.ts';
+import { csvChunks } from './parse.ts';
+import { checkHeader, checkRow, type Row } from './rows.ts';
+
+/**
+ * Importing a OneRoster CSV package: the manifest decides each file's mode, files are read as
+ * streams in dependency order, every row is checked, and the records go to the reconcile engine
+ * as one all-or-nothing run (nothing lands if anything is wrong; `dryRun` only checks).
+ *
+ * roles.csv and userProfiles.csv belong to users in the canonical model, so they are read first
+ * into temp tables and joined to users.csv batch by batch; where they are delta or absent, the
+ * stored roles are the base the file's rows change. Memory stays bounded by the batch size.
+ */
+
+export interface ImportOptions {
+  /** Source name; default: the manifest's source.systemCode, else `csv`. */
+  source?: string;
+  dryRun?: boolean;
+  holdShare: number;
+  batchSize: number;
+  limits: PackageLimits;
+  issueCap?: number;
+  onRun?: (runId: number) => void;
+  onProgress?: (progress: { file: string; rows: number }) => void;
+}
+
+const entityOf: Partial<Record<FileName, EntityName>> = {
+  orgs: 'org', academicSessions: 'academicSession', courses: 'course', classes: 'class', users: 'user', enrollments: 'enrollment', demographics: 'demographics',
+};
+
+export async function importPackage(orm: MikroORM, path: string, options: ImportOptions): Promise<RunSummary> {
+  const early: SourceIssue[] = [];
+  let pkg: CsvPackage | undefined;
+  let manifest: Manifest | undefined;
+  try {
+    pkg = await openPackage(path, options.limits);
+    manifest = await loadManifest(pkg, early);
+  } catch (e) {
+    if (!(e instanceof PackageError)) throw e;
+    early.push({ entity: 'package', sourcedId: null, field: null, file: null, line: null, severity: 'error', code: e.code, message: e.message });
+  }
+  const run = (batches: AsyncIterable<RecordBatch> | Iterable<RecordBatch>, mode: 'bulk' | 'delta', scope: EntityName[]) =>
+    reconcile(orm, {
+      source: options.source ?? manifest?.systemCode ?? 'csv', sourceKind: 'csv', mode, scope, batches, atomic: true,
+      dryRun: options.dryRun, holdShare: options.holdShare, batchSize: options.batchSize, issueCap: options.issueCap, onRun: options.onRun,
+    });
+  try {
+    // A package that cannot be read still gets a run, so its report is where every other one is.
+    if (!pkg || !manifest) return await run([{ entity: 'org', records: [], issues: early }], 'delta', []);
+    const scope = readOrder.filter((f) => entityOf[f] && modeOf(manifest!, f) === 'bulk').map((f) => entityOf[f]!);
+    const conn = await RunConnection.open(orm.config.get('clientUrl')!);
+    try {
+      const reader = new PackageReader(orm, pkg, manifest, conn, options);
+      return await run(reader.batches(early), scope.length ? 'bulk' : 'delta', scope);
+    } finally {
+      await conn.close();
+    }
+  } finally {
+    await pkg?.close();
+  }
+}
+
+async function loadManifest(pkg: CsvPackage, issues: SourceIssue[]): Promise<Manifest | undefined> {
+  if (!pkg.entries.has('manifest.csv')) {
+    issues.push({ entity: 'package', sourcedId: null, field: null, file: 'manifest.csv', line: null, severity: 'error', code: 'manifest_missing', message: 'the package has no manifest.csv' });
+    return undefined;
+  }
+  const rows: { cells: string[]; line: number }[] = [];
+  for await (const chunk of csvChunks(await pkg.open('manifest.csv'))) {
+    chunk.rows.forEach((cells, i) => rows.push({ cells, line: chunk.lines[i]! }));
+    if (rows.length > 1000) break;
+  }
+  const { manifest, issues: found } = readManifest(rows, new Set(pkg.entries.keys()));
+  issues.push(...found.map((i) => ({ ...i, entity: 'package' })));
+  for (const name of pkg.entries.keys()) {
+    const file = name.replace(/\.csv$/, '');
+    if (name !== 'manifest.csv' && !(manifestFiles as readonly string[]).includes(file)) {
+      issues.push({ entity: 'package', sourcedId: null, field: null, file: name, line: null, severity: 'warning', code: 'unknown_file', message: `${name} is not a OneRoster file; it is ignored` });
+    }
+  }
+  if (manifest) {
+    for (const [file, mode] of manifest.modes) {
+      if (mode !== 'absent' && !(readOrder as string[]).includes(file)) {
+        issues.push({ entity: 'package', sourcedId: null, field: `file.${file}`, file: `${file}.csv`, line: null, severity: 'warning', code: 'not_imported', message: `${file}.csv is not imported yet (only rostering files are); it is ignored` });
+      }
+    }
+  }
+  return manifest;
+}
+
+type ChildKind = 'roles' | 'userProfiles';
+type ChildRow = { user_sourced_id: string | null; line: number; sourced_id: string; tombstone: boolean; item: Record<string, unknown> };
+type Item = Record<string, unknown>;
+
+class PackageReader {
+  readonly #orm: MikroORM;
+  readonly #pkg: CsvPackage;
+  readonly #manifest: Manifest;
+  readonly #conn: RunConnection;
+  readonly #options: ImportOptions;
+  /** District org ids (1.1 `administrator` becomes districtAdministrator there, siteAdministrator elsewhere). */
+  readonly #districts = new Set<string>();
+
+  constructor(orm: MikroORM, pkg: CsvPackage, manifest: Manifest, conn: RunConnection, options: ImportOptions) {
+    this.#orm = orm;
+    this.#pkg = pkg;
+    this.#manifest = manifest;
+    this.#conn = conn;
+    this.#options = options;
+  }
+
+  async *batches(early: SourceIssue[]): AsyncGenerator<RecordBatch> {
+    if (early.length) yield { entity: 'org', records: [], issues: early };
+    for (const name of ['orgs', 'academicSessions', 'courses', 'classes'] as const) yield* this.#plain(name);
+    if (this.#manifest.version === '1.2') {
+      await this.#conn.query(`create temp table csv_child (kind text, user_sourced_id text, line int, sourced_id text, tombstone boolean, item jsonb)`);
+      await this.#conn.query(`create temp table csv_user (sourced_id text, line int)`);
+      for (const kind of ['userProfiles', 'roles'] as const) yield* this.#loadChildren(kind);
+      await this.#conn.query(`create index on csv_child (user_sourced_id)`);
+    } else {
+      const { rows } = await sql<{ sourced_id: string }>`select sourced_id from org where type = 'district' and status = 'active'`.execute(this.#db());
+      for (const r of rows) this.#districts.add(r.sourced_id);
+    }
+    yield* this.#users();
+    for (const name of ['enrollments', 'demographics'] as const) yield* this.#plain(name);
+  }
+
+  /** Rows of one file, a batch at a time, with the issues found on the way (file and line set). */
+  async *#rows(name: FileName, layouts: CsvFile[]): AsyncGenerator<{ rows: Row[]; issues: SourceIssue[] }> {
+    const mode = modeOf(this.#manifest, name);
+    if (mode === 'absent') return;
+    const fileName = files[name].fileName;
+    const entity = entityOf[name] ?? 'user';
+    const tag = (i: Omit<SourceIssue, 'entity' | 'file'>): SourceIssue => ({ ...i, entity, file: fileName });
+    let layout: ReturnType<typeof checkHeader> | undefined;
+    let rows: Row[] = [];
+    let issues: SourceIssue[] = [];
+    let count = 0;
+    for await (const chunk of csvChunks(await this.#pkg.open(fileName))) {
+      issues.push(...chunk.errors.map((e) => tag({ sourcedId: null, field: null, line: e.line, severity: 'error', code: 'malformed_csv', message: e.message })));
+      chunk.rows.forEach((cells, i) => {
+        const line = chunk.lines[i]!;
+        if (!layout) {
+          layout = checkHeader(cells, layouts);
+          if (Array.isArray(layout)) issues.push(...layout.map(tag));
+          return;
+        }
+        if (Array.isArray(layout) || (cells.length === 1 && cells[0] === '')) return;
+        const checked = checkRow(cells, line, layout, { mode: mode as 'bulk' | 'delta', lenient: this.#manifest.version === '1.1' });
+        for (const issue of checked.issues) issues.push(tag(issue));
+        if (checked.row) rows.push(checked.row);
+        count++;
+      });
+      if (rows.length >= this.#options.batchSize) {
+        yield { rows, issues };
+        [rows, issues] = [[], []];
+        this.#options.onProgress?.({ file: fileName, rows: count });
+      }
+    }
+    if (!layout) issues.push(tag({ sourcedId: null, field: null, line: 1, severity: 'error', code: 'empty_file', message: `${fileName} is empty; even an empty file needs its header` }));
+    yield { rows, issues };
+    this.#options.onProgress?.({ file: fileName, rows: count });
+  }
+
+  async *#plain(name: FileName): AsyncGenerator<RecordBatch> {
+    const entity = entityOf[name]!;
+    for await (const { rows, issues } of this.#rows(name, [files[name]])) {
+      if (name === 'orgs') for (const r of rows) if (r.fields.type === 'district') this.#districts.add(r.sourcedId);
+      yield {
+        entity, file: files[name].fileName, issues, lines: rows.map((r) => r.line),
+        records: rows.map((r) => (r.tombstone ? { sourcedId: r.sourcedId, status: 'tobedeleted' } : { sourcedId: r.sourcedId, ...r.fields })),
+      } as RecordBatch;
+    }
+  }
+
+  /** roles.csv or userProfiles.csv into the temp table, as canonical items keyed by their user. */
+  async *#loadChildren(kind: ChildKind): AsyncGenerator<RecordBatch> {
+    for await (const { rows, issues } of this.#rows(kind, [files[kind]])) {
+      if (issues.length) yield { entity: 'user', records: [], issues };
+      let text = '';
+      for (const r of rows) {
+        const { userSourcedId, ...rest } = r.fields as { userSourcedId?: string } & Item;
+        text += copyLine([kind, userSourcedId ?? null, r.line, r.sourcedId, r.tombstone, r.tombstone ? null : childItem(kind, r.sourcedId, rest)]);
+      }
+      await this.#conn.copy('csv_child', ['kind', 'user_sourced_id', 'line', 'sourced_id', 'tombstone', 'item'], text);
+    }
+    // A deleted role or profile may name only itself: its user is the one it is stored under.
+    const [table, key] = kind === 'roles' ? ['user_role', 'sourced_id'] : ['user_profile', 'profile_id'];
+    const unowned = await this.#conn.query<{ n: number }>(`select count(*)::int as n from csv_child where kind = $1 and user_sourced_id is null`, [kind]);
+    if (unowned[0]!.n > 0) {
+      await this.#conn.query(
+        `update csv_child c set user_sourced_id = s.user_sourced_id from ${table} s where c.kind = $1 and c.user_sourced_id is null and s.${key} = c.sourced_id`,
+        [kind],
+      );
+      const lost = await this.#conn.query<{ line: number; sourced_id: string }>(
+        `select line, sourced_id from csv_child where kind = $1 and user_sourced_id is null order by line limit 1000`, [kind]);
+      if (lost.length) {
+        yield {
+          entity: 'user', records: [], issues: lost.map((l) => ({
+            entity: 'user', sourcedId: null, field: 'sourcedId', file: files[kind].fileName, line: l.line, severity: 'error' as const, code: 'unresolved_reference',
+            message: `${kind === 'roles' ? 'role' : 'userProfile'} ${l.sourced_id} is to be deleted but no stored user has it`,
+          })),
+        };
+      }
+    }
+  }
+
+  async *#users(): AsyncGenerator<RecordBatch> {
+    const v11 = this.#manifest.version === '1.1';
+    const layouts = v11 ? [users11] : [files.users, users12];
+    for await (const { rows, issues } of this.#rows('users', layouts)) {
+      const records: unknown[] = [];
+      const lines: number[] = [];
+      if (v11) {
+        for (const r of rows) {
+          records.push(r.tombstone ? { sourcedId: r.sourcedId, status: 'tobedeleted' } : this.#fromV11(r));
+          lines.push(r.line);
+        }
+      } else {
+        await this.#conn.copy('csv_user', ['sourced_id', 'line'], rows.map((r) => copyLine([r.sourcedId, r.line])).join(''));
+        const live = rows.filter((r) => !r.tombstone);
+        const merged = await this.#withChildren(live.map((r) => ({ sourcedId: r.sourcedId, ...r.fields })), new Map(live.map((r) => [r.sourcedId, r.line])), issues);
+        for (const r of rows) {
+          const record = r.tombstone ? { sourcedId: r.sourcedId, status: 'tobedeleted' as const } : merged.get(r.sourcedId);
+          if (!record) continue;
+          records.push(record);
+          lines.push(r.line);
+        }
+      }
+      yield { entity: 'user', file: 'users.csv', records, lines, issues } as RecordBatch;
+    }
+    if (!v11) yield* this.#usersOnlyInChildren();
+  }
+
+  /**
+   * Users whose roles or profiles the package changes without listing the user in users.csv:
+   * their stored record with the package's changes applied. With roles.csv in bulk, every user
+   * of the source is rebuilt, since the file replaces every role.
+   */
+  async *#usersOnlyInChildren(): AsyncGenerator<RecordBatch> {
+    const usersMode = modeOf(this.#manifest, 'users');
+    const childBulk = modeOf(this.#manifest, 'roles') === 'bulk' || modeOf(this.#manifest, 'userProfiles') === 'bulk';
+    await this.#conn.query(`create index on csv_user (sourced_id)`);
+    const { rows: own } = childBulk && usersMode !== 'bulk'
+      ? await sql<{ sourced_id: string }>`select u.sourced_id from "user" u join source s on s.id = u.source_id
+          where s.name = ${this.#sourceName()} and u.status = 'active'`.execute(this.#db())
+      : { rows: [] };
+    await this.#conn.query(`create temp table csv_owned (sourced_id text primary key)`);
+    if (own.length) await this.#conn.copy('csv_owned', ['sourced_id'], own.map((o) => copyLine([o.sourced_id])).join(''));
+    const ids = (await this.#conn.query<{ id: string; line: number | null }>(
+      `select id, min(line) as line from (
+         select user_sourced_id as id, line from csv_child where user_sourced_id is not null
+         union all select sourced_id, null from csv_owned) x
+       where not exists (select 1 from csv_user u where u.sourced_id = x.id)
+       group by id order by id`,
+    ));
+    const issues: SourceIssue[] = [];
+    const problem = (id: string, line: number | null, message: string) =>
+      issues.push({ entity: 'user', sourcedId: id, field: 'userSourcedId', file: line === null ? 'users.csv' : 'roles.csv', line, severity: 'error', code: 'unresolved_reference', message });
+    for (let i = 0; i < ids.length; i += this.#options.batchSize) {
+      const page = ids.slice(i, i + this.#options.batchSize);
+      const lines = new Map(page.filter((p) => p.line !== null).map((p) => [p.id, p.line!]));
+      let bases: Item[] = [];
+      if (usersMode === 'bulk') {
+        for (const p of page) problem(p.id, p.line, `user ${p.id} is not in users.csv, which lists every user in a bulk package`);
+      } else {
+        const stored = await readRecords(this.#orm.em.fork(), 'user', page.map((p) => p.id));
+        for (const p of page) {
+          const s = stored.get(p.id);
+          if (s?.status === 'active') bases.push(s.record);
+          else problem(p.id, p.line, `user ${p.id} is neither in users.csv nor stored`);
+        }
+      }
+      const merged = await this.#withChildren(bases, lines, issues);
+      yield { entity: 'user', file: 'roles.csv', records: [...merged.values()] as RecordBatch['records'], lines: [...merged.keys()].map((id) => lines.get(id) ?? null), issues: issues.splice(0) } as RecordBatch;
+      bases = [];
+    }
+  }
+
+  #db() {
+    return this.#orm.em.fork().getKysely();
+  }
+
+  #sourceName() {
+    return this.#options.source ?? this.#manifest.systemCode ?? 'csv';
+  }
+
+  /** Users with their roles and profiles: from the files, on top of the stored ones where the files are delta or absent. */
+  async #withChildren(users: Item[], lines: Map<string, number>, issues: SourceIssue[]): Promise<Map<string, Item>> {
+    const ids = users.map((u) => u.sourcedId as string);
+    const modes = { roles: modeOf(this.#manifest, 'roles'), userProfiles: modeOf(this.#manifest, 'userProfiles') };
+    const rows = ids.length
+      ? await this.#conn.query<ChildRow & { kind: ChildKind }>(`select kind, user_sourced_id, line, sourced_id, tombstone, item from csv_child where user_sourced_id = any($1) order by line`, [ids])
+      : [];
+    const byUser = new Map<string, (ChildRow & { kind: ChildKind })[]>();
+    for (const r of rows) byUser.set(r.user_sourced_id!, [...(byUser.get(r.user_sourced_id!) ?? []), r]);
+    const needStored = modes.roles !== 'bulk' || modes.userProfiles !== 'bulk';
+    const stored = needStored ? await readRecords(this.#orm.em.fork(), 'user', ids) : new Map();
+    const out = new Map<string, Item>();
+    for (const user of users) {
+      const id = user.sourcedId as string;
+      const base = stored.get(id)?.record ?? {};
+      const mine = byUser.get(id) ?? [];
+      const roles = merge(base.roles as Item[] | undefined, mine.filter((r) => r.kind === 'roles'), modes.roles, 'sourcedId');
+      const profiles = merge(base.userProfiles as Item[] | undefined, mine.filter((r) => r.kind === 'userProfiles'), modes.userProfiles, 'profileId');
+      if (roles.length === 0) {
+        issues.push({
+          entity: 'user', sourcedId: id, field: 'roles', file: 'users.csv', line: lines.get(id) ?? null, severity: 'error', code: 'user_without_role',
+          message: `user ${id} has no role; every user needs at least one row in roles.csv`,
+        });
+        continue;
+      }
+      const { roles: _r, userProfiles: _p, ...fields } = user;
+      out.set(id, { ...fields, roles, ...(profiles.length ? { userProfiles: profiles } : {}) });
+    }
+    return out;
+  }
+
+  #fromV11(r: Row): RecordBatch['records'][number] {
+    const { orgSourcedIds, role, ...fields } = r.fields as { orgSourcedIds: string[]; role: string } & Item;
+    const roles = orgSourcedIds.map((org, i) => ({
+      roleType: i === 0 ? 'primary' : 'secondary',
+      role: role === 'administrator' ? (this.#districts.has(org) ? 'districtAdministrator' : 'siteAdministrator') : role,
+      orgSourcedId: org,
+    }));
+    return { sourcedId: r.sourcedId, ...fields, roles } as RecordBatch['records'][number];
+  }
+}
+
+/** A role or profile as the user record holds it; extension columns of these files are not kept. */
+function childItem(kind: ChildKind, sourcedId: string, { metadata: _, ...fields }: Item): Item {
+  if (kind === 'roles') return { sourcedId, ...fields };
+  const { credentialType, username, ...rest } = fields as { credentialType: string; username: string } & Item;
+  return { profileId: sourcedId, ...rest, credentials: [{ type: credentialType, username }] };
+}
+
+/** Stored children changed by the file's rows (delta), or replaced by them (bulk). */
+function merge(stored: Item[] | undefined, rows: ChildRow[], mode: FileMode, key: string): Item[] {
+  if (mode === 'bulk') return rows.map((r) => r.item);
+  const out = new Map<unknown, Item>((stored ?? []).map((item, i) => [item[key] ?? Symbol(i), item]));
+  for (const r of rows) {
+    if (r.tombstone) out.delete(r.sourced_id);
+    else out.set(r.sourced_id, r.item);
+  }
+  return [...out.values()];
+}
