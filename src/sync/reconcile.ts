@@ -117,7 +117,8 @@ async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, cop
     const shares = await tombstoneShares(em, plan, ctx, duplicates);
     const counts = runCounts(ctx, staged, duplicates, shares);
     const holdReason = holdReasonFor(shares, options.holdShare);
-    const invalid = (options.atomic || options.dryRun) && ctx.issues.errors > 0;
+    // All or nothing also means a source that stopped part-way applies nothing.
+    const invalid = (options.atomic || options.dryRun) && (ctx.issues.errors > 0 || (options.atomic === true && !complete));
     if (invalid || options.dryRun) {
       await dropStageTables(em, runId);
       const status = invalid ? 'invalid' : 'validated';

@@ -7,7 +7,7 @@ import type { EntityName, RecordBatch, SourceIssue } from '../../../src/sync/rec
 import { files, manifestFiles, readOrder, users11, users12, type CsvFile, type FileName } from './files.ts';
 import { modeOf, readManifest, type FileMode, type Manifest } from './manifest.ts';
 import { openPackage, PackageError, type CsvPackage, type PackageLimits } from './package.ts';
-import { csvChunks } from './parse.ts';
+import { csvChunks, type CsvChunk } from './parse.ts';
 import { checkHeader, checkRow, type Row } from './rows.ts';
 
 /**
@@ -119,6 +119,16 @@ class PackageReader {
 
   async *batches(early: SourceIssue[]): AsyncGenerator<RecordBatch> {
     if (early.length) yield { entity: 'org', records: [], issues: early };
+    try {
+      yield* this.#files();
+    } catch (e) {
+      // A file that cannot be read to its end (a corrupt entry, a zip bomb caught by its size) ends the import as invalid.
+      if (!(e instanceof PackageError)) throw e;
+      yield { entity: 'org', records: [], issues: [{ entity: 'package', sourcedId: null, field: null, file: e.file ?? null, line: null, severity: 'error', code: e.code, message: e.message }] };
+    }
+  }
+
+  async *#files(): AsyncGenerator<RecordBatch> {
     for (const name of ['orgs', 'academicSessions', 'courses', 'classes'] as const) yield* this.#plain(name);
     if (this.#manifest.version === '1.2') {
       await this.#conn.query(`create temp table csv_child (kind text, user_sourced_id text, line int, sourced_id text, tombstone boolean, item jsonb)`);
@@ -144,7 +154,17 @@ class PackageReader {
     let rows: Row[] = [];
     let issues: SourceIssue[] = [];
     let count = 0;
-    for await (const chunk of csvChunks(await this.#pkg.open(fileName))) {
+    const stream = await this.#pkg.open(fileName);
+    const chunks = csvChunks(stream);
+    for (;;) {
+      let next: IteratorResult<CsvChunk>;
+      try {
+        next = await chunks.next();
+      } catch (e) {
+        throw new PackageError('unreadable_file', `${fileName} cannot be read to its end: ${(e as Error).message}`, fileName);
+      }
+      if (next.done) break;
+      const chunk = next.value;
       issues.push(...chunk.errors.map((e) => tag({ sourcedId: null, field: null, line: e.line, severity: 'error', code: 'malformed_csv', message: e.message })));
       chunk.rows.forEach((cells, i) => {
         const line = chunk.lines[i]!;

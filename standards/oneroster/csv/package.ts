@@ -26,9 +26,12 @@ export interface CsvPackage {
 
 export class PackageError extends Error {
   readonly code: string;
-  constructor(code: string, message: string) {
+  /** The package entry it concerns, if one. */
+  readonly file?: string;
+  constructor(code: string, message: string, file?: string) {
     super(message);
     this.code = code;
+    this.file = file;
   }
 }
 
