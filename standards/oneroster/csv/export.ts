@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import yazl from 'yazl';
+import { entitySpec } from '../../../src/sync/entities.ts';
+import { scanRecords, type StoredRecord } from '../../../src/sync/read.ts';
+import type { EntityName } from '../../../src/sync/records.ts';
+import { files, headerOf, type Column, type CsvFile, type FileName } from './files.ts';
+import { writeManifest, type FileMode } from './manifest.ts';
+import { formatList, formatUserIds } from './values.ts';
+
+/**
+ * Writing the shared schema as a OneRoster 1.2 CSV package: exact 1.2.1 headers, every rostering
+ * file. Without `since` every file is bulk (only active rows; status and dateLastModified blank);
+ * with `since` every file is delta: rows changed after that instant, tombstones included. Rows
+ * are read page by page and written as they come, so memory stays flat.
+ */
+
+export interface ExportOptions {
+  since?: Date;
+}
+
+type Item = Record<string, unknown>;
+
+/** Where each file's rows come from: an entity's records, or the roles / profiles inside users. */
+const sources: { name: FileName; entity: EntityName; rows: (r: StoredRecord) => Item[] }[] = [
+  { name: 'orgs', entity: 'org', rows: (r) => [r.record] },
+  { name: 'academicSessions', entity: 'academicSession', rows: (r) => [r.record] },
+  { name: 'courses', entity: 'course', rows: (r) => [r.record] },
+  { name: 'classes', entity: 'class', rows: (r) => [r.record] },
+  { name: 'users', entity: 'user', rows: (r) => [r.record] },
+  { name: 'roles', entity: 'user', rows: rolesOf },
+  { name: 'userProfiles', entity: 'user', rows: profilesOf },
+  { name: 'enrollments', entity: 'enrollment', rows: (r) => [r.record] },
+  { name: 'demographics', entity: 'demographics', rows: (r) => [r.record] },
+];
+
+function rolesOf({ record, status }: StoredRecord): Item[] {
+  if (status !== 'active') return [];
+  const user = record.sourcedId as string;
+  return ((record.roles as Item[] | undefined) ?? []).map((role) => ({
+    ...role,
+    // Roles that came from a source without role ids get a stable one from what they are.
+    sourcedId: role.sourcedId ?? `r-${createHash('sha1').update(`${user}|${role.roleType}|${role.role}|${role.orgSourcedId}`).digest('hex').slice(0, 20)}`,
+    userSourcedId: user,
+  }));
+}
+
+function profilesOf({ record, status }: StoredRecord): Item[] {
+  if (status !== 'active') return [];
+  return ((record.userProfiles as Item[] | undefined) ?? []).map(({ profileId, credentials, ...profile }) => {
+    // A CSV row holds one credential; the first is the one a consumer signs in with.
+    const [first] = (credentials as { type: string; username: string }[] | undefined) ?? [];
+    return { ...profile, sourcedId: profileId, userSourcedId: record.sourcedId, credentialType: first?.type, username: first?.username };
+  });
+}
+
+/** One CSV line (RFC 4180): fields quoted when they hold a comma, quote, line break or edge spaces. */
+export function csvLine(cells: readonly string[]): string {
+  return `${cells.map((c) => (/[",\r\n]|^\s|\s$/.test(c) ? `"${c.replaceAll('"', '""')}"` : c)).join(',')}\r\n`;
+}
+
+function cell(value: unknown, column: Column): string {
+  if (value === undefined || value === null) return '';
+  if (column.kind === 'list') return formatList(value as string[]);
+  if (column.kind === 'userIds') return formatUserIds(value as { type: string; identifier: string }[]);
+  if (column.kind === 'dropped') return '';
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
+async function metadataKeys(orm: MikroORM, entity: EntityName, options: ExportOptions): Promise<string[]> {
+  const where = options.since ? sql`date_last_modified > ${options.since}` : sql`status = 'active'`;
+  const { rows } = await sql<{ k: string }>`select distinct jsonb_object_keys(metadata) as k from ${sql.table(entitySpec(entity).table)}
+    where metadata is not null and jsonb_typeof(metadata) = 'object' and ${where} order by k`.execute(orm.em.fork().getKysely());
+  return rows.map((r) => r.k);
+}
+
+/** One file's CSV text, header first, a page of rows at a time. */
+async function* fileText(orm: MikroORM, source: (typeof sources)[number], options: ExportOptions): AsyncGenerator<string> {
+  const file: CsvFile = files[source.name];
+  // Roles and profiles carry no extension columns of their own.
+  const extensions = source.name === 'roles' || source.name === 'userProfiles' ? [] : await metadataKeys(orm, source.entity, options);
+  yield csvLine([...headerOf(file), ...extensions.map((k) => `metadata.${k}`)]);
+  for await (const page of scanRecords(orm.em.fork(), source.entity, { since: options.since })) {
+    let text = '';
+    for (const stored of page) {
+      for (const row of source.rows(stored)) {
+        const head = options.since ? [row.sourcedId as string, stored.status, stored.dateLastModified] : [row.sourcedId as string, '', ''];
+        const metadata = (row.metadata as Item | undefined) ?? {};
+        text += csvLine([
+          ...head,
+          ...file.columns.map((c) => cell(row[c.field], c)),
+          ...extensions.map((k) => cell(metadata[k], { name: k, kind: 'text', required: false, field: k })),
+        ]);
+      }
+    }
+    yield text;
+  }
+}
+
+/** The package's files in order, manifest first, each as a lazily produced text stream. */
+export function packageFiles(orm: MikroORM, options: ExportOptions = {}): { name: string; text: () => AsyncIterable<string> }[] {
+  const mode: FileMode = options.since ? 'delta' : 'bulk';
+  const modes = Object.fromEntries(sources.map((s) => [s.name, mode])) as Record<FileName, FileMode>;
+  return [
+    { name: 'manifest.csv', text: async function* () { yield writeManifest(modes).map(csvLine).join(''); } },
+    ...sources.map((s) => ({ name: files[s.name].fileName, text: () => fileText(orm, s, options) })),
+  ];
+}
+
+export async function exportToDirectory(orm: MikroORM, dir: string, options: ExportOptions = {}): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const written: string[] = [];
+  for (const f of packageFiles(orm, options)) {
+    const out = createWriteStream(join(dir, f.name));
+    for await (const text of f.text()) if (!out.write(text)) await once(out, 'drain');
+    out.end();
+    await once(out, 'finish');
+    written.push(f.name);
+  }
+  return written;
+}
+
+/** The package as a zip stream; entries are produced one after the other as the zip is read. */
+export function exportZip(orm: MikroORM, options: ExportOptions = {}): Readable {
+  const zip = new yazl.ZipFile();
+  const mtime = new Date();
+  for (const f of packageFiles(orm, options)) zip.addReadStream(Readable.from(f.text()), f.name, { mtime });
+  zip.end();
+  return zip.outputStream as Readable;
+}
