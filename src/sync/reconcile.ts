@@ -156,9 +156,9 @@ async function stageAll(orm: MikroORM, copy: RunConnection, ctx: StageContext, o
       const spec = entitySpec(batch.entity);
       if (batch.file) ctx.files.set(spec.name, batch.file);
       for (const issue of batch.issues ?? []) ctx.issues.add(issue);
-      for (let i = 0; i < batch.records.length; i += options.batchSize) {
+      for (let i = 0; i < Math.max(batch.records.length, 1); i += options.batchSize) {
         const end = i + options.batchSize;
-        const prepared = prepareBatch(ctx, spec, batch.records.slice(i, end), batch.lines?.slice(i, end));
+        const prepared = prepareBatch(ctx, spec, batch.records.slice(i, end), batch.lines?.slice(i, end), i === 0 ? batch.invalid : undefined);
         if (writing.length >= IN_FLIGHT) await writing.shift();
         if (!prepared) continue;
         const written = writeBatch(orm.em.fork(), copy, ctx, spec, prepared).catch((e: unknown) => {
@@ -235,7 +235,7 @@ function runCounts(ctx: StageContext, staged: Staged, duplicates: Map<string, Du
   for (const entity of entityNames) {
     const tally = tallyOf(ctx, entity);
     const n = staged.get(entity)!;
-    const [created, updated, deleted, rejected] = [n.create ?? 0, n.update ?? 0, n.delete ?? 0, n.rejected ?? 0];
+    const [created, updated, deleted, rejected] = [n.create ?? 0, n.update ?? 0, n.delete ?? 0, (n.rejected ?? 0) + (n.invalid ?? 0)];
     const repeats = duplicates.get(entity)?.rows ?? 0;
     counts[entity] = {
       created,

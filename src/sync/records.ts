@@ -207,5 +207,7 @@ export type RecordBatch = {
     file?: string;
     lines?: readonly (number | null)[];
     issues?: readonly SourceIssue[];
+    /** Records the source read but found invalid (and reported in `issues`), by id. */
+    invalid?: readonly { sourcedId: string; line: number | null }[];
   };
 }[EntityName];

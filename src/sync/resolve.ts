@@ -125,7 +125,7 @@ async function buildKnown(em: EntityManager, runId: number, entity: string, bulk
     : sql`and (t.source_id <> ${bulkSource} or t.sourced_id in (
         select unnest(sourced_ids) from sync_seen where run_id = ${runId} and entity = ${entity}))`;
   await sql`create temp table ${knownTable(entity)} on commit drop as
-    select sourced_id from ${stage(runId, entity)} where action in ('create', 'update')
+    select sourced_id from ${stage(runId, entity)} where action in ('create', 'update', 'invalid')
     union
     select t.sourced_id from ${sql.table(entitySpec(entity).table)} t
     where t.status = 'active' ${resent}

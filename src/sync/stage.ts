@@ -128,7 +128,8 @@ function reportInvalid(
 export interface PreparedBatch {
   ids: string[];
   inputs: (string | null)[];
-  records: (Record<string, unknown> | null)[];
+  /** null for a tombstone, `invalid` for a record the source itself found invalid. */
+  records: (Record<string, unknown> | null | 'invalid')[];
   lines: (number | null)[];
   /** Further copies of ids already in this batch. */
   repeated: string[];
@@ -136,6 +137,7 @@ export interface PreparedBatch {
 
 export function prepareBatch(
   ctx: StageContext, spec: EntitySpec, records: readonly unknown[], lines?: readonly (number | null)[],
+  invalid: readonly { sourcedId: string; line: number | null }[] = [],
 ): PreparedBatch | null {
   const tally = tallyOf(ctx, spec.name);
   const batch: PreparedBatch = { ids: [], inputs: [], records: [], lines: [], repeated: [] };
@@ -171,6 +173,16 @@ export function prepareBatch(
     batch.inputs.push(tombstone ? null : hash('sha1', JSON.stringify(record), 'base64url'));
     batch.records.push(tombstone ? null : (record as Record<string, unknown>));
     batch.lines.push(lines?.[r] ?? null);
+  }
+  // Records the source rejected still exist there: staged as `invalid`, they count as sent (not
+  // tombstoned) and references to them resolve, so one bad row is reported once, not once per
+  // record that points at it. Only all-or-nothing runs send them, and those apply nothing then.
+  for (const { sourcedId, line } of invalid) {
+    tally.seen++;
+    batch.ids.push(sourcedId);
+    batch.inputs.push(null);
+    batch.records.push('invalid');
+    batch.lines.push(line);
   }
   return batch.ids.length === 0 ? null : batch;
 }
@@ -210,6 +222,10 @@ export async function writeBatch(em: EntityManager, copy: RunConnection, ctx: St
     const record = batch.records[i];
     const existing = r.status === null ? undefined : r;
     const live = existing?.status === 'active';
+    if (record === 'invalid') {
+      lines += copyLine(['invalid', null, null, null, batch.lines[i], id, ...spec.columns.slice(1).map(() => null)]);
+      continue;
+    }
     if (live && existing.source_id !== ctx.sourceId) {
       tally.refused++;
       tally.seenRefused++;

@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { fixture, variant } from '../support/csv.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 const cli = join(process.cwd(), 'src/cli/main.ts');
@@ -121,6 +123,49 @@ describe('with DATABASE_URL', () => {
     const run = start(['runs', 'approve', '42'], { DATABASE_URL: db.url, LOG_LEVEL: 'silent' });
     expect((await run.exited).code).toBe(2);
     expect(run.err()).toContain('run 42 does not exist');
+  });
+});
+
+describe('import and export', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+  const env = () => ({ DATABASE_URL: db.url, LOG_LEVEL: 'silent' });
+
+  test('a dry run, an import with its summary table, and an export that imports unchanged', { timeout: 60_000 }, async () => {
+    const dry = start(['import', fixture('bulk'), '--dry-run'], env());
+    expect((await dry.exited).code).toBe(0);
+    expect(dry.out()).toContain('Valid: a dry run, nothing was written.');
+    const real = start(['import', fixture('bulk'), '--source', 'sis'], env());
+    expect((await real.exited).code).toBe(0);
+    expect(real.out()).toMatch(/\| user \| 4 \| 0 \| 0 \| 0 \| 0 \|/);
+    expect(real.err()).toMatch(/users\.csv\s+4 rows/);
+    const zip = join(mkdtempSync(join(tmpdir(), 'rg-cli-')), 'out.zip');
+    expect((await start(['export', zip], env()).exited).code).toBe(0);
+    const again = start(['import', zip, '--source', 'sis'], env());
+    expect((await again.exited).code).toBe(0);
+    expect(again.out()).toMatch(/\| user \| 0 \| 0 \| 4 \| 0 \| 0 \|/);
+  });
+
+  test('an invalid package exits 1 and lists the error with file and line', async () => {
+    const run = start(['import', variant('bulk', { 'orgs.csv': (t) => t.replace('Springfield High,school', 'Springfield High,campus') })], env());
+    expect((await run.exited).code).toBe(1);
+    expect(run.out()).toContain('orgs.csv:3  type: type must be one of');
+  });
+
+  test('in embedded mode too, an invalid package exits 1', { timeout: 60_000 }, async () => {
+    const dataDir = join(process.cwd(), 'data', `test-cli-${randomBytes(4).toString('hex')}`);
+    try {
+      const run = start(['import', '/nonexistent.zip'], { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()), LOG_LEVEL: 'silent' });
+      expect((await run.exited).code).toBe(1);
+      expect(run.out()).toContain('package_not_found');
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

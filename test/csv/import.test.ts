@@ -263,6 +263,16 @@ describe('invalid packages: the exact error, and nothing changes', () => {
     expect(codes).toEqual(expect.arrayContaining(['orgs.csv:3:invalid_enum', 'users.csv:2:invalid_boolean', 'enrollments.csv:4:unresolved_reference']));
   });
 
+  test('one bad row is reported once, not once per record that points at it', async () => {
+    const broken = () => variant('bulk', { 'orgs.csv': (t) => t.replace('Springfield High,school', 'Springfield High,campus') });
+    const first = await load(broken());
+    expect((await issuesOf(first.runId)).map((i) => `${i.file}:${i.line}:${i.code}`)).toEqual(['orgs.csv:3:invalid_enum']);
+    await load(fixture('bulk'));
+    const later = await load(broken());
+    expect((await issuesOf(later.runId)).map((i) => `${i.file}:${i.line}:${i.code}`)).toEqual(['orgs.csv:3:invalid_enum']);
+    expect(later.counts.org).toMatchObject({ rejected: 1, tombstoned: 0 });
+  });
+
   test('a stored package stays as it was when a later one is invalid', async () => {
     await load(fixture('bulk'));
     const bad = await load(variant('bulk', { 'orgs.csv': (t) => t.replace('Springfield High,school', 'Renamed High,campus') }));

@@ -97,6 +97,7 @@ async function loadManifest(pkg: CsvPackage, issues: SourceIssue[]): Promise<Man
 }
 
 type ChildKind = 'roles' | 'userProfiles';
+type Invalid = { sourcedId: string; line: number | null };
 type ChildRow = { user_sourced_id: string | null; line: number; sourced_id: string; tombstone: boolean; item: Record<string, unknown> };
 type Item = Record<string, unknown>;
 
@@ -144,7 +145,7 @@ class PackageReader {
   }
 
   /** Rows of one file, a batch at a time, with the issues found on the way (file and line set). */
-  async *#rows(name: FileName, layouts: CsvFile[]): AsyncGenerator<{ rows: Row[]; issues: SourceIssue[] }> {
+  async *#rows(name: FileName, layouts: CsvFile[]): AsyncGenerator<{ rows: Row[]; issues: SourceIssue[]; invalid: Invalid[] }> {
     const mode = modeOf(this.#manifest, name);
     if (mode === 'absent') return;
     const fileName = files[name].fileName;
@@ -153,6 +154,7 @@ class PackageReader {
     let layout: ReturnType<typeof checkHeader> | undefined;
     let rows: Row[] = [];
     let issues: SourceIssue[] = [];
+    let invalid: Invalid[] = [];
     let count = 0;
     const stream = await this.#pkg.open(fileName);
     const chunks = csvChunks(stream);
@@ -177,25 +179,26 @@ class PackageReader {
         const checked = checkRow(cells, line, layout, { mode: mode as 'bulk' | 'delta', lenient: this.#manifest.version === '1.1' });
         for (const issue of checked.issues) issues.push(tag(issue));
         if (checked.row) rows.push(checked.row);
+        else if (cells[0]?.trim()) invalid.push({ sourcedId: cells[0].trim(), line });
         count++;
       });
       if (rows.length >= this.#options.batchSize) {
-        yield { rows, issues };
-        [rows, issues] = [[], []];
+        yield { rows, issues, invalid };
+        [rows, issues, invalid] = [[], [], []];
         this.#options.onProgress?.({ file: fileName, rows: count });
       }
     }
     if (!layout) issues.push(tag({ sourcedId: null, field: null, line: 1, severity: 'error', code: 'empty_file', message: `${fileName} is empty; even an empty file needs its header` }));
-    yield { rows, issues };
+    yield { rows, issues, invalid };
     this.#options.onProgress?.({ file: fileName, rows: count });
   }
 
   async *#plain(name: FileName): AsyncGenerator<RecordBatch> {
     const entity = entityOf[name]!;
-    for await (const { rows, issues } of this.#rows(name, [files[name]])) {
+    for await (const { rows, issues, invalid } of this.#rows(name, [files[name]])) {
       if (name === 'orgs') for (const r of rows) if (r.fields.type === 'district') this.#districts.add(r.sourcedId);
       yield {
-        entity, file: files[name].fileName, issues, lines: rows.map((r) => r.line),
+        entity, file: files[name].fileName, issues, invalid, lines: rows.map((r) => r.line),
         records: rows.map((r) => (r.tombstone ? { sourcedId: r.sourcedId, status: 'tobedeleted' } : { sourcedId: r.sourcedId, ...r.fields })),
       } as RecordBatch;
     }
@@ -236,7 +239,7 @@ class PackageReader {
   async *#users(): AsyncGenerator<RecordBatch> {
     const v11 = this.#manifest.version === '1.1';
     const layouts = v11 ? [users11] : [files.users, users12];
-    for await (const { rows, issues } of this.#rows('users', layouts)) {
+    for await (const { rows, issues, invalid } of this.#rows('users', layouts)) {
       const records: unknown[] = [];
       const lines: number[] = [];
       if (v11) {
@@ -250,12 +253,15 @@ class PackageReader {
         const merged = await this.#withChildren(live.map((r) => ({ sourcedId: r.sourcedId, ...r.fields })), new Map(live.map((r) => [r.sourcedId, r.line])), issues);
         for (const r of rows) {
           const record = r.tombstone ? { sourcedId: r.sourcedId, status: 'tobedeleted' as const } : merged.get(r.sourcedId);
-          if (!record) continue;
+          if (!record) {
+            invalid.push({ sourcedId: r.sourcedId, line: r.line });
+            continue;
+          }
           records.push(record);
           lines.push(r.line);
         }
       }
-      yield { entity: 'user', file: 'users.csv', records, lines, issues } as RecordBatch;
+      yield { entity: 'user', file: 'users.csv', records, lines, issues, invalid } as RecordBatch;
     }
     if (!v11) yield* this.#usersOnlyInChildren();
   }
