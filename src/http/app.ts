@@ -2,14 +2,17 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
 import { sql } from 'kysely';
 import type { AdminCredential } from '../auth/admin-token.ts';
+import type { Config } from '../config/config.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../log.ts';
 import { adminAuth } from './admin/auth.ts';
+import { registerImportRoutes } from './admin/imports.ts';
 import { registerRunRoutes } from './admin/runs.ts';
 import { problem } from './problem.ts';
 
 export interface AppDeps {
   orm: Orm;
+  config: Config;
   credential: AdminCredential;
   logger: Logger;
 }
@@ -17,7 +20,7 @@ export interface AppDeps {
 export type AppEnv = { Variables: { requestId: string } };
 
 /** The gateway's HTTP surface: health, the admin API and its OpenAPI document. */
-export function createApp({ orm, credential, logger }: AppDeps) {
+export function createApp({ orm, config, credential, logger }: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({
     // One error envelope for every validation failure, never zod's raw output.
     defaultHook: (result, c) => {
@@ -50,6 +53,7 @@ export function createApp({ orm, credential, logger }: AppDeps) {
 
   app.use('/admin/*', adminAuth(credential));
   registerRunRoutes(app, orm);
+  registerImportRoutes(app, orm, config, logger);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi/admin.json', adminDocument);
@@ -64,6 +68,6 @@ export function createApp({ orm, credential, logger }: AppDeps) {
 
 export const adminDocument = {
   openapi: '3.1.0',
-  info: { title: 'Rostergate admin API', version: '0.1.0', description: 'Sync runs, holds and (later) sources, imports and clients.' },
+  info: { title: 'Rostergate admin API', version: '0.1.0', description: 'Sync runs and holds, CSV imports and exports; later sources and clients.' },
   security: [{ adminToken: [] }],
 };

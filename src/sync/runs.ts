@@ -55,3 +55,14 @@ export async function getRun(orm: MikroORM, id: number, issueLimit = 100): Promi
     from sync_issue where run_id = ${id} order by ${issueOrder} limit ${issueLimit}`.execute(db);
   return { ...rows[0], issueList };
 }
+
+/** Every issue of a run, a page at a time, in report order. */
+export async function* issuesOf(orm: MikroORM, id: number, pageSize = 5000): AsyncGenerator<IssueView[]> {
+  const db = orm.em.fork().getKysely();
+  for (let offset = 0; ; offset += pageSize) {
+    const { rows } = await sql<IssueView>`select ${issueColumns} from sync_issue where run_id = ${id}
+      order by ${issueOrder} limit ${pageSize} offset ${offset}`.execute(db);
+    if (rows.length === 0) return;
+    yield rows;
+  }
+}

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { credentialFromToken } from '../../src/auth/admin-token.ts';
+import { loadConfig } from '../../src/config/config.ts';
 import { createApp } from '../../src/http/app.ts';
 import { openApiDir, openApiDocuments } from '../../src/http/openapi.ts';
 import { createLogger } from '../../src/log.ts';
@@ -14,10 +15,11 @@ const auth = { Authorization: `Bearer ${TOKEN}` };
 let db: TestDatabase;
 let app: ReturnType<typeof createApp>;
 const lines: string[] = [];
+const dataDir = join(process.cwd(), 'data', 'test-http');
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = createApp({ orm: db.orm, credential: credentialFromToken(TOKEN), logger: createLogger('info', {}, (l) => void lines.push(l)) });
+  app = createApp({ orm: db.orm, config: loadConfig({ DATA_DIR: dataDir }), credential: credentialFromToken(TOKEN), logger: createLogger('info', {}, (l) => void lines.push(l)) });
 });
 afterAll(async () => {
   await db?.drop();
@@ -32,7 +34,7 @@ describe('health', () => {
 
   test('/readyz is 503 with a problem when the database is gone', async () => {
     const other = await createTestDatabase();
-    const broken = createApp({ orm: other.orm, credential: credentialFromToken(TOKEN), logger: createLogger('silent') });
+    const broken = createApp({ orm: other.orm, config: loadConfig({ DATA_DIR: dataDir }), credential: credentialFromToken(TOKEN), logger: createLogger('silent') });
     await other.drop();
     const res = await broken.request('/readyz');
     expect(res.status).toBe(503);

@@ -7,7 +7,7 @@ import type { AppEnv } from '../app.ts';
 import { problem, problemResponses } from '../problem.ts';
 
 const counts = z.record(z.string(), z.record(z.string(), z.number()));
-const run = z
+export const run = z
   .object({
     id: z.number().int(),
     source: z.string(),
@@ -22,7 +22,7 @@ const run = z
     issues: z.number().int(),
   })
   .openapi('SyncRun');
-const issue = z
+export const issue = z
   .object({
     entity: z.string(),
     sourcedId: z.string().nullable(),

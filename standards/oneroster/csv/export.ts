@@ -130,7 +130,7 @@ export async function exportToDirectory(orm: MikroORM, dir: string, options: Exp
 export function exportZip(orm: MikroORM, options: ExportOptions = {}): Readable {
   const zip = new yazl.ZipFile();
   const mtime = new Date();
-  for (const f of packageFiles(orm, options)) zip.addReadStream(Readable.from(f.text()), f.name, { mtime });
+  for (const f of packageFiles(orm, options)) zip.addReadStream(Readable.from(f.text(), { objectMode: false }), f.name, { mtime });
   zip.end();
   return zip.outputStream as Readable;
 }
