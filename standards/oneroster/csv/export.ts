@@ -27,8 +27,14 @@ export interface ExportOptions {
 
 type Item = Record<string, unknown>;
 
+export interface FileSource {
+  name: FileName;
+  entity: EntityName;
+  rows: (r: StoredRecord) => Item[];
+}
+
 /** Where each file's rows come from: an entity's records, or the roles / profiles inside users. */
-const sources: { name: FileName; entity: EntityName; rows: (r: StoredRecord) => Item[] }[] = [
+export const fileSources: FileSource[] = [
   { name: 'orgs', entity: 'org', rows: (r) => [r.record] },
   { name: 'academicSessions', entity: 'academicSession', rows: (r) => [r.record] },
   { name: 'courses', entity: 'course', rows: (r) => [r.record] },
@@ -80,38 +86,48 @@ async function metadataKeys(orm: MikroORM, entity: EntityName, options: ExportOp
   return rows.map((r) => r.k);
 }
 
-/** One file's CSV text, header first, a page of rows at a time. */
-async function* fileText(orm: MikroORM, source: (typeof sources)[number], options: ExportOptions): AsyncGenerator<string> {
+/** A file's header line, with its extension columns. */
+export const headerLine = (source: FileSource, extensions: readonly string[]) =>
+  csvLine([...headerOf(files[source.name]), ...extensions.map((k) => `metadata.${k}`)]);
+
+/** The CSV lines one stored record contributes to a file; delta files carry status and dateLastModified. */
+export function csvRows(source: FileSource, stored: StoredRecord, extensions: readonly string[], delta: boolean): string {
   const file: CsvFile = files[source.name];
+  let text = '';
+  for (const row of source.rows(stored)) {
+    const head = delta ? [row.sourcedId as string, stored.status, stored.dateLastModified] : [row.sourcedId as string, '', ''];
+    const metadata = (row.metadata as Item | undefined) ?? {};
+    text += csvLine([
+      ...head,
+      ...file.columns.map((c) => cell(row[c.field], c)),
+      ...extensions.map((k) => cell(metadata[k], { name: k, kind: 'text', required: false, field: k })),
+    ]);
+  }
+  return text;
+}
+
+/** One file's CSV text, header first, a page of rows at a time. */
+async function* fileText(orm: MikroORM, source: FileSource, options: ExportOptions): AsyncGenerator<string> {
   // Roles and profiles carry no extension columns of their own.
   const extensions = source.name === 'roles' || source.name === 'userProfiles' ? [] : await metadataKeys(orm, source.entity, options);
-  yield csvLine([...headerOf(file), ...extensions.map((k) => `metadata.${k}`)]);
+  yield headerLine(source, extensions);
   for await (const page of scanRecords(orm.em.fork(), source.entity, { since: options.since })) {
-    let text = '';
-    for (const stored of page) {
-      for (const row of source.rows(stored)) {
-        const head = options.since ? [row.sourcedId as string, stored.status, stored.dateLastModified] : [row.sourcedId as string, '', ''];
-        const metadata = (row.metadata as Item | undefined) ?? {};
-        text += csvLine([
-          ...head,
-          ...file.columns.map((c) => cell(row[c.field], c)),
-          ...extensions.map((k) => cell(metadata[k], { name: k, kind: 'text', required: false, field: k })),
-        ]);
-      }
-    }
-    yield text;
+    yield page.map((stored) => csvRows(source, stored, extensions, options.since !== undefined)).join('');
   }
 }
 
 /** The package's files in order, manifest first, each as a lazily produced text stream. */
 export function packageFiles(orm: MikroORM, options: ExportOptions = {}): { name: string; text: () => AsyncIterable<string> }[] {
   const mode: FileMode = options.since ? 'delta' : 'bulk';
-  const modes = Object.fromEntries(sources.map((s) => [s.name, mode])) as Record<FileName, FileMode>;
   return [
-    { name: 'manifest.csv', text: async function* () { yield writeManifest(modes).map(csvLine).join(''); } },
-    ...sources.map((s) => ({ name: files[s.name].fileName, text: () => fileText(orm, s, options) })),
+    { name: 'manifest.csv', text: async function* () { yield manifestText(mode); } },
+    ...fileSources.map((s) => ({ name: files[s.name].fileName, text: () => fileText(orm, s, options) })),
   ];
 }
+
+/** manifest.csv of a package whose rostering files all have `mode`. */
+export const manifestText = (mode: FileMode) =>
+  writeManifest(Object.fromEntries(fileSources.map((s) => [s.name, mode])) as Record<FileName, FileMode>).map(csvLine).join('');
 
 export async function exportToDirectory(orm: MikroORM, dir: string, options: ExportOptions = {}): Promise<string[]> {
   await mkdir(dir, { recursive: true });

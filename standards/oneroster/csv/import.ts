@@ -199,8 +199,8 @@ class PackageReader {
       if (name === 'orgs') for (const r of rows) if (r.fields.type === 'district') this.#districts.add(r.sourcedId);
       yield {
         entity, file: files[name].fileName, issues, invalid, lines: rows.map((r) => r.line),
-        records: rows.map((r) => (r.tombstone ? { sourcedId: r.sourcedId, status: 'tobedeleted' } : { sourcedId: r.sourcedId, ...r.fields })),
-      } as RecordBatch;
+        records: rows.map((r) => (r.tombstone ? { sourcedId: r.sourcedId, status: 'tobedeleted' } : r.fields)),
+      } as unknown as RecordBatch;
     }
   }
 
@@ -210,7 +210,7 @@ class PackageReader {
       if (issues.length) yield { entity: 'user', records: [], issues };
       let text = '';
       for (const r of rows) {
-        const { userSourcedId, ...rest } = r.fields as { userSourcedId?: string } & Item;
+        const { userSourcedId, sourcedId: _, ...rest } = r.fields as { userSourcedId?: string } & Item;
         text += copyLine([kind, userSourcedId ?? null, r.line, r.sourcedId, r.tombstone, r.tombstone ? null : childItem(kind, r.sourcedId, rest)]);
       }
       await this.#conn.copy('csv_child', ['kind', 'user_sourced_id', 'line', 'sourced_id', 'tombstone', 'item'], text);
@@ -250,7 +250,7 @@ class PackageReader {
       } else {
         await this.#conn.copy('csv_user', ['sourced_id', 'line'], rows.map((r) => copyLine([r.sourcedId, r.line])).join(''));
         const live = rows.filter((r) => !r.tombstone);
-        const merged = await this.#withChildren(live.map((r) => ({ sourcedId: r.sourcedId, ...r.fields })), new Map(live.map((r) => [r.sourcedId, r.line])), issues);
+        const merged = await this.#withChildren(live.map((r) => r.fields), new Map(live.map((r) => [r.sourcedId, r.line])), issues);
         for (const r of rows) {
           const record = r.tombstone ? { sourcedId: r.sourcedId, status: 'tobedeleted' as const } : merged.get(r.sourcedId);
           if (!record) {
@@ -357,7 +357,7 @@ class PackageReader {
       role: role === 'administrator' ? (this.#districts.has(org) ? 'districtAdministrator' : 'siteAdministrator') : role,
       orgSourcedId: org,
     }));
-    return { sourcedId: r.sourcedId, ...fields, roles } as RecordBatch['records'][number];
+    return { ...fields, roles } as RecordBatch['records'][number];
   }
 }
 

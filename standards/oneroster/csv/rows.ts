@@ -22,7 +22,7 @@ export interface Row {
   sourcedId: string;
   /** A delta `tobedeleted` row: only its id counts. */
   tombstone: boolean;
-  /** Canonical fields, absent cells left out; `metadata` holds the extension columns. */
+  /** Canonical fields, sourcedId first, absent cells left out; `metadata` holds the extension columns. */
   fields: Record<string, unknown>;
 }
 
@@ -95,7 +95,7 @@ export function checkRow(cells: string[], line: number, layout: Layout, ctx: Row
     }
     tombstone = status === 'tobedeleted';
   }
-  const fields: Record<string, unknown> = {};
+  const fields: Record<string, unknown> = { sourcedId };
   // A deleted row names the record to delete; its other cells are not looked at, except the
   // user a deleted role or profile belongs to, when given.
   if (tombstone) {
@@ -103,16 +103,17 @@ export function checkRow(cells: string[], line: number, layout: Layout, ctx: Row
     const cell = owner === -1 ? '' : cells[commonColumns.length + owner]!.trim();
     if (cell) fields.userSourcedId = cell;
   } else {
-    file.columns.forEach((column, i) => {
+    for (let i = 0; i < file.columns.length; i++) {
+      const column = file.columns[i]!;
       const cell = cells[commonColumns.length + i]!.trim();
       if (cell === '') {
         if (column.required) issues.push(error(line, column.name, 'required', `${column.name} is required`, id));
-        return;
+        continue;
       }
       const value = parseCell(cell, column);
       if (value instanceof CellError) issues.push(error(line, column.name, value.code, `${column.name} ${value.message}`, id));
       else if (value !== undefined) fields[column.field] = value;
-    });
+    }
     if (Array.isArray(fields.subjects) && Array.isArray(fields.subjectCodes) && fields.subjects.length !== fields.subjectCodes.length) {
       issues.push(error(line, 'subjectCodes', 'subjects_length_mismatch', `subjects has ${fields.subjects.length} items and subjectCodes ${fields.subjectCodes.length}; they are paired and must have the same length`, id));
     }

@@ -16,9 +16,12 @@ export type Parsed<T> = T | CellError;
 
 const datePattern = /^(\d{4})-(\d{2})-(\d{2})$/;
 
+const monthDays = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function realDate(y: number, m: number, d: number) {
-  const t = new Date(Date.UTC(y, m - 1, d));
-  return t.getUTCFullYear() === y && t.getUTCMonth() === m - 1 && t.getUTCDate() === d;
+  if (m < 1 || m > 12 || d < 1) return false;
+  const leap = m === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  return d <= monthDays[m - 1]! + (leap ? 1 : 0);
 }
 
 export function parseDate(cell: string): Parsed<string> {
