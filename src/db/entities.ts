@@ -243,6 +243,25 @@ export const SyncIssue = defineEntity({
 });
 
 /**
+ * An API client (OAuth 2.0 client credentials). The secret is random and high-entropy, so a SHA-256
+ * of it is enough at rest (slow hashes are for guessable passwords); it is shown once, when made.
+ */
+export const ApiClient = defineEntity({
+  name: 'ApiClient',
+  tableName: 'api_client',
+  properties: {
+    clientId: p.text().primary(),
+    name: p.text(),
+    secretHash: p.text(),
+    scopes: p.array(),
+    /** Orgs the client is limited to (with the orgs below them); null: every org. */
+    orgs: p.array().nullable(),
+    createdAt: p.datetime(3).defaultRaw('now()'),
+    revokedAt: p.datetime(3).nullable(),
+  },
+});
+
+/**
  * A sync run's working tables stay out of the ORM metadata: `sync_seen` (every id each batch
  * carried) and the run's own stage tables `stage_<run>_<table>`, all UNLOGGED and unindexed,
  * written and read only in bulk by src/sync.
@@ -262,4 +281,5 @@ export const entities = [
   Demographics,
   SyncRun,
   SyncIssue,
+  ApiClient,
 ];

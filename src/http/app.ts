@@ -2,17 +2,22 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
 import { sql } from 'kysely';
 import type { AdminCredential } from '../auth/admin-token.ts';
+import { registerRostering } from '../../standards/oneroster/rest/routes.ts';
+import { bearerAuthenticator } from '../auth/bearer.ts';
+import type { TokenIssuer } from '../auth/tokens.ts';
 import type { Config } from '../config/config.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../log.ts';
 import { adminAuth } from './admin/auth.ts';
 import { registerImportRoutes } from './admin/imports.ts';
 import { registerRunRoutes } from './admin/runs.ts';
+import { registerOAuthRoutes } from './oauth.ts';
 import { problem } from './problem.ts';
 
 export interface AppDeps {
   orm: Orm;
   config: Config;
+  tokens: TokenIssuer;
   credential: AdminCredential;
   logger: Logger;
 }
@@ -20,7 +25,7 @@ export interface AppDeps {
 export type AppEnv = { Variables: { requestId: string } };
 
 /** The gateway's HTTP surface: health, the admin API and its OpenAPI document. */
-export function createApp({ orm, config, credential, logger }: AppDeps) {
+export function createApp({ orm, config, tokens, credential, logger }: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({
     // One error envelope for every validation failure, never zod's raw output.
     defaultHook: (result, c) => {
@@ -51,7 +56,11 @@ export function createApp({ orm, config, credential, logger }: AppDeps) {
     }
   });
 
-  app.use('/admin/*', adminAuth(credential));
+  const authenticate = bearerAuthenticator(orm, tokens);
+  registerOAuthRoutes(app, orm, tokens, logger);
+  registerRostering(app, orm, { maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate });
+
+  app.use('/admin/*', adminAuth(credential, authenticate));
   registerRunRoutes(app, orm);
   registerImportRoutes(app, orm, config, logger);
 

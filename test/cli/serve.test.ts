@@ -100,11 +100,17 @@ describe('with DATABASE_URL', () => {
 
   test('serves against the server and exits 0 on SIGTERM', { timeout: 60_000 }, async () => {
     const port = await freePort();
-    const server = start(['serve'], { DATABASE_URL: db.url, ADMIN_TOKEN: 'x'.repeat(40), PORT: String(port) });
+    const server = start(['serve'], { DATABASE_URL: db.url, ADMIN_TOKEN: 'x'.repeat(40), TOKEN_SIGNING_KEY: 'k'.repeat(40), PORT: String(port) });
     await waitFor(`http://127.0.0.1:${port}/readyz`, server.child);
     server.child.kill('SIGTERM');
     expect(await server.exited).toEqual({ code: 0, signal: null });
     expect(server.out()).toContain('"msg":"shutting down"');
+  });
+
+  test('refuses to start without TOKEN_SIGNING_KEY, naming it', async () => {
+    const run = start(['serve'], { DATABASE_URL: db.url, ADMIN_TOKEN: 'x'.repeat(40) });
+    expect((await run.exited).code).toBe(2);
+    expect(run.err()).toContain('TOKEN_SIGNING_KEY');
   });
 
   test('refuses to start without ADMIN_TOKEN, naming it', async () => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { credentialFromToken } from '../../src/auth/admin-token.ts';
 import { loadConfig } from '../../src/config/config.ts';
+import { TokenIssuer } from '../../src/auth/tokens.ts';
 import { createApp } from '../../src/http/app.ts';
 import { openApiDir, openApiDocuments } from '../../src/http/openapi.ts';
 import { createLogger } from '../../src/log.ts';
@@ -19,7 +20,7 @@ const dataDir = join(process.cwd(), 'data', 'test-http');
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = createApp({ orm: db.orm, config: loadConfig({ DATA_DIR: dataDir }), credential: credentialFromToken(TOKEN), logger: createLogger('info', {}, (l) => void lines.push(l)) });
+  app = createApp({ orm: db.orm, config: loadConfig({ DATA_DIR: dataDir }), tokens: new TokenIssuer('k'.repeat(40), 3600), credential: credentialFromToken(TOKEN), logger: createLogger('info', {}, (l) => void lines.push(l)) });
 });
 afterAll(async () => {
   await db?.drop();
@@ -34,7 +35,7 @@ describe('health', () => {
 
   test('/readyz is 503 with a problem when the database is gone', async () => {
     const other = await createTestDatabase();
-    const broken = createApp({ orm: other.orm, config: loadConfig({ DATA_DIR: dataDir }), credential: credentialFromToken(TOKEN), logger: createLogger('silent') });
+    const broken = createApp({ orm: other.orm, config: loadConfig({ DATA_DIR: dataDir }), tokens: new TokenIssuer('k'.repeat(40), 3600), credential: credentialFromToken(TOKEN), logger: createLogger('silent') });
     await other.drop();
     const res = await broken.request('/readyz');
     expect(res.status).toBe(503);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { credentialFromToken } from '../../src/auth/admin-token.ts';
 import { loadConfig } from '../../src/config/config.ts';
+import { TokenIssuer } from '../../src/auth/tokens.ts';
 import { createApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { fixture, variant, zipOf } from '../support/csv.ts';
@@ -17,7 +18,7 @@ let zip: Buffer;
 beforeAll(async () => {
   db = await createTestDatabase();
   const config = loadConfig({ DATA_DIR: join(process.cwd(), 'data', 'test-http'), IMPORT_MAX_UPLOAD_BYTES: '200000' });
-  app = createApp({ orm: db.orm, config, credential: credentialFromToken(TOKEN), logger: createLogger('silent') });
+  app = createApp({ orm: db.orm, config, tokens: new TokenIssuer('k'.repeat(40), 3600), credential: credentialFromToken(TOKEN), logger: createLogger('silent') });
   zip = readFileSync(await zipOf(fixture('bulk')));
 });
 afterAll(async () => {

@@ -1,0 +1,133 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql, type RawBuilder } from 'kysely';
+import { RequestError } from './errors.ts';
+import { parseFilter, type Clause } from './filter.ts';
+import type { FilterField, Resource } from './resources.ts';
+
+/**
+ * A OneRoster collection or object request compiled to SQL: the endpoint's own predicates, the
+ * caller's org scope and the client's `filter` (in parentheses of its own, so an OR in it cannot
+ * reach past the other two), the sort, the page, the requested fields. Values are always bound
+ * parameters; field names only ever come from the resource's allow-list.
+ */
+
+export interface Selection {
+  resource: Resource;
+  /** Predicates of the endpoint (`type = 'school'`, the class of a nested route, …). */
+  where: RawBuilder<unknown>[];
+  /** The caller's org scope, already a predicate; none for an unrestricted client. */
+  scope?: RawBuilder<unknown>;
+  /** Absolute base URL for GUIDRef hrefs. */
+  base: string;
+  fields?: string[];
+}
+
+export interface ListQuery {
+  filter?: string;
+  sort?: string;
+  orderBy?: 'asc' | 'desc';
+  limit: number;
+  offset: number;
+}
+
+/** The rendered JSON of each row, as text; property subset per `fields` (unknown names are returned to warn about). */
+function rendered(sel: Selection): { json: RawBuilder<unknown>; unknown: string[] } {
+  const all = sel.resource.properties(sql`${sel.base}::text`);
+  const wanted = sel.fields?.length ? new Set(sel.fields) : undefined;
+  const unknown = wanted ? [...wanted].filter((f) => !all.some(([name]) => name === f)) : [];
+  const chosen = wanted && unknown.length < wanted.size ? all.filter(([name]) => wanted.has(name)) : all;
+  const pairs = chosen.flatMap(([name, expr]) => [sql.lit(name), expr]);
+  return { json: sql`jsonb_strip_nulls(jsonb_build_object(${sql.join(pairs)}))::text`, unknown };
+}
+
+const dateTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$/;
+const dateOnly = /^\d{4}-\d{2}-\d{2}$/;
+const like = (value: string) => `%${value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+function condition(clause: Clause, field: FilterField): RawBuilder<unknown> {
+  const { op, value } = clause;
+  const e = field.expr;
+  const bad = (why: string) => new RequestError('invalid_filter_field', `filter on ${clause.field}: ${why}`);
+  const compare = (v: RawBuilder<unknown>) => {
+    switch (op) {
+      case '=': return sql`${e} = ${v}`;
+      case '!=': return sql`${e} is distinct from ${v}`;
+      case '>': return sql`${e} > ${v}`;
+      case '>=': return sql`${e} >= ${v}`;
+      case '<': return sql`${e} < ${v}`;
+      case '<=': return sql`${e} <= ${v}`;
+      case '~': return sql`${e} ilike ${like(value)}`;
+    }
+  };
+  switch (field.kind) {
+    case 'datetime':
+      if (op === '~') throw bad('~ (contains) does not apply to a date-time');
+      if (!dateTime.test(value) || Number.isNaN(Date.parse(value))) throw bad(`${JSON.stringify(value)} is not a date-time such as 2024-09-01T00:00:00.000Z`);
+      return compare(sql`${value}::timestamptz`);
+    case 'date':
+      if (op === '~') throw bad('~ (contains) does not apply to a date');
+      if (!dateOnly.test(value) || Number.isNaN(Date.parse(value))) throw bad(`${JSON.stringify(value)} is not a date such as 2024-09-01`);
+      return compare(sql`${value}::date`);
+    case 'boolean':
+      if (op !== '=' && op !== '!=') throw bad('only = and != apply to true/false');
+      if (value !== 'true' && value !== 'false') throw bad('the value must be true or false');
+      return compare(sql`${value === 'true'}::boolean`);
+    case 'array':
+      if (op === '=') return sql`${value}::text = any(${e})`;
+      if (op === '!=') return sql`not coalesce(${value}::text = any(${e}), false)`;
+      if (op === '~') return sql`exists (select 1 from unnest(${e}) as x(v) where x.v ilike ${like(value)})`;
+      throw bad(`${op} does not apply to a list; use =, != or ~`);
+    default:
+      return compare(sql`${value}::text`);
+  }
+}
+
+export function compileFilter(resource: Resource, text: string): RawBuilder<unknown> {
+  const groups = parseFilter(text).map((clauses) =>
+    sql.join(clauses.map((clause) => {
+      const field = resource.fields[clause.field];
+      if (!field) {
+        throw new RequestError('invalid_filter_field', `unknown filter field '${clause.field}'; filterable: ${Object.keys(resource.fields).join(', ')}`);
+      }
+      const cond = condition(clause, field);
+      return field.child ? sql`exists (${field.child} ${cond})` : cond;
+    }), sql` and `),
+  );
+  return sql`(${sql.join(groups.map((g) => sql`(${g})`), sql` or `)})`;
+}
+
+function orderOf(resource: Resource, query: ListQuery): RawBuilder<unknown> {
+  const direction = query.orderBy === 'desc' ? sql`desc` : sql`asc`;
+  if (!query.sort) return sql`t.sourced_id ${direction}`;
+  const field = resource.fields[query.sort];
+  if (!field || field.child || field.kind === 'array') {
+    throw new RequestError('invalid_selection_field', `cannot sort by '${query.sort}'; sortable: ${Object.entries(resource.fields).filter(([, f]) => !f.child && f.kind !== 'array').map(([n]) => n).join(', ')}`);
+  }
+  // sourcedId breaks ties, so pages never overlap or skip.
+  return sql`${field.expr} ${direction} nulls last, t.sourced_id ${direction}`;
+}
+
+const whereOf = (sel: Selection, extra: RawBuilder<unknown>[] = []) => {
+  const all = [...sel.where, ...(sel.scope ? [sel.scope] : []), ...extra];
+  return all.length ? sql`where ${sql.join(all, sql` and `)}` : sql``;
+};
+
+export async function listPage(em: EntityManager, sel: Selection, query: ListQuery) {
+  const filter = query.filter ? [compileFilter(sel.resource, query.filter)] : [];
+  const where = whereOf(sel, filter);
+  const table = sql.table(sel.resource.table);
+  const { json, unknown } = rendered(sel);
+  const db = em.getKysely();
+  const [page, total] = await Promise.all([
+    sql<{ j: string }>`select ${json} as j from ${table} t ${where} order by ${orderOf(sel.resource, query)} limit ${query.limit} offset ${query.offset}`.execute(db),
+    sql<{ n: number }>`select count(*)::int as n from ${table} t ${where}`.execute(db),
+  ]);
+  return { items: `[${page.rows.map((r) => r.j).join(',')}]`, count: page.rows.length, total: total.rows[0]!.n, unknownFields: unknown };
+}
+
+export async function getOne(em: EntityManager, sel: Selection, id: string) {
+  const { json, unknown } = rendered(sel);
+  const { rows } = await sql<{ j: string }>`select ${json} as j from ${sql.table(sel.resource.table)} t
+    ${whereOf(sel, [sql`t.sourced_id = ${id}`])}`.execute(em.getKysely());
+  return { item: rows[0]?.j, unknownFields: unknown };
+}

@@ -1,0 +1,312 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { credentialFromToken } from '../../src/auth/admin-token.ts';
+import { createClient, revokeClient } from '../../src/auth/clients.ts';
+import { scopes } from '../../src/auth/scopes.ts';
+import { TokenIssuer } from '../../src/auth/tokens.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import { createApp } from '../../src/http/app.ts';
+import { createLogger } from '../../src/log.ts';
+import { reconcile } from '../../src/sync/reconcile.ts';
+import type { RecordBatch } from '../../src/sync/records.ts';
+import { BASE_PATH, operations } from '../../standards/oneroster/rest/operations.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { loadSpec } from '../support/oneroster-oas.ts';
+import { defaults, smallDistrict, withRecords } from '../support/roster.ts';
+
+const spec = loadSpec('rostersservice.yaml');
+const ORIGIN = 'https://gw.example';
+let db: TestDatabase;
+let app: ReturnType<typeof createApp>;
+const tokens: Record<string, string> = {};
+const secrets: Record<string, { id: string; secret: string }> = {};
+
+/** The small district, plus a grading period, a user profile and a tombstoned enrollment. */
+function district(): RecordBatch[] {
+  let batches = withRecords(smallDistrict(), 'academicSession', (s) => [
+    ...s,
+    { sourcedId: 'gp1', title: 'Quarter 1', type: 'gradingPeriod', startDate: '2024-08-15', endDate: '2024-10-15', schoolYear: '2025', parentSourcedId: 't1' },
+  ]);
+  batches = withRecords(batches, 'user', (users) => users.map((u) => (u.sourcedId === 'u-lisa'
+    ? { ...u, userProfiles: [{ profileId: 'https://apps.example/profiles/lisa', profileType: 'app', vendorId: 'v1', credentials: [{ type: 'username', username: 'lisa.s' }] }], metadata: { 'district.homeroom': 'H-12' } }
+    : u)));
+  return batches;
+}
+
+/** GETs a OneRoster path with the full-scope token, another token, or none (null). */
+const get = (path: string, token: string | null = tokens.full!) =>
+  app.request(`${ORIGIN}${BASE_PATH}${path}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+const json = async (res: Response) => (await res.json()) as Record<string, any>;
+
+async function tokenFor(name: string, scopeList: string[], orgs?: string[]) {
+  const client = await createClient(db.orm, { name, scopes: scopeList, orgs });
+  secrets[name] = { id: client.clientId, secret: client.secret };
+  const res = await app.request(`${ORIGIN}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}` },
+    body: 'grant_type=client_credentials',
+  });
+  expect(res.status).toBe(200);
+  tokens[name] = ((await res.json()) as { access_token: string }).access_token;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  app = createApp({
+    orm: db.orm, config: loadConfig({ DATA_DIR: './data/test-rest', ONEROSTER_MAX_LIMIT: '50' }), tokens: new TokenIssuer('s'.repeat(40), 600),
+    credential: credentialFromToken('a'.repeat(40)), logger: createLogger('silent'),
+  });
+  await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'bulk', batches: district() });
+  await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'delta', batches: [{ entity: 'enrollment', records: [{ sourcedId: 'e3', status: 'tobedeleted' }] }] });
+  await tokenFor('full', [scopes.roster, scopes.rosterDemographics]);
+  await tokenFor('core', [scopes.rosterCore]);
+  await tokenFor('demo', [scopes.rosterDemographics]);
+  await tokenFor('s2only', [scopes.roster], ['s2']);
+  await tokenFor('admin', [scopes.admin]);
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+/** A real path for each operation, with ids from the fixture. */
+const sample: Record<string, string> = {
+  sourcedId: '', classSourcedId: 'cl1', courseSourcedId: 'c-math', schoolSourcedId: 's1', studentSourcedId: 'u-bart',
+  teacherSourcedId: 'u-teach', termSourcedId: 't1', userSourcedId: 'u-bart',
+};
+const objectIds: Record<string, string> = {
+  getAcademicSession: 'y2025', getClass: 'cl1', getCourse: 'c-math', getDemographics: 'u-bart', getEnrollment: 'e1', getGradingPeriod: 'gp1',
+  getOrg: 'd1', getSchool: 's1', getStudent: 'u-bart', getTeacher: 'u-teach', getTerm: 't1', getUser: 'u-lisa',
+};
+const pathOf = (op: (typeof operations)[number]) =>
+  op.path.replace(/\{(\w+)\}/g, (_, name: string) => (name === 'sourcedId' ? objectIds[op.operationId]! : sample[name]!));
+
+describe('the 41 operations', () => {
+  test('every operation of the official OpenAPI is served, and every 200 validates against it', async () => {
+    expect(operations).toHaveLength(41);
+    expect(new Set(operations.map((o) => o.operationId))).toEqual(new Set(spec.operations.keys()));
+    for (const op of operations) {
+      expect(spec.operations.get(op.operationId)!.path, op.operationId).toBe(op.path.replace(/\{\w+\}/g, (m) => m));
+      const res = await get(pathOf(op));
+      expect(res.status, `${op.operationId} ${pathOf(op)}`).toBe(200);
+      const body = await json(res);
+      expect(spec.validate(op.operationId, 200, body), op.operationId).toEqual([]);
+      if (op.kind === 'collection') {
+        expect(Array.isArray(body[op.key]), op.operationId).toBe(true);
+        expect(res.headers.get('x-total-count'), op.operationId).toBe(String(body[op.key].length));
+      }
+    }
+  });
+
+  test('the shapes: GUIDRefs with absolute hrefs, string booleans, arrays, no nulls, extensions under metadata', async () => {
+    const { user } = await json(await get('/users/u-lisa'));
+    expect(user).toMatchObject({
+      sourcedId: 'u-lisa', status: 'active', enabledUser: 'true', givenName: 'Lisa', metadata: { 'district.homeroom': 'H-12' },
+      roles: [{ roleType: 'primary', role: 'student', org: { href: `${ORIGIN}${BASE_PATH}/orgs/s1`, sourcedId: 's1', type: 'org' } }],
+      userProfiles: [{ profileId: 'https://apps.example/profiles/lisa', credentials: [{ type: 'username', username: 'lisa.s' }] }],
+    });
+    expect(user.dateLastModified).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    expect(JSON.stringify(user)).not.toContain('null');
+    const { class: cls } = await json(await get('/classes/cl1'));
+    expect(cls).toMatchObject({ periods: ['1'], terms: [{ href: `${ORIGIN}${BASE_PATH}/academicSessions/t1`, sourcedId: 't1', type: 'academicSession' }] });
+    const { enrollment } = await json(await get('/enrollments/e1'));
+    expect(enrollment.primary).toBe('true');
+    const { org } = await json(await get('/orgs/d1'));
+    expect(org.children.map((c: { sourcedId: string }) => c.sourcedId)).toEqual(['s1', 's2']);
+  });
+
+  test('subsets and nested routes pick the right rows', async () => {
+    const ids = async (path: string, key: string) => (await json(await get(path)))[key].map((x: { sourcedId: string }) => x.sourcedId);
+    expect(await ids('/schools', 'orgs')).toEqual(['s1', 's2']);
+    expect(await ids('/students', 'users')).toEqual(['u-bart', 'u-lisa']);
+    expect(await ids('/teachers', 'users')).toEqual(['u-teach']);
+    expect(await ids('/terms', 'academicSessions')).toEqual(['t1']);
+    expect(await ids('/terms/t1/gradingPeriods', 'academicSessions')).toEqual(['gp1']);
+    expect(await ids('/classes/cl1/students', 'users')).toEqual(['u-bart']);
+    expect(await ids('/classes/cl1/teachers', 'users')).toEqual(['u-teach']);
+    expect(await ids('/schools/s2/classes', 'classes')).toEqual(['cl2']);
+    expect(await ids('/schools/s1/classes/cl1/enrollments', 'enrollments')).toEqual(['e1', 'e2', 'e3']);
+    expect(await ids('/schools/s2/classes/cl1/students', 'users')).toEqual([]);
+    expect(await ids('/users/u-teach/classes', 'classes')).toEqual(['cl1']);
+    expect((await get('/students/u-teach')).status).toBe(404);
+  });
+
+  test('a tombstoned row stays visible with status tobedeleted, for exact deltas', async () => {
+    const { enrollment } = await json(await get('/enrollments/e3'));
+    expect(enrollment.status).toBe('tobedeleted');
+    const since = enrollment.dateLastModified as string;
+    const delta = await json(await get(`/enrollments?filter=${encodeURIComponent(`dateLastModified>='${since}'`)}`));
+    expect(delta.enrollments.map((e: { sourcedId: string }) => e.sourcedId)).toEqual(['e3']);
+    const after = await json(await get(`/enrollments?filter=${encodeURIComponent(`dateLastModified>'${since}'`)}`));
+    expect(after.enrollments).toEqual([]);
+  });
+
+  test('an unknown object is 404 unknownobject in the standard error shape', async () => {
+    const res = await get('/users/nobody');
+    expect(res.status).toBe(404);
+    const body = await json(res);
+    expect(spec.validate('getUser', 404, body)).toEqual([]);
+    expect(body.imsx_CodeMinor.imsx_codeMinorField[0].imsx_codeMinorFieldValue).toBe('unknownobject');
+  });
+});
+
+describe('filter, sort, fields, paging', () => {
+  const users = async (query: string) => {
+    const res = await get(`/users?${query}`);
+    return { res, ids: res.status === 200 ? (await json(res)).users.map((u: { sourcedId: string }) => u.sourcedId) : await json(res) };
+  };
+  const f = (expr: string) => `filter=${encodeURIComponent(expr)}`;
+
+  test('every operator, AND and OR, quoting and spaces', async () => {
+    expect((await users(f("givenName='Bart'"))).ids).toEqual(['u-bart']);
+    expect((await users(f("familyName!='Simpson'"))).ids).toEqual(['u-teach']);
+    expect((await users(f("sourcedId>'u-lisa'"))).ids).toEqual(['u-teach']);
+    expect((await users(f("sourcedId>='u-lisa'"))).ids).toEqual(['u-lisa', 'u-teach']);
+    expect((await users(f("sourcedId<'u-lisa'"))).ids).toEqual(['u-bart']);
+    expect((await users(f("sourcedId<='u-bart'"))).ids).toEqual(['u-bart']);
+    expect((await users(f("email~'EXAMPLE'"))).ids).toEqual(['u-teach']);
+    expect((await users(f("familyName='Simpson' AND givenName='Lisa'"))).ids).toEqual(['u-lisa']);
+    expect((await users(f("givenName='Edna' OR givenName='Bart'"))).ids).toEqual(['u-bart', 'u-teach']);
+    expect((await users(f("givenName='Lisa' OR familyName='Krabappel' AND givenName='Edna'"))).ids).toEqual(['u-lisa', 'u-teach']);
+    const courses = await json(await get(`/classes?${f("title='Algebra I - P2'")}`));
+    expect(courses.classes.map((c: { sourcedId: string }) => c.sourcedId)).toEqual(['cl2']);
+    expect((await users(f("givenName='O''Brien'"))).ids).toEqual([]);
+    expect((await users(f("givenName='%'"))).ids).toEqual([]);
+    expect((await users(f("givenName~'_'"))).ids).toEqual([]);
+  });
+
+  test('dotted fields, booleans, lists and dates', async () => {
+    expect((await users(f("roles.role='teacher'"))).ids).toEqual(['u-teach']);
+    expect((await users(f("roles.org.sourcedId='s1' AND roles.role='student'"))).ids).toEqual(['u-bart', 'u-lisa']);
+    expect((await users(f("userIds.identifier='1001'"))).ids).toEqual(['u-bart']);
+    expect((await users(f("enabledUser='true'"))).ids).toEqual(['u-bart', 'u-lisa', 'u-teach']);
+    expect((await users(f("grades='09'"))).ids).toEqual(['u-bart', 'u-lisa']);
+    const enrollments = await json(await get(`/enrollments?${f("class.sourcedId='cl1' AND role='teacher'")}`));
+    expect(enrollments.enrollments.map((e: { sourcedId: string }) => e.sourcedId)).toEqual(['e1']);
+    const sessions = await json(await get(`/academicSessions?${f("startDate>'2024-08-01' AND type='term'")}`));
+    expect(sessions.academicSessions.map((s: { sourcedId: string }) => s.sourcedId)).toEqual(['t1']);
+  });
+
+  test('bad filters are 400 invalid_filter_field, and injection goes nowhere', async () => {
+    for (const bad of ["password='x'", "givenName='a", "givenName=Bart", "givenName='a' XOR givenName='b'", "givenName='a' and givenName='b'",
+      "enabledUser>'true'", "dateLastModified>'yesterday'", "grades>'09'", "givenName='x'; drop table users; --'", "1=1"]) {
+      const { res, ids: body } = await users(f(bad));
+      expect(res.status, bad).toBe(400);
+      expect(spec.validate('getAllUsers', 400, body), bad).toEqual([]);
+      expect(body.imsx_CodeMinor.imsx_codeMinorField[0].imsx_codeMinorFieldValue, bad).toBe('invalid_filter_field');
+    }
+    expect((await users(f("givenName='x'' OR ''1''=''1'"))).ids).toEqual([]);
+  });
+
+  test('sort and orderBy; an unknown sort field is 400', async () => {
+    expect((await users('sort=givenName&orderBy=desc')).ids).toEqual(['u-lisa', 'u-teach', 'u-bart']);
+    expect((await users('sort=familyName')).ids).toEqual(['u-teach', 'u-bart', 'u-lisa']);
+    expect((await users('sort=password')).res.status).toBe(400);
+    expect((await users('orderBy=sideways')).res.status).toBe(400);
+  });
+
+  test('fields, comma-separated or repeated; unknown fields answer 200 with a warning', async () => {
+    const a = await json(await get('/users/u-bart?fields=sourcedId,givenName'));
+    expect(a.user).toEqual({ sourcedId: 'u-bart', givenName: 'Bart' });
+    const b = await json(await get('/users?fields=sourcedId&fields=familyName&limit=1'));
+    expect(b.users).toEqual([{ sourcedId: 'u-bart', familyName: 'Simpson' }]);
+    const res = await get('/users/u-bart?fields=shoeSize');
+    expect(res.status).toBe(200);
+    expect((await json(res)).user.givenName).toBe('Bart');
+    expect(JSON.parse(res.headers.get('x-oneroster-warning')!)).toMatchObject({ imsx_codeMajor: 'success', imsx_severity: 'warning' });
+  });
+
+  test('pages concatenate to the whole ordered set, with X-Total-Count and absolute Link headers', async () => {
+    const all = (await users('limit=50')).ids as string[];
+    const paged: string[] = [];
+    for (let offset = 0; offset < all.length; offset++) {
+      const res = await get(`/users?limit=1&offset=${offset}`);
+      expect(res.headers.get('x-total-count')).toBe(String(all.length));
+      paged.push(...(await json(res)).users.map((u: { sourcedId: string }) => u.sourcedId));
+    }
+    expect(paged).toEqual(all);
+    const link = (await get('/users?limit=1&offset=1')).headers.get('link')!;
+    expect(link).toContain(`<${ORIGIN}${BASE_PATH}/users?limit=1&offset=2>; rel="next"`);
+    expect(link).toContain(`<${ORIGIN}${BASE_PATH}/users?limit=1&offset=0>; rel="prev"`);
+    expect(link).toContain(`<${ORIGIN}${BASE_PATH}/users?limit=1&offset=0>; rel="first"`);
+    expect(link).toContain(`<${ORIGIN}${BASE_PATH}/users?limit=1&offset=2>; rel="last"`);
+    const filtered = await get(`/users?limit=1&${f("familyName='Simpson'")}`);
+    expect(filtered.headers.get('x-total-count')).toBe('2');
+  });
+
+  test('a limit past the cap is clamped (and said so); a bad limit or offset is 400 invaliddata', async () => {
+    const res = await get('/users?limit=10000');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-limit-applied')).toBe('50');
+    expect(res.headers.get('link')).toContain('limit=50');
+    for (const bad of ['limit=0', 'limit=-1', 'limit=ten', 'limit=1&limit=2', 'offset=-5']) {
+      const r = await get(`/users?${bad}`);
+      expect(r.status, bad).toBe(400);
+      expect((await json(r)).imsx_CodeMinor.imsx_codeMinorField[0].imsx_codeMinorFieldValue).toBe('invaliddata');
+    }
+  });
+});
+
+describe('OAuth and scopes', () => {
+  test('every data route: 401 without a token or with a bad one, 403 with the wrong scope', async () => {
+    for (const op of operations) {
+      for (const token of [null, 'not-a-token', `${tokens.full}x`]) {
+        const res = await get(pathOf(op), token);
+        expect(res.status, `${op.operationId} ${token}`).toBe(401);
+        expect(spec.validate(op.operationId, 401, await json(res))).toEqual([]);
+      }
+      const wrong = op.access === 'demographics' ? tokens.core : op.access === 'roster' ? tokens.core : tokens.demo;
+      const res = await get(pathOf(op), wrong);
+      expect(res.status, `${op.operationId} with the wrong scope`).toBe(403);
+      expect((await json(res)).imsx_CodeMinor.imsx_codeMinorField[0].imsx_codeMinorFieldValue).toBe('forbidden');
+    }
+    expect((await get('/users', tokens.core)).status).toBe(200);
+    expect((await get('/demographics', tokens.demo)).status).toBe(200);
+    expect((await get('/demographics', tokens.full)).status).toBe(200);
+  });
+
+  test('the token endpoint: Basic or form body; RFC 6749 errors', async () => {
+    const { id, secret } = secrets.core!;
+    const post = (body: string, headers: Record<string, string> = {}) =>
+      app.request(`${ORIGIN}/oauth/token`, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });
+    const form = await post(`grant_type=client_credentials&client_id=${id}&client_secret=${secret}&scope=${encodeURIComponent(scopes.rosterCore)}`);
+    expect(form.status).toBe(200);
+    expect(await json(form)).toMatchObject({ token_type: 'Bearer', expires_in: 600, scope: scopes.rosterCore });
+    expect(form.headers.get('cache-control')).toBe('no-store');
+    const basic = { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` };
+    expect((await json(await post(`grant_type=client_credentials&client_id=${id}&client_secret=${secret}`, basic))).error).toBe('invalid_request');
+    const wrong = await post(`grant_type=client_credentials&client_id=${id}&client_secret=nope`);
+    expect(wrong.status).toBe(401);
+    expect((await json(wrong)).error).toBe('invalid_client');
+    expect((await json(await post('grant_type=password', basic))).error).toBe('unsupported_grant_type');
+    expect((await json(await post(`grant_type=client_credentials&scope=${encodeURIComponent(scopes.roster)}`, basic))).error).toBe('invalid_scope');
+    expect((await json(await post('grant_type=client_credentials'))).error).toBe('invalid_client');
+    const asJson = await app.request(`${ORIGIN}/oauth/token`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', ...basic } });
+    expect((await json(asJson)).error).toBe('invalid_request');
+  });
+
+  test('an org-scoped client sees only its orgs, and no OR in a filter gets past that', async () => {
+    const token = tokens.s2only;
+    const classes = await json(await get('/classes', token));
+    expect(classes.classes.map((c: { sourcedId: string }) => c.sourcedId)).toEqual(['cl2']);
+    const escape = await json(await get(`/classes?filter=${encodeURIComponent("sourcedId='cl1' OR sourcedId!='x'")}`, token));
+    expect(escape.classes.map((c: { sourcedId: string }) => c.sourcedId)).toEqual(['cl2']);
+    expect((await get('/classes/cl1', token)).status).toBe(404);
+    expect((await json(await get('/users', token))).users).toEqual([]);
+  });
+
+  test('a revoked client loses its tokens; the admin API takes an admin-scoped token', async () => {
+    expect((await app.request(`${ORIGIN}/admin/runs`, { headers: { Authorization: `Bearer ${tokens.admin}` } })).status).toBe(200);
+    expect((await app.request(`${ORIGIN}/admin/runs`, { headers: { Authorization: `Bearer ${tokens.full}` } })).status).toBe(401);
+    const client = await createClient(db.orm, { name: 'temp', scopes: [scopes.roster] });
+    const issued = await new TokenIssuer('s'.repeat(40), 600).issue(client.clientId, [scopes.roster], null);
+    expect((await get('/users', issued)).status).toBe(200);
+    await revokeClient(db.orm, client.clientId);
+    await new Promise((r) => setTimeout(r, 10));
+    const expired = await new TokenIssuer('s'.repeat(40), 600).issue(client.clientId, [scopes.roster], null);
+    // Revocation is cached for a few seconds per client; a fresh app sees it at once.
+    const fresh = createApp({
+      orm: db.orm, config: loadConfig({ DATA_DIR: './data/test-rest' }), tokens: new TokenIssuer('s'.repeat(40), 600),
+      credential: credentialFromToken('a'.repeat(40)), logger: createLogger('silent'),
+    });
+    expect((await fresh.request(`${ORIGIN}${BASE_PATH}/users`, { headers: { Authorization: `Bearer ${expired}` } })).status).toBe(401);
+  });
+});
