@@ -11,6 +11,7 @@ import type { Logger } from '../log.ts';
 import { adminAuth } from './admin/auth.ts';
 import { registerImportRoutes } from './admin/imports.ts';
 import { registerRunRoutes } from './admin/runs.ts';
+import { registerDocs } from './docs.ts';
 import { registerOAuthRoutes } from './oauth.ts';
 import { problem } from './problem.ts';
 
@@ -66,6 +67,7 @@ export function createApp({ orm, config, tokens, credential, logger }: AppDeps) 
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi/admin.json', adminDocument);
+  registerDocs(app);
 
   app.notFound((c) => problem(c, 404, `No route for ${c.req.method} ${c.req.path}.`));
   app.onError((error, c) => {

@@ -4,6 +4,7 @@ import { TokenIssuer } from '../auth/tokens.ts';
 import { loadConfig } from '../config/config.ts';
 import { createLogger } from '../log.ts';
 import type { Orm } from '../db/orm.ts';
+import { discoveryDocument } from '../../standards/oneroster/rest/discovery.ts';
 import { adminDocument, createApp } from './app.ts';
 
 export const openApiDir = fileURLToPath(new URL('../../openapi', import.meta.url));
@@ -11,7 +12,11 @@ export const openApiDir = fileURLToPath(new URL('../../openapi', import.meta.url
 /** The committed OpenAPI documents, generated from the routes (no database needed). */
 export function openApiDocuments(): Record<string, unknown> {
   const app = createApp({ orm: {} as Orm, config: loadConfig({}), tokens: new TokenIssuer('x'.repeat(32), 3600), credential: { verify: () => false }, logger: createLogger('silent') });
-  return { 'admin.json': app.getOpenAPI31Document(adminDocument) };
+  return {
+    'admin.json': app.getOpenAPI31Document(adminDocument),
+    // The OneRoster routes are the official document's, localized (what discovery serves).
+    'oneroster-rostering.json': discoveryDocument('http://localhost:8080'),
+  };
 }
 
 export async function writeOpenApi(): Promise<string[]> {

@@ -73,6 +73,21 @@ describe('admin authentication', () => {
   });
 });
 
+describe('docs', () => {
+  test('/docs serves Swagger UI from the package itself, over both documents, without a token', async () => {
+    const html = await (await app.request('/docs')).text();
+    expect(html).toContain('/docs/assets/swagger-ui-bundle.js');
+    expect(html).not.toMatch(/https?:\/\//);
+    const init = await (await app.request('/docs/init.js')).text();
+    expect(init).toContain('/openapi/admin.json');
+    expect(init).toContain('/ims/oneroster/rostering/v1p2/discovery/');
+    const bundle = await app.request('/docs/assets/swagger-ui-bundle.js');
+    expect(bundle.status).toBe(200);
+    expect(bundle.headers.get('content-type')).toContain('javascript');
+    expect((await app.request('/docs/assets/..%2Fpackage.json')).status).toBe(404);
+  });
+});
+
 describe('sync runs', () => {
   test('list, show, approve and reject through the admin API', async () => {
     await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'bulk', batches: smallDistrict() });

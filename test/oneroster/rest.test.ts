@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { credentialFromToken } from '../../src/auth/admin-token.ts';
 import { createClient, revokeClient } from '../../src/auth/clients.ts';
@@ -8,6 +9,7 @@ import { createApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { reconcile } from '../../src/sync/reconcile.ts';
 import type { RecordBatch } from '../../src/sync/records.ts';
+import { DISCOVERY_PATH, officialSpecFile } from '../../standards/oneroster/rest/discovery.ts';
 import { BASE_PATH, operations } from '../../standards/oneroster/rest/operations.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { loadSpec } from '../support/oneroster-oas.ts';
@@ -145,6 +147,23 @@ describe('the 41 operations', () => {
     const body = await json(res);
     expect(spec.validate('getUser', 404, body)).toEqual([]);
     expect(body.imsx_CodeMinor.imsx_codeMinorField[0].imsx_codeMinorFieldValue).toBe('unknownobject');
+  });
+});
+
+describe('discovery', () => {
+  test('the localized official OpenAPI: this server, this token URL, the 41 operations, no token needed', async () => {
+    const res = await app.request(`${ORIGIN}${DISCOVERY_PATH}`);
+    expect(res.status).toBe(200);
+    const doc = await json(res);
+    expect(doc.servers).toEqual([{ url: `${ORIGIN}${BASE_PATH}`, description: 'This Rostergate gateway' }]);
+    expect(doc.components.securitySchemes.OAuth2CC.flows.clientCredentials.tokenUrl).toBe(`${ORIGIN}/oauth/token`);
+    expect(Object.keys(doc.paths)).toHaveLength(41);
+    expect(Object.values(doc.paths).flatMap((p) => Object.values(p as object)).filter((o) => (o as { operationId?: string }).operationId)).toHaveLength(41);
+  });
+
+  const shared = new URL('../../../shared/specs/oneroster/rostersservice.yaml', import.meta.url);
+  test.skipIf(!existsSync(shared))('the vendored rostering OpenAPI is the official file, unchanged', () => {
+    expect(readFileSync(officialSpecFile, 'utf8')).toBe(readFileSync(shared, 'utf8'));
   });
 });
 

@@ -3,6 +3,7 @@ import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { sql, type RawBuilder } from 'kysely';
 import type { Caller } from '../../../src/auth/bearer.ts';
 import { scopes } from '../../../src/auth/scopes.ts';
+import { discoveryDocument, DISCOVERY_PATH } from './discovery.ts';
 import { imsxError, RequestError, statusInfo } from './errors.ts';
 import { BASE_PATH, operations, type Access, type Operation } from './operations.ts';
 import { getOne, listPage, type Selection } from './query.ts';
@@ -98,6 +99,8 @@ export function registerRostering(app: Hono<any>, orm: MikroORM, options: Roster
     if (caller.orgs) c.set('orgScope', await expandOrgs(orm, caller.orgs));
     await next();
   };
+
+  app.get(DISCOVERY_PATH, (c) => c.json(discoveryDocument(new URL(c.req.url).origin)));
 
   for (const operation of operations) {
     const path = BASE_PATH + operation.path.replace(/\{(\w+)\}/g, ':$1');
