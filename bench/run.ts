@@ -3,16 +3,17 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startEmbedded } from '../src/db/embedded.ts';
 import { migrate, openOrm } from '../src/db/orm.ts';
+import { apiBench } from './api.ts';
 import { csvImportBench } from './csv-import.ts';
 import { reconcileBench } from './reconcile.ts';
 import { scales, type Scale } from './generate.ts';
 
 /**
- * `npm run bench -- <reconcile|csv-import> [--scale small|district|large] [--slow-ms N]`: runs one benchmark on a throw-away
+ * `npm run bench -- <reconcile|csv-import|api> [--scale small|district|large] [--slow-ms N]`: runs one benchmark on a throw-away
  * embedded PostgreSQL and writes its Markdown table to bench/results/<name>-<scale>.md.
  */
 
-const benchmarks = { reconcile: reconcileBench, 'csv-import': csvImportBench } as const;
+const benchmarks = { reconcile: reconcileBench, 'csv-import': csvImportBench, api: apiBench } as const;
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,

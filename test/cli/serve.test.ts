@@ -175,6 +175,34 @@ describe('import and export', () => {
   });
 });
 
+describe('clients', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+  const env = () => ({ DATABASE_URL: db.url, LOG_LEVEL: 'silent' });
+
+  test('create prints the secret once; list never shows it; revoke; unknown scopes are refused', { timeout: 60_000 }, async () => {
+    const created = start(['clients', 'create', '--name', 'SDS', '--scopes', 'roster,roster-demographics', '--orgs', 's1'], env());
+    expect((await created.exited).code).toBe(0);
+    const id = /client_id:\s+(\S+)/.exec(created.out())![1]!;
+    const secret = /client_secret:\s+(\S+)/.exec(created.out())![1]!;
+    const listed = start(['clients', 'list'], env());
+    expect((await listed.exited).code).toBe(0);
+    const clients = JSON.parse(listed.out()) as { clientId: string; scopes: string[]; orgs: string[] }[];
+    expect(clients).toEqual([expect.objectContaining({ clientId: id, name: 'SDS', orgs: ['s1'], revokedAt: null })]);
+    expect(clients[0]!.scopes).toContain('https://purl.imsglobal.org/spec/or/v1p2/scope/roster.readonly');
+    expect(listed.out()).not.toContain(secret);
+    expect((await start(['clients', 'revoke', id], env()).exited).code).toBe(0);
+    const bad = start(['clients', 'create', '--name', 'x', '--scopes', 'everything'], env());
+    expect((await bad.exited).code).toBe(2);
+    expect(bad.err()).toContain("unknown scope 'everything'");
+  });
+});
+
 describe('bad invocations', () => {
   test('a bad variable is named, and nothing starts', async () => {
     const run = start(['serve'], { PORT: 'eighty', EMBEDDED_PG_PORT: '5432' });

@@ -312,6 +312,14 @@ describe('OAuth and scopes', () => {
     expect((await json(await get('/users', token))).users).toEqual([]);
   });
 
+  test('X-Total-Count follows writes (totals are reused only while nothing changed)', async () => {
+    const before = Number((await get('/users?limit=1')).headers.get('x-total-count'));
+    await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'delta', batches: [{ entity: 'user', records: [
+      { sourcedId: 'u-new', enabledUser: true, givenName: 'Maggie', familyName: 'Simpson', roles: [{ roleType: 'primary', role: 'student', orgSourcedId: 's1' }] },
+    ] }] });
+    expect(Number((await get('/users?limit=1')).headers.get('x-total-count'))).toBe(before + 1);
+  });
+
   test('a revoked client loses its tokens; the admin API takes an admin-scoped token', async () => {
     expect((await app.request(`${ORIGIN}/admin/runs`, { headers: { Authorization: `Bearer ${tokens.admin}` } })).status).toBe(200);
     expect((await app.request(`${ORIGIN}/admin/runs`, { headers: { Authorization: `Bearer ${tokens.full}` } })).status).toBe(401);

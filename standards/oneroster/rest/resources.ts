@@ -33,9 +33,9 @@ const day = (expr: RawBuilder<unknown>) => sql`to_char(${expr}, 'YYYY-MM-DD')`;
 const flag = (expr: RawBuilder<unknown>) => sql`case when ${expr} then 'true' when not ${expr} then 'false' end`;
 // Paths and types are constants of this file, so they are inlined as literals.
 const guidRef = (base: RawBuilder<unknown>, path: string, type: string, id: RawBuilder<unknown>) =>
-  sql`case when ${id} is not null then jsonb_build_object('href', ${base} || ${sql.lit(`/${path}/`)} || ${id}, 'sourcedId', ${id}, 'type', ${sql.lit(type)}) end`;
+  sql`case when ${id} is not null then json_build_object('href', ${base} || ${sql.lit(`/${path}/`)} || ${id}, 'sourcedId', ${id}, 'type', ${sql.lit(type)}) end`;
 const guidRefs = (base: RawBuilder<unknown>, path: string, type: string, ids: RawBuilder<unknown>) =>
-  sql`(select jsonb_agg(jsonb_build_object('href', ${base} || ${sql.lit(`/${path}/`)} || x.id, 'sourcedId', x.id, 'type', ${sql.lit(type)}) order by x.n)
+  sql`(select json_agg(json_build_object('href', ${base} || ${sql.lit(`/${path}/`)} || x.id, 'sourcedId', x.id, 'type', ${sql.lit(type)}) order by x.n)
       from unnest(${ids}) with ordinality as x(id, n))`;
 
 const common = (): [string, RawBuilder<unknown>][] => [
@@ -67,7 +67,7 @@ export const resources: Record<ResourceName, Resource> = {
       // Required by REST, optional in CSV: an org without one says so with an empty string.
       ['identifier', sql`coalesce(${t('identifier')}, '')`],
       ['parent', guidRef(base, 'orgs', 'org', t('parent_sourced_id'))],
-      ['children', sql`(select jsonb_agg(jsonb_build_object('href', ${base} || '/orgs/' || o.sourced_id, 'sourcedId', o.sourced_id, 'type', 'org') order by o.sourced_id)
+      ['children', sql`(select json_agg(json_build_object('href', ${base} || '/orgs/' || o.sourced_id, 'sourcedId', o.sourced_id, 'type', 'org') order by o.sourced_id)
         from org o where o.parent_sourced_id = t.sourced_id and o.status = 'active')`],
     ],
     fields: { ...commonFields, name: text('name'), type: text('type'), identifier: text('identifier'), ...refField('parent', 'parent_sourced_id') },
@@ -81,7 +81,7 @@ export const resources: Record<ResourceName, Resource> = {
       ['endDate', day(t('end_date'))],
       ['type', t('type')],
       ['parent', guidRef(base, 'academicSessions', 'academicSession', t('parent_sourced_id'))],
-      ['children', sql`(select jsonb_agg(jsonb_build_object('href', ${base} || '/academicSessions/' || a.sourced_id, 'sourcedId', a.sourced_id, 'type', 'academicSession') order by a.sourced_id)
+      ['children', sql`(select json_agg(json_build_object('href', ${base} || '/academicSessions/' || a.sourced_id, 'sourcedId', a.sourced_id, 'type', 'academicSession') order by a.sourced_id)
         from academic_session a where a.parent_sourced_id = t.sourced_id and a.status = 'active')`],
       ['schoolYear', t('school_year')],
     ],
@@ -98,10 +98,10 @@ export const resources: Record<ResourceName, Resource> = {
       ['schoolYear', guidRef(base, 'academicSessions', 'academicSession', t('school_year_sourced_id'))],
       // Required by REST, optional in CSV.
       ['courseCode', sql`coalesce(${t('course_code')}, '')`],
-      ['grades', sql`to_jsonb(${t('grades')})`],
-      ['subjects', sql`to_jsonb(${t('subjects')})`],
+      ['grades', sql`to_json(${t('grades')})`],
+      ['subjects', sql`to_json(${t('subjects')})`],
       ['org', guidRef(base, 'orgs', 'org', t('org_sourced_id'))],
-      ['subjectCodes', sql`to_jsonb(${t('subject_codes')})`],
+      ['subjectCodes', sql`to_json(${t('subject_codes')})`],
     ],
     fields: {
       ...commonFields, title: text('title'), courseCode: text('course_code'), grades: { kind: 'array', expr: t('grades') },
@@ -117,13 +117,13 @@ export const resources: Record<ResourceName, Resource> = {
       ['classCode', t('class_code')],
       ['classType', t('class_type')],
       ['location', t('location')],
-      ['grades', sql`to_jsonb(${t('grades')})`],
-      ['subjects', sql`to_jsonb(${t('subjects')})`],
+      ['grades', sql`to_json(${t('grades')})`],
+      ['subjects', sql`to_json(${t('subjects')})`],
       ['course', guidRef(base, 'courses', 'course', t('course_sourced_id'))],
       ['school', guidRef(base, 'orgs', 'org', t('school_sourced_id'))],
       ['terms', guidRefs(base, 'academicSessions', 'academicSession', t('term_sourced_ids'))],
-      ['subjectCodes', sql`to_jsonb(${t('subject_codes')})`],
-      ['periods', sql`to_jsonb(${t('periods')})`],
+      ['subjectCodes', sql`to_json(${t('subject_codes')})`],
+      ['periods', sql`to_json(${t('periods')})`],
     ],
     fields: {
       ...commonFields, title: text('title'), classCode: text('class_code'), classType: text('class_type'), location: text('location'),
@@ -147,11 +147,11 @@ export const resources: Record<ResourceName, Resource> = {
       ['preferredMiddleName', t('preferred_middle_name')],
       ['preferredLastName', t('preferred_last_name')],
       ['pronouns', t('pronouns')],
-      ['roles', sql`(select jsonb_agg(jsonb_strip_nulls(jsonb_build_object('roleType', r.role_type, 'role', r.role,
+      ['roles', sql`(select json_agg(json_strip_nulls(json_build_object('roleType', r.role_type, 'role', r.role,
           'org', ${guidRef(base, 'orgs', 'org', sql.ref('r.org_sourced_id'))}, 'userProfile', r.user_profile,
           'beginDate', ${day(sql.ref('r.begin_date'))}, 'endDate', ${day(sql.ref('r.end_date'))})) order by r.id)
         from user_role r where r.user_sourced_id = t.sourced_id)`],
-      ['userProfiles', sql`(select jsonb_agg(jsonb_strip_nulls(jsonb_build_object('profileId', p.profile_id, 'profileType', p.profile_type,
+      ['userProfiles', sql`(select json_agg(json_strip_nulls(json_build_object('profileId', p.profile_id, 'profileType', p.profile_type,
           'vendorId', p.vendor_id, 'applicationId', p.application_id, 'description', p.description, 'credentials', p.credentials)) order by p.id)
         from user_profile p where p.user_sourced_id = t.sourced_id)`],
       ['primaryOrg', guidRef(base, 'orgs', 'org', t('primary_org_sourced_id'))],
@@ -160,7 +160,7 @@ export const resources: Record<ResourceName, Resource> = {
       ['sms', t('sms')],
       ['phone', t('phone')],
       ['agents', guidRefs(base, 'users', 'user', t('agent_sourced_ids'))],
-      ['grades', sql`to_jsonb(${t('grades')})`],
+      ['grades', sql`to_json(${t('grades')})`],
     ],
     fields: {
       ...commonFields, username: text('username'), givenName: text('given_name'), familyName: text('family_name'), middleName: text('middle_name'),
