@@ -262,11 +262,11 @@ export const ApiClient = defineEntity({
 });
 
 /**
- * A sync run's working tables stay out of the ORM metadata: `sync_seen` (every id each batch
- * carried) and the run's own stage tables `stage_<run>_<table>`, all UNLOGGED and unindexed,
- * written and read only in bulk by src/sync.
+ * Working tables stay out of the ORM metadata: `sync_seen` (every id each batch carried) and the
+ * run's own stage tables `stage_<run>_<table>`, UNLOGGED and unindexed, written and read only in
+ * bulk by src/sync; and `oneroster_cache` (rendered OneRoster JSON by etag, standards/oneroster/rest).
  */
-export const workingTables = ['sync_seen', /^stage_\d+_/];
+export const workingTables = ['sync_seen', /^stage_\d+_/, 'oneroster_cache'];
 
 export const entities = [
   Source,

@@ -59,7 +59,10 @@ export function createApp({ orm, config, tokens, credential, logger }: AppDeps) 
 
   const authenticate = bearerAuthenticator(orm, tokens);
   registerOAuthRoutes(app, orm, tokens, logger);
-  registerRostering(app, orm, { maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate });
+  registerRostering(app, orm, {
+    maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate,
+    onError: (error) => logger.warn('oneroster cache fill failed', { error }),
+  });
 
   app.use('/admin/*', adminAuth(credential, authenticate));
   registerRunRoutes(app, orm);

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { credentialFromToken } from '../../src/auth/admin-token.ts';
 import { createClient, revokeClient } from '../../src/auth/clients.ts';
@@ -139,6 +140,24 @@ describe('the 41 operations', () => {
     expect(delta.enrollments.map((e: { sourcedId: string }) => e.sourcedId)).toEqual(['e3']);
     const after = await json(await get(`/enrollments?filter=${encodeURIComponent(`dateLastModified>'${since}'`)}`));
     expect(after.enrollments).toEqual([]);
+  });
+
+  test('served JSON is cached by etag: a changed row is rendered again, and hrefs follow the request', async () => {
+    const first = await json(await get('/users/u-bart'));
+    await new Promise((r) => setTimeout(r, 50));
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from oneroster_cache where resource = 'user' and sourced_id = 'u-bart'`.execute(db.orm.em.fork().getKysely());
+    expect(rows[0]!.n).toBe(1);
+    expect(await json(await get('/users/u-bart'))).toEqual(first);
+    const other = await json(await app.request(`https://other.example${BASE_PATH}/users/u-bart`, { headers: { Authorization: `Bearer ${tokens.full}` } }));
+    expect(other.user.roles[0].org.href).toBe(`https://other.example${BASE_PATH}/orgs/s1`);
+    await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'delta', batches: [{ entity: 'user', records: [
+      { ...(district().find((b) => b.entity === 'user')!.records.find((u) => u.sourcedId === 'u-bart') as object), givenName: 'Bartholomew' } as never,
+    ] }] });
+    expect((await json(await get('/users/u-bart'))).user.givenName).toBe('Bartholomew');
+    expect((await json(await get('/users?filter=givenName%3D%27Bartholomew%27'))).users).toHaveLength(1);
+    // Back as the other tests expect him.
+    await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'delta', batches: [{ entity: 'user', records: district().find((b) => b.entity === 'user')!.records.filter((u) => u.sourcedId === 'u-bart') } as RecordBatch] });
+    expect((await json(await get('/users/u-bart'))).user.givenName).toBe('Bart');
   });
 
   test('an unknown object is 404 unknownobject in the standard error shape', async () => {

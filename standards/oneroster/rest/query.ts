@@ -30,15 +30,57 @@ export interface ListQuery {
   offset: number;
 }
 
-/** The rendered JSON of each row, as text; property subset per `fields` (unknown names are returned to warn about). */
-function rendered(sel: Selection): { json: RawBuilder<unknown>; unknown: string[] } {
-  const all = sel.resource.properties(sql`${sel.base}::text`);
-  const wanted = sel.fields?.length ? new Set(sel.fields) : undefined;
-  const unknown = wanted ? [...wanted].filter((f) => !all.some(([name]) => name === f)) : [];
-  const chosen = wanted && unknown.length < wanted.size ? all.filter(([name]) => wanted.has(name)) : all;
-  const pairs = chosen.flatMap(([name, expr]) => [sql.lit(name), expr]);
+/** JSON of a row (alias `t`) as text, with the given properties and hrefs under `base`. */
+function jsonOf(resource: Resource, base: RawBuilder<unknown>, only?: Set<string>): RawBuilder<unknown> {
+  const chosen = resource.properties(base).filter(([name]) => !only || only.has(name));
   // json, not jsonb: cheaper to build, and keys stay in the spec's order.
-  return { json: sql`json_strip_nulls(json_build_object(${sql.join(pairs)}))::text`, unknown };
+  return sql`json_strip_nulls(json_build_object(${sql.join(chosen.flatMap(([name, expr]) => [sql.lit(name), expr]))}))::text`;
+}
+
+/** The properties `fields` asks for (undefined: all), and the names it asks for that do not exist. */
+function fieldsOf(sel: Selection): { only?: Set<string>; unknown: string[] } {
+  if (!sel.fields?.length) return { unknown: [] };
+  const names = new Set(sel.resource.properties(sql``).map(([name]) => name));
+  const unknown = sel.fields.filter((f) => !names.has(f));
+  const known = sel.fields.filter((f) => names.has(f));
+  return { only: known.length ? new Set(known) : undefined, unknown };
+}
+
+/**
+ * The served JSON of rows is kept in `oneroster_cache` by etag, with hrefs under a marker replaced by
+ * the request's base on the way out. The marker holds control characters, which JSON text always
+ * escapes, so the escaped form below stands for the marker and for nothing a roster would contain. A
+ * changed row has a new etag and is rendered again. Orgs and sessions are not cached: their
+ * `children` come from other rows.
+ */
+const MARK = sql`chr(1) || 'base' || chr(1)`;
+const MARK_TEXT = '\\u0001base\\u0001';
+const cacheable = (resource: Resource) => resource.name !== 'org' && resource.name !== 'academicSession';
+
+/** Rows of the page (ids in `p`, ordered by `p.n`) as JSON, from the cache where it is current. */
+function pageJson(sel: Selection, ids: RawBuilder<unknown>) {
+  const table = sql.table(sel.resource.table);
+  const { only, unknown } = fieldsOf(sel);
+  const base = sql`${sel.base}::text`;
+  if (only || !cacheable(sel.resource)) {
+    return { query: sql<{ j: string; miss: boolean; id: string }>`select ${jsonOf(sel.resource, base, only)} as j, false as miss, t.sourced_id as id
+      from ${ids} p join ${table} t on t.sourced_id = p.id order by p.n`, unknown };
+  }
+  return {
+    query: sql<{ j: string; miss: boolean; id: string }>`select coalesce(replace(c.json, ${MARK_TEXT}, ${base}), ${jsonOf(sel.resource, base)}) as j,
+        c.json is null as miss, t.sourced_id as id
+      from ${ids} p join ${table} t on t.sourced_id = p.id
+      left join oneroster_cache c on c.resource = ${sel.resource.name} and c.sourced_id = t.sourced_id and c.etag = t.etag
+      order by p.n`,
+    unknown,
+  };
+}
+
+/** Renders rows that missed the cache into it; done after the response, and a failure only costs a later render. */
+async function fillCache(db: Kysely<any>, resource: Resource, ids: string[]) {
+  await sql`insert into oneroster_cache (resource, sourced_id, etag, json)
+    select ${resource.name}, t.sourced_id, t.etag, ${jsonOf(resource, MARK)} from ${sql.table(resource.table)} t where t.sourced_id = any(${ids}::text[])
+    on conflict (resource, sourced_id) do update set etag = excluded.etag, json = excluded.json`.execute(db);
 }
 
 const dateTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$/;
@@ -118,16 +160,11 @@ export function listQueries(sel: Selection, query: ListQuery) {
   const filter = query.filter ? [compileFilter(sel.resource, query.filter)] : [];
   const where = whereOf(sel, filter);
   const table = sql.table(sel.resource.table);
-  const { json, unknown } = rendered(sel);
   // The page's ids first, then JSON for those rows only: rows skipped by the offset are never rendered.
-  return {
-    page: sql<{ j: string }>`select (select ${json} from ${table} t where t.sourced_id = p.id) as j
-      from (select q.id, row_number() over () as n from (
-        select t.sourced_id as id from ${table} t ${where} order by ${orderOf(sel.resource, query)} limit ${query.limit} offset ${query.offset}) q) p
-      order by p.n`,
-    total: sql<{ n: number }>`select count(*)::int as n from ${table} t ${where}`,
-    unknownFields: unknown,
-  };
+  const ids = sql`(select q.id, row_number() over () as n from (
+    select t.sourced_id as id from ${table} t ${where} order by ${orderOf(sel.resource, query)} limit ${query.limit} offset ${query.offset}) q)`;
+  const { query: page, unknown } = pageJson(sel, ids);
+  return { page, total: sql<{ n: number }>`select count(*)::int as n from ${table} t ${where}`, unknownFields: unknown };
 }
 
 /**
@@ -151,17 +188,26 @@ async function totalOf(db: Kysely<any>, query: ReturnType<typeof listQueries>['t
   return n;
 }
 
-export async function listPage(em: EntityManager, sel: Selection, query: ListQuery) {
+export async function listPage(em: EntityManager, sel: Selection, query: ListQuery, onError?: (error: unknown) => void) {
   const { page, total, unknownFields } = listQueries(sel, query);
   const db = em.getKysely() as Kysely<any>;
   const version = sql<{ v: string }>`select last_value::text as v from change_version_seq`.execute(db).then((r) => r.rows[0]!.v);
   const [rows, count] = await Promise.all([page.execute(db), totalOf(db, total, version)]);
+  remember(db, sel.resource, rows.rows, onError);
   return { items: `[${rows.rows.map((r) => r.j).join(',')}]`, count: rows.rows.length, total: count, unknownFields };
 }
 
-export async function getOne(em: EntityManager, sel: Selection, id: string) {
-  const { json, unknown } = rendered(sel);
-  const { rows } = await sql<{ j: string }>`select ${json} as j from ${sql.table(sel.resource.table)} t
-    ${whereOf(sel, [sql`t.sourced_id = ${id}`])}`.execute(em.getKysely());
+export async function getOne(em: EntityManager, sel: Selection, id: string, onError?: (error: unknown) => void) {
+  const table = sql.table(sel.resource.table);
+  const db = em.getKysely() as Kysely<any>;
+  const ids = sql`(select t.sourced_id as id, 1 as n from ${table} t ${whereOf(sel, [sql`t.sourced_id = ${id}`])})`;
+  const { query, unknown } = pageJson(sel, ids);
+  const { rows } = await query.execute(db);
+  remember(db, sel.resource, rows, onError);
   return { item: rows[0]?.j, unknownFields: unknown };
+}
+
+function remember(db: Kysely<any>, resource: Resource, rows: { miss: boolean; id: string }[], onError?: (error: unknown) => void) {
+  const missed = rows.filter((r) => r.miss).map((r) => r.id);
+  if (missed.length) fillCache(db, resource, missed).catch((error: unknown) => onError?.(error));
 }

@@ -19,6 +19,8 @@ export interface RosteringOptions {
   maxLimit: number;
   /** Resolves the caller from the Authorization header (undefined: no valid token). */
   authenticate: (header: string | undefined) => Promise<Caller | undefined>;
+  /** Failures that do not fail the request (filling the JSON cache). */
+  onError?: (error: unknown) => void;
 }
 
 type Env = { Variables: { caller: Caller; orgScope?: string[] } };
@@ -121,7 +123,7 @@ export function registerRostering(app: Hono<any>, orm: MikroORM, options: Roster
       };
       const em = orm.em.fork();
       if (operation.kind === 'object') {
-        const { item, unknownFields } = await getOne(em, sel, params.sourcedId!);
+        const { item, unknownFields } = await getOne(em, sel, params.sourcedId!, options.onError);
         if (!item) return imsxError(c, 404, 'unknownobject', `No ${operation.key} with sourcedId ${params.sourcedId}.`);
         warnUnknown(c, unknownFields);
         return c.body(`{"${operation.key}":${item}}`, 200, { 'content-type': 'application/json' });
@@ -131,7 +133,7 @@ export function registerRostering(app: Hono<any>, orm: MikroORM, options: Roster
       const offset = intParam(c, 'offset', 0, 0);
       const orderBy = single(c, 'orderBy');
       if (orderBy !== undefined && orderBy !== 'asc' && orderBy !== 'desc') throw new RequestError('invaliddata', 'orderBy must be asc or desc');
-      const page = await listPage(em, sel, { filter: single(c, 'filter'), sort: single(c, 'sort'), orderBy, limit, offset });
+      const page = await listPage(em, sel, { filter: single(c, 'filter'), sort: single(c, 'sort'), orderBy, limit, offset }, options.onError);
       warnUnknown(c, page.unknownFields);
       c.header('X-Total-Count', String(page.total));
       c.header('Link', linkHeader(c, limit, offset, page.total));
