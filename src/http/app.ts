@@ -61,7 +61,7 @@ export function createApp({ orm, config, tokens, credential, logger }: AppDeps) 
   registerOAuthRoutes(app, orm, tokens, logger);
   registerRostering(app, orm, {
     maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate,
-    onError: (error) => logger.warn('oneroster cache fill failed', { error }),
+    onError: (error) => logger.error('oneroster request failed', { error }),
   });
 
   app.use('/admin/*', adminAuth(credential, authenticate));

@@ -160,6 +160,14 @@ describe('the 41 operations', () => {
     expect((await json(await get('/users/u-bart'))).user.givenName).toBe('Bart');
   });
 
+  test('paths the service does not have are 404, other methods 405, in the standard error shape', async () => {
+    const missing = await get('/classes/cl1/enrollments');
+    expect(missing.status).toBe(404);
+    expect((await json(missing)).imsx_codeMajor).toBe('failure');
+    const post = await app.request(`${ORIGIN}${BASE_PATH}/users`, { method: 'POST', headers: { Authorization: `Bearer ${tokens.full}` }, body: '{}' });
+    expect(post.status).toBe(405);
+  });
+
   test('an unknown object is 404 unknownobject in the standard error shape', async () => {
     const res = await get('/users/nobody');
     expect(res.status).toBe(404);

@@ -108,6 +108,11 @@ export function registerRostering(app: Hono<any>, orm: MikroORM, options: Roster
     const path = BASE_PATH + operation.path.replace(/\{(\w+)\}/g, ':$1');
     app.get(path, auth(operation.access), (c) => handle(c as unknown as Context<Env>, operation));
   }
+  // Paths the service does not have (1.2 has no /classes/{id}/enrollments, say) and other methods.
+  app.all(`${BASE_PATH}/*`, (c) =>
+    c.req.method === 'GET'
+      ? imsxError(c, 404, 'unknownobject', `The OneRoster 1.2 rostering service has no ${new URL(c.req.url).pathname.slice(BASE_PATH.length)}.`)
+      : imsxError(c, 405, 'unknownobject', 'The rostering service is read-only: GET only.'));
 
   async function handle(c: Context<Env>, operation: Operation) {
     try {
@@ -141,7 +146,8 @@ export function registerRostering(app: Hono<any>, orm: MikroORM, options: Roster
       return c.body(`{"${operation.key}":${page.items}}`, 200, { 'content-type': 'application/json' });
     } catch (error) {
       if (error instanceof RequestError) return imsxError(c, 400, error.codeMinor, error.message);
-      throw error;
+      options.onError?.(error);
+      return imsxError(c, 500, 'internal_server_error', 'Something went wrong on our side.');
     }
   }
 }
