@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { fixture, variant } from '../support/csv.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { useTestDatabase } from '../support/db.ts';
 
 const cli = join(process.cwd(), 'src/cli/main.ts');
 
@@ -90,13 +90,7 @@ describe('npm start with no database configured', () => {
 });
 
 describe('with DATABASE_URL', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await db?.drop();
-  });
+  const db = useTestDatabase();
 
   test('serves against the server and exits 0 on SIGTERM', { timeout: 60_000 }, async () => {
     const port = await freePort();
@@ -133,13 +127,7 @@ describe('with DATABASE_URL', () => {
 });
 
 describe('import and export', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await db?.drop();
-  });
+  const db = useTestDatabase();
   const env = () => ({ DATABASE_URL: db.url, LOG_LEVEL: 'silent' });
 
   test('a dry run, an import with its summary table, and an export that imports unchanged', { timeout: 60_000 }, async () => {
@@ -176,13 +164,7 @@ describe('import and export', () => {
 });
 
 describe('clients', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await db?.drop();
-  });
+  const db = useTestDatabase();
   const env = () => ({ DATABASE_URL: db.url, LOG_LEVEL: 'silent' });
 
   test('create prints the secret once; list never shows it; revoke; unknown scopes are refused', { timeout: 60_000 }, async () => {

@@ -3,25 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import Papa from 'papaparse';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { exportToDirectory, exportZip } from '../../standards/oneroster/csv/export.ts';
 import { files, headerOf } from '../../standards/oneroster/csv/files.ts';
 import { importPackage, type ImportOptions } from '../../standards/oneroster/csv/import.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { useTestDatabase } from '../support/db.ts';
 import { fixture } from '../support/csv.ts';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db?.drop();
-});
-const query = async <T,>(q: ReturnType<typeof sql<T>>) => (await q.execute(db.orm.em.fork().getKysely())).rows;
-beforeEach(async () => {
-  await query(sql`truncate org, academic_session, course, class, "user", user_role, user_profile, enrollment,
-    demographics, sync_issue, sync_run, source, sync_seen restart identity cascade`);
-});
+const db = useTestDatabase({ fresh: true });
+const query = db.query;
 
 const limits = { maxEntries: 64, maxFileBytes: 10_000_000, maxTotalBytes: 50_000_000 };
 const load = (path: string, extra: Partial<ImportOptions> = {}) =>

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { sql, type RawBuilder } from 'kysely';
+import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
 import { openOrm, type Orm } from '../../src/db/orm.ts';
 
 export const TEMPLATE_DB = 'rostergate_template';
@@ -38,4 +39,34 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await adminQuery(serverUrl, `drop database if exists ${name} with (force)`);
     },
   };
+}
+
+/**
+ * A database of this test file's own, made before its tests and dropped after them; with `fresh`,
+ * emptied before each test, so every test starts from an empty gateway.
+ */
+export function useTestDatabase(options: { fresh?: boolean } = {}) {
+  const handle = {
+    db: undefined as unknown as TestDatabase,
+    get orm() {
+      return handle.db.orm;
+    },
+    get url() {
+      return handle.db.url;
+    },
+    query: async <T,>(q: RawBuilder<T>) => (await q.execute(handle.db.orm.em.fork().getKysely())).rows,
+  };
+  beforeAll(async () => {
+    handle.db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await handle.db?.drop();
+  });
+  if (options.fresh) {
+    beforeEach(async () => {
+      await handle.query(sql`truncate org, academic_session, course, class, "user", user_role, user_profile, enrollment,
+        demographics, sync_issue, sync_run, source, sync_seen, oneroster_cache, api_client restart identity cascade`);
+    });
+  }
+  return handle;
 }

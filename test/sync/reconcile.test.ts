@@ -1,25 +1,12 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { RecordBatch } from '../../src/sync/records.ts';
 import { approveRun, reconcile, rejectRun, RunStateError, SourceBusyError, type ReconcileOptions } from '../../src/sync/reconcile.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { useTestDatabase } from '../support/db.ts';
 import { defaults, smallDistrict, withRecords } from '../support/roster.ts';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db?.drop();
-});
-
-const query = async <T,>(q: ReturnType<typeof sql<T>>) => (await q.execute(db.orm.em.fork().getKysely())).rows;
-
-/** Wipes the shared schema between tests; every test starts from an empty gateway. */
-beforeEach(async () => {
-  await query(sql`truncate org, academic_session, course, class, "user", user_role, user_profile, enrollment,
-    demographics, sync_issue, sync_run, source, sync_seen restart identity cascade`);
-});
+const db = useTestDatabase({ fresh: true });
+const query = db.query;
 
 const run = (batches: RecordBatch[], extra: Partial<ReconcileOptions> = {}) =>
   reconcile(db.orm, { ...defaults, source: 'sis', mode: 'bulk', batches, ...extra });
