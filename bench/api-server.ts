@@ -16,6 +16,8 @@ import { createLogger } from '../src/log.ts';
  * argv: mode, database URL, port, signing key | compiled-queries file.
  */
 const [mode, url, port, extra] = process.argv.slice(2) as [string, string, string, string];
+// Exit on SIGINT so --cpu-prof can write its profile.
+process.on('SIGINT', () => process.exit(0));
 
 if (mode === 'gateway') {
   const orm = await openOrm(url);
