@@ -111,10 +111,16 @@ async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, cop
       sourceId,
       bulkScope: options.mode === 'bulk' && complete ? (options.scope ?? entityNames) : [],
     };
-    const duplicates = await resolveRun(em, runId, ctx.issues, ctx.maybeRepeated, ctx.files, { sourceId, scope: plan.bulkScope });
+    const active = await activeRows(em, sourceId);
+    // Entities that may lose rows in this run; only references to those can go stale.
+    const mayLose = entityNames.filter((e) => {
+      const tally = ctx.tally.get(e);
+      return (tally?.deleted ?? 0) > 0 || ctx.maybeRepeated.has(e) || (plan.bulkScope.includes(e) && (active.get(e) ?? 0) > (tally?.matchedActive ?? 0));
+    });
+    const duplicates = await resolveRun(em, runId, ctx.issues, ctx.maybeRepeated, ctx.files, { sourceId, scope: plan.bulkScope, mayLose });
     await sql`update sync_run set bulk_scope = ${[...plan.bulkScope]}::text[] where id = ${runId}`.execute(em.getKysely());
     const staged = await stagedActions(em, runId);
-    const shares = await tombstoneShares(em, plan, ctx, duplicates);
+    const shares = await tombstoneShares(em, plan, ctx, duplicates, active);
     const counts = runCounts(ctx, staged, duplicates, shares);
     const holdReason = holdReasonFor(shares, options.holdShare);
     // All or nothing also means a source that stopped part-way applies nothing.
@@ -211,8 +217,10 @@ async function stagedActions(em: EntityManager, runId: number): Promise<Staged> 
  * What the plan would tombstone per entity. Without repeated ids the staging tallies say it
  * exactly (active rows minus those the run saw, plus explicit deletes); otherwise count by scan.
  */
-async function tombstoneShares(em: EntityManager, plan: TombstonePlan, ctx: StageContext | undefined, duplicates: Map<string, Duplicates>): Promise<Share[]> {
-  const active = await activeRows(em, plan.sourceId);
+async function tombstoneShares(
+  em: EntityManager, plan: TombstonePlan, ctx: StageContext | undefined, duplicates: Map<string, Duplicates>, known?: Map<string, number>,
+): Promise<Share[]> {
+  const active = known ?? (await activeRows(em, plan.sourceId));
   const shares: Share[] = [];
   for (const entity of entityNames) {
     const tally = ctx?.tally.get(entity);
@@ -257,19 +265,24 @@ function holdReasonFor(shares: Share[], holdShare: number): string | undefined {
 
 /**
  * Applies a staged run in one transaction and drops its stage; returns rows tombstoned per
- * entity. Tables loaded in bulk get fresh planner statistics before anyone reads them.
+ * entity. Tables loaded in bulk get fresh planner statistics before anyone reads them, and once
+ * committed a VACUUM marks their pages all-visible, so index-only scans (deep API pages, counts)
+ * do not visit the heap until autovacuum would have got round to it.
  */
 async function applyRun(orm: MikroORM, plan: TombstonePlan, staged: Staged, shares: Share[]) {
   const doomed = shares.filter((s) => s.doomed > 0).map((s) => s.entity);
   const pending = new Map([...staged].map(([entity, n]) => [entity, (n.create ?? 0) + (n.update ?? 0)]));
-  return orm.em.fork().transactional(async (tx) => {
+  const { tombstoned, bulkLoaded } = await orm.em.fork().transactional(async (tx) => {
     const now = new Date();
-    const bulkLoaded = await applyUpserts(tx, plan.runId, plan.sourceId, now, pending);
-    const tombstoned = await applyTombstones(tx, plan, now, doomed);
-    for (const table of bulkLoaded) await sql`analyze ${sql.table(table)}`.execute(tx.getKysely());
+    const loaded = await applyUpserts(tx, plan.runId, plan.sourceId, now, pending);
+    const gone = await applyTombstones(tx, plan, now, doomed);
+    for (const table of loaded) await sql`analyze ${sql.table(table)}`.execute(tx.getKysely());
     await dropStageTables(tx, plan.runId);
-    return tombstoned;
+    return { tombstoned: gone, bulkLoaded: loaded };
   });
+  // VACUUM cannot run inside a transaction block.
+  if (bulkLoaded.length) await sql`vacuum ${sql.join(bulkLoaded.map((t) => sql.table(t)))}`.execute(orm.em.fork().getKysely());
+  return tombstoned;
 }
 
 async function finish(em: EntityManager, runId: number, summary: Omit<RunSummary, 'runId'>): Promise<RunSummary> {

@@ -18,7 +18,7 @@ export async function resolveRun(
   issues: IssueLog,
   maybeRepeated: Map<string, Set<string>>,
   files: Map<string, string>,
-  bulk: { sourceId: number; scope: readonly string[] },
+  bulk: { sourceId: number; scope: readonly string[]; mayLose: readonly string[] },
 ): Promise<Map<string, Duplicates>> {
   return em.transactional(async (tx) => {
     const duplicates = new Map<string, Duplicates>();
@@ -49,14 +49,14 @@ export async function resolveRun(
 /**
  * Rows a run sends unchanged are never staged, so the checks above do not see them; they still
  * must not point at a row the same run tombstones (left out of a bulk run, or deleted by a delta).
- * Only targets that lose rows are looked at, so an unchanged re-run costs one cheap query per
- * referenced entity.
+ * Only targets that may lose rows (the caller knows from the run's tallies) are looked at, so an
+ * unchanged re-run costs nothing here.
  */
 async function rejectStaleReferences(
-  em: EntityManager, runId: number, issues: IssueLog, files: Map<string, string>, bulk: { sourceId: number; scope: readonly string[] },
+  em: EntityManager, runId: number, issues: IssueLog, files: Map<string, string>, bulk: { sourceId: number; scope: readonly string[]; mayLose: readonly string[] },
 ) {
   const db = em.getKysely();
-  const targets = new Set(entitySpecs.flatMap((s) => s.refs.map((r) => r.target)));
+  const targets = new Set(entitySpecs.flatMap((s) => s.refs.map((r) => r.target)).filter((t) => bulk.mayLose.includes(t)));
   for (const target of targets) {
     const table = sql.table(entitySpec(target).table);
     const unseen = bulk.scope.includes(target)
