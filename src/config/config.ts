@@ -35,6 +35,11 @@ export const configSchema = z.object({
     .min(32, 'must be at least 32 characters')
     .optional()
     .describe('Key that signs OAuth access tokens (HS256); required with DATABASE_URL, generated under DATA_DIR otherwise'),
+  SECRETS_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded (e.g. openssl rand -base64 32)')
+    .optional()
+    .describe('Key that encrypts connector secrets at rest (AES-256-GCM); required with DATABASE_URL, generated under DATA_DIR otherwise'),
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600).describe('Lifetime of an OAuth access token, in seconds'),
   ONEROSTER_MAX_LIMIT: z.coerce.number().int().min(1).max(100_000).default(10_000).describe('Largest page a OneRoster collection returns; larger limits are clamped to it'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Minimum level of the JSON logs'),

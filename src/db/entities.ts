@@ -6,6 +6,11 @@ import { defineEntity, p } from '@mikro-orm/core';
  * tables; column names are what `src/sync/entities.ts` maps canonical records onto.
  */
 
+/**
+ * Where rows come from: a connector's kind and settings, its schedule, and its secrets, encrypted
+ * (AES-256-GCM, src/auth/secret-box.ts) so the database never holds them in plain text. Sources
+ * written by the CSV door or API writes have a kind and a name only.
+ */
 export const Source = defineEntity({
   name: 'Source',
   tableName: 'source',
@@ -13,8 +18,16 @@ export const Source = defineEntity({
     id: p.integer().primary().autoincrement(),
     name: p.text().unique(),
     kind: p.text(),
-    config: p.json<Record<string, unknown>>().nullable(),
+    /** Non-secret connector settings. */
+    settings: p.json<Record<string, unknown>>().nullable(),
+    /** Secret settings, encrypted. */
+    secrets: p.text().nullable(),
+    /** Cron expression; null: run only when asked. */
+    schedule: p.text().nullable(),
+    timezone: p.text().default('UTC'),
+    enabled: p.boolean().default(true),
     createdAt: p.datetime(3).defaultRaw('now()'),
+    updatedAt: p.datetime(3).defaultRaw('now()'),
   },
 });
 
@@ -208,6 +221,8 @@ export const SyncRun = defineEntity({
     id: p.bigint('number').primary().autoincrement(),
     source: () => p.manyToOne(Source).index(),
     mode: p.text(),
+    /** What started it: schedule, manual, upload, api. */
+    trigger: p.text().default('manual'),
     /**
      * running | succeeded | partial | held | failed | rejected, and for all-or-nothing runs
      * (CSV packages) invalid (errors, nothing applied) and validated (a dry run without errors).

@@ -55,6 +55,10 @@ export class RunConnection {
     return rows[0]!.locked;
   }
 
+  async unlockSource(sourceId: number): Promise<void> {
+    await this.#client.query('select pg_advisory_unlock($1, $2)', [SOURCE_LOCKS, sourceId]);
+  }
+
   #serial<T>(work: () => Promise<T>): Promise<T> {
     const next = this.#queue.then(work, work);
     this.#queue = next.catch(() => {});

@@ -29,8 +29,13 @@ export interface ReconcileOptions {
   sourceKind?: string;
   mode: 'bulk' | 'delta';
   batches: AsyncIterable<RecordBatch> | Iterable<RecordBatch>;
-  /** Entities a bulk run covers completely (default: all); others are never tombstoned by it. */
-  scope?: readonly EntityName[];
+  /**
+   * Entities a bulk run covers completely (default: all); others are never tombstoned by it. A
+   * function is asked once every batch is in (a connector knows what it listed completely only then).
+   */
+  scope?: readonly EntityName[] | (() => readonly EntityName[]);
+  /** What started the run: schedule, manual, upload, api (default manual). */
+  trigger?: string;
   holdShare: number;
   batchSize: number;
   /** Stored issues per run; the count goes on past it. */
@@ -83,7 +88,7 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions): Promi
 }
 
 async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, copy: RunConnection, options: ReconcileOptions): Promise<RunSummary> {
-  const run = em.create(SyncRun, { source: em.getReference(Source, sourceId), mode: options.mode, status: 'running' });
+  const run = em.create(SyncRun, { source: em.getReference(Source, sourceId), mode: options.mode, status: 'running', trigger: options.trigger ?? 'manual' });
   await em.flush();
   const runId = run.id;
   options.onRun?.(runId);
@@ -109,7 +114,7 @@ async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, cop
     const plan: TombstonePlan = {
       runId,
       sourceId,
-      bulkScope: options.mode === 'bulk' && complete ? (options.scope ?? entityNames) : [],
+      bulkScope: options.mode === 'bulk' && complete ? ((typeof options.scope === 'function' ? options.scope() : options.scope) ?? entityNames) : [],
     };
     const active = await activeRows(em, sourceId);
     // Entities that may lose rows in this run; only references to those can go stale.

@@ -36,7 +36,20 @@ const entityOf: Partial<Record<FileName, EntityName>> = {
   orgs: 'org', academicSessions: 'academicSession', courses: 'course', classes: 'class', users: 'user', enrollments: 'enrollment', demographics: 'demographics',
 };
 
-export async function importPackage(orm: MikroORM, path: string, options: ImportOptions): Promise<RunSummary> {
+/** A package opened for reading: what it is imported as, and its batches. Close it when done. */
+export interface PackageRead {
+  source: string;
+  mode: 'bulk' | 'delta';
+  /** Entities whose file is bulk: the ones the package replaces. */
+  scope: EntityName[];
+  batches: AsyncIterable<RecordBatch> | Iterable<RecordBatch>;
+  close(): Promise<void>;
+}
+
+/** What reading a package needs (importing it needs the run's options too). */
+export type ReadOptions = Pick<ImportOptions, 'source' | 'batchSize' | 'limits' | 'onProgress'>;
+
+export async function openPackageRead(orm: MikroORM, path: string, options: ReadOptions): Promise<PackageRead> {
   const early: SourceIssue[] = [];
   let pkg: CsvPackage | undefined;
   let manifest: Manifest | undefined;
@@ -47,24 +60,30 @@ export async function importPackage(orm: MikroORM, path: string, options: Import
     if (!(e instanceof PackageError)) throw e;
     early.push({ entity: 'package', sourcedId: null, field: null, file: null, line: null, severity: 'error', code: e.code, message: e.message });
   }
-  const run = (batches: AsyncIterable<RecordBatch> | Iterable<RecordBatch>, mode: 'bulk' | 'delta', scope: EntityName[]) =>
-    reconcile(orm, {
-      source: options.source ?? manifest?.systemCode ?? 'csv', sourceKind: 'csv', mode, scope, batches, atomic: true,
+  const source = options.source ?? manifest?.systemCode ?? 'csv';
+  // A package that cannot be read still gets a run, so its report is where every other one is.
+  if (!pkg || !manifest) return { source, mode: 'delta', scope: [], batches: [{ entity: 'org', records: [], issues: early }], close: async () => pkg?.close() };
+  const scope = readOrder.filter((f) => entityOf[f] && modeOf(manifest!, f) === 'bulk').map((f) => entityOf[f]!);
+  const conn = await RunConnection.open(orm.config.get('clientUrl')!);
+  const reader = new PackageReader(orm, pkg, manifest, conn, options);
+  return {
+    source, mode: scope.length ? 'bulk' : 'delta', scope, batches: reader.batches(early),
+    close: async () => {
+      await conn.close();
+      await pkg!.close();
+    },
+  };
+}
+
+export async function importPackage(orm: MikroORM, path: string, options: ImportOptions): Promise<RunSummary> {
+  const read = await openPackageRead(orm, path, options);
+  try {
+    return await reconcile(orm, {
+      source: read.source, sourceKind: 'csv', mode: read.mode, scope: read.scope, batches: read.batches, atomic: true, trigger: 'upload',
       dryRun: options.dryRun, holdShare: options.holdShare, batchSize: options.batchSize, issueCap: options.issueCap, onRun: options.onRun,
     });
-  try {
-    // A package that cannot be read still gets a run, so its report is where every other one is.
-    if (!pkg || !manifest) return await run([{ entity: 'org', records: [], issues: early }], 'delta', []);
-    const scope = readOrder.filter((f) => entityOf[f] && modeOf(manifest!, f) === 'bulk').map((f) => entityOf[f]!);
-    const conn = await RunConnection.open(orm.config.get('clientUrl')!);
-    try {
-      const reader = new PackageReader(orm, pkg, manifest, conn, options);
-      return await run(reader.batches(early), scope.length ? 'bulk' : 'delta', scope);
-    } finally {
-      await conn.close();
-    }
   } finally {
-    await pkg?.close();
+    await read.close();
   }
 }
 
@@ -106,11 +125,11 @@ class PackageReader {
   readonly #pkg: CsvPackage;
   readonly #manifest: Manifest;
   readonly #conn: RunConnection;
-  readonly #options: ImportOptions;
+  readonly #options: ReadOptions;
   /** District org ids (1.1 `administrator` becomes districtAdministrator there, siteAdministrator elsewhere). */
   readonly #districts = new Set<string>();
 
-  constructor(orm: MikroORM, pkg: CsvPackage, manifest: Manifest, conn: RunConnection, options: ImportOptions) {
+  constructor(orm: MikroORM, pkg: CsvPackage, manifest: Manifest, conn: RunConnection, options: ReadOptions) {
     this.#orm = orm;
     this.#pkg = pkg;
     this.#manifest = manifest;

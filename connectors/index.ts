@@ -1,0 +1,7 @@
+import type { Connector } from '../src/sync/connector.ts';
+import { csvFolder } from './csv/index.ts';
+
+/** Every connector the gateway knows, by kind. */
+export const connectors: Record<string, Connector> = {
+  [csvFolder.kind]: csvFolder,
+};

@@ -1,0 +1,113 @@
+import { sql } from 'kysely';
+import cron, { type ScheduledTask } from 'node-cron';
+import { RunConnection } from '../sync/copy.ts';
+import { dropStageTables } from '../sync/stage.ts';
+import { SourceBusyError } from '../sync/reconcile.ts';
+import { syncSource, type SourceDeps } from '../sync/sources.ts';
+
+/**
+ * Runs every enabled, scheduled source on its cron schedule. Each gateway process schedules every
+ * source; reconcile's per-source advisory lock lets only one of them run it, the others skip that
+ * tick (and a tick that comes while this process still runs the source is skipped too). Sources
+ * changed through any process are picked up by a poll. Runs left `running` by a process that died
+ * are closed as failed.
+ */
+export class Scheduler {
+  readonly #deps: SourceDeps;
+  readonly #tasks = new Map<number, { task: ScheduledTask; key: string }>();
+  readonly #running = new Map<number, Promise<unknown>>();
+  readonly #abort = new AbortController();
+  #poll?: NodeJS.Timeout;
+
+  constructor(deps: SourceDeps) {
+    this.#deps = deps;
+  }
+
+  async start(pollSeconds = 30) {
+    await sweepOrphanedRuns(this.#deps);
+    await this.reload();
+    this.#poll = setInterval(() => {
+      this.reload().catch((error: unknown) => this.#deps.logger.error('scheduler reload failed', { error }));
+    }, pollSeconds * 1000);
+    this.#poll.unref();
+  }
+
+  /** Schedules what is enabled and scheduled now; unschedules the rest. */
+  async reload() {
+    const { rows } = await sql<{ id: number; name: string; schedule: string; timezone: string }>`
+      select id, name, schedule, timezone from source where enabled and schedule is not null`.execute(this.#deps.orm.em.fork().getKysely());
+    const wanted = new Map(rows.map((r) => [r.id, r]));
+    for (const [id, entry] of this.#tasks) {
+      const row = wanted.get(id);
+      if (!row || entry.key !== `${row.schedule}|${row.timezone}`) {
+        await entry.task.destroy();
+        this.#tasks.delete(id);
+      }
+    }
+    for (const row of rows) {
+      if (this.#tasks.has(row.id)) continue;
+      const task = cron.schedule(row.schedule, () => this.#tick(row.id, row.name), { timezone: row.timezone, name: `source-${row.id}` });
+      this.#tasks.set(row.id, { task, key: `${row.schedule}|${row.timezone}` });
+    }
+  }
+
+  #tick(id: number, name: string) {
+    if (this.#running.has(id)) {
+      this.#deps.logger.info('scheduled run skipped: the previous one is still running', { source: name });
+      return;
+    }
+    const run = syncSource(this.#deps, id, 'schedule', this.#abort.signal)
+      .then((summary) => this.#deps.logger.info('scheduled run finished', { source: name, runId: summary?.runId, status: summary?.status ?? 'nothing to do' }))
+      .catch((error: unknown) => {
+        if (error instanceof SourceBusyError) this.#deps.logger.info('scheduled run skipped: another process is running it', { source: name });
+        else this.#deps.logger.error('scheduled run failed', { source: name, error });
+      })
+      .finally(() => this.#running.delete(id));
+    this.#running.set(id, run);
+    return run;
+  }
+
+  /** Stops scheduling, asks running syncs to stop, and waits for them. */
+  async stop() {
+    clearInterval(this.#poll);
+    for (const { task } of this.#tasks.values()) await task.destroy();
+    this.#tasks.clear();
+    this.#abort.abort();
+    await Promise.allSettled(this.#running.values());
+  }
+
+  /** Sources scheduled in this process (for tests and the console). */
+  scheduled(): number[] {
+    return [...this.#tasks.keys()];
+  }
+}
+
+/**
+ * A run is `running` only while its process holds the source's advisory lock; if the lock can be
+ * taken, the process is gone. Such runs are closed as failed and their stage dropped.
+ */
+export async function sweepOrphanedRuns(deps: Pick<SourceDeps, 'orm' | 'logger'>): Promise<number[]> {
+  const em = deps.orm.em.fork();
+  const { rows } = await sql<{ id: number; source_id: number }>`select id, source_id from sync_run where status = 'running'`.execute(em.getKysely());
+  if (rows.length === 0) return [];
+  const conn = await RunConnection.open(deps.orm.config.get('clientUrl')!);
+  const closed: number[] = [];
+  try {
+    for (const run of rows) {
+      if (!(await conn.tryLockSource(run.source_id))) continue;
+      try {
+        await sql`update sync_run set status = 'failed', finished_at = now(),
+            error = 'the process running it stopped before it finished; nothing of it was applied'
+          where id = ${run.id} and status = 'running'`.execute(em.getKysely());
+        await dropStageTables(em, run.id);
+        closed.push(run.id);
+        deps.logger.warn('orphaned run closed as failed', { runId: run.id });
+      } finally {
+        await conn.unlockSource(run.source_id);
+      }
+    }
+  } finally {
+    await conn.close();
+  }
+  return closed;
+}

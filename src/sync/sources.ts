@@ -1,0 +1,175 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import cron from 'node-cron';
+import type { SecretBox } from '../auth/secret-box.ts';
+import type { Config } from '../config/config.ts';
+import type { Logger } from '../log.ts';
+import type { Connector } from './connector.ts';
+import { reconcile, type RunSummary } from './reconcile.ts';
+
+/**
+ * Sources a connector syncs: stored with their schedule and settings, secrets sealed apart from the
+ * rest, and synced through the one write path. Secrets go in and never come back out: views list
+ * which secret settings are set, not their values.
+ */
+
+export interface SourceInput {
+  name: string;
+  kind: string;
+  /** Every setting, secrets included; on update, a secret left out keeps its stored value. */
+  settings: Record<string, unknown>;
+  schedule?: string | null;
+  timezone?: string;
+  enabled?: boolean;
+}
+
+export interface SourceView {
+  id: number;
+  name: string;
+  kind: string;
+  settings: Record<string, unknown>;
+  /** Secret settings that have a value (the values are never shown). */
+  secretsSet: string[];
+  schedule: string | null;
+  timezone: string;
+  enabled: boolean;
+  nextRuns: string[];
+  lastRun: { id: number; status: string; startedAt: string; finishedAt: string | null } | null;
+}
+
+export class SourceError extends Error {
+  readonly kind: 'invalid' | 'missing' | 'conflict';
+  constructor(message: string, kind: 'invalid' | 'missing' | 'conflict' = 'invalid') {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+export interface SourceDeps {
+  orm: MikroORM;
+  box: SecretBox;
+  connectors: Record<string, Connector>;
+  config: Config;
+  logger: Logger;
+}
+
+function connectorOf(deps: SourceDeps, kind: string): Connector {
+  const connector = deps.connectors[kind];
+  if (!connector) throw new SourceError(`unknown kind '${kind}'; known: ${Object.keys(deps.connectors).join(', ')}`);
+  return connector;
+}
+
+function checkSchedule(schedule: string | null | undefined, timezone: string) {
+  if (schedule && !cron.validate(schedule)) throw new SourceError(`schedule '${schedule}' is not a cron expression (e.g. '0 */6 * * *')`);
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+  } catch {
+    throw new SourceError(`timezone '${timezone}' is not an IANA time zone (e.g. America/Chicago)`);
+  }
+}
+
+/** Creates a source, or updates the one with `id`. */
+export async function saveSource(deps: SourceDeps, input: SourceInput, id?: number): Promise<SourceView> {
+  const connector = connectorOf(deps, input.kind);
+  const timezone = input.timezone ?? 'UTC';
+  checkSchedule(input.schedule, timezone);
+  const db = deps.orm.em.fork().getKysely();
+  let stored: Record<string, unknown> = {};
+  if (id !== undefined) {
+    const { rows } = await sql<{ secrets: string | null }>`select secrets from source where id = ${id}`.execute(db);
+    if (!rows[0]) throw new SourceError(`source ${id} does not exist`, 'missing');
+    stored = rows[0].secrets ? deps.box.open<Record<string, unknown>>(rows[0].secrets) : {};
+  }
+  const merged = { ...Object.fromEntries(Object.entries(stored).filter(([k]) => connector.secrets.includes(k))), ...input.settings };
+  const parsed = connector.settings.safeParse(merged);
+  if (!parsed.success) throw new SourceError(`settings are not valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const secrets = Object.fromEntries(Object.entries(parsed.data).filter(([k]) => connector.secrets.includes(k)));
+  const settings = Object.fromEntries(Object.entries(parsed.data).filter(([k]) => !connector.secrets.includes(k)));
+  const sealed = Object.keys(secrets).length ? deps.box.seal(secrets) : null;
+  try {
+    const { rows } = id === undefined
+      ? await sql<{ id: number }>`insert into source (name, kind, settings, secrets, schedule, timezone, enabled)
+          values (${input.name}, ${input.kind}, ${JSON.stringify(settings)}::jsonb, ${sealed}, ${input.schedule ?? null}, ${timezone}, ${input.enabled ?? true})
+          returning id`.execute(db)
+      : await sql<{ id: number }>`update source set name = ${input.name}, kind = ${input.kind}, settings = ${JSON.stringify(settings)}::jsonb, secrets = ${sealed},
+          schedule = ${input.schedule ?? null}, timezone = ${timezone}, enabled = ${input.enabled ?? true}, updated_at = now()
+          where id = ${id} returning id`.execute(db);
+    return (await getSource(deps, rows[0]!.id))!;
+  } catch (error) {
+    if ((error as { code?: string }).code === '23505') throw new SourceError(`a source named '${input.name}' already exists`, 'conflict');
+    throw error;
+  }
+}
+
+const views = (where: ReturnType<typeof sql>) => sql<Omit<SourceView, 'nextRuns' | 'secretsSet'> & { sealed: string | null }>`
+  select s.id, s.name, s.kind, coalesce(s.settings, '{}'::jsonb) as settings, s.secrets as sealed, s.schedule, s.timezone, s.enabled,
+    (select json_build_object('id', r.id, 'status', r.status,
+        'startedAt', to_char(r.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'finishedAt', to_char(r.finished_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+      from sync_run r where r.source_id = s.id order by r.id desc limit 1) as "lastRun"
+  from source s ${where} order by s.name`;
+
+function toView(deps: SourceDeps, row: Omit<SourceView, 'nextRuns' | 'secretsSet'> & { sealed: string | null }): SourceView {
+  const { sealed, ...rest } = row;
+  const secretsSet = sealed ? Object.keys(deps.box.open<Record<string, unknown>>(sealed)) : [];
+  let nextRuns: string[] = [];
+  if (row.schedule && row.enabled) {
+    const task = cron.createTask(row.schedule, () => {}, { timezone: row.timezone });
+    nextRuns = task.getNextRuns(3).map((d) => d.toISOString());
+    void task.destroy();
+  }
+  return { ...rest, secretsSet, nextRuns };
+}
+
+export async function listSources(deps: SourceDeps): Promise<SourceView[]> {
+  const { rows } = await views(sql``).execute(deps.orm.em.fork().getKysely());
+  return rows.map((r) => toView(deps, r));
+}
+
+/** A source by id or name. */
+export async function getSource(deps: SourceDeps, idOrName: number | string): Promise<SourceView | undefined> {
+  const where = typeof idOrName === 'number' ? sql`where s.id = ${idOrName}` : sql`where s.name = ${idOrName}`;
+  const { rows } = await views(where).execute(deps.orm.em.fork().getKysely());
+  return rows[0] && toView(deps, rows[0]);
+}
+
+/** The source's connector and its full settings (secrets opened), for a sync or a connection test. */
+async function contextOf(deps: SourceDeps, idOrName: number | string, signal: AbortSignal) {
+  const db = deps.orm.em.fork().getKysely();
+  const where = typeof idOrName === 'number' ? sql`id = ${idOrName}` : sql`name = ${idOrName}`;
+  const { rows } = await sql<{ id: number; name: string; kind: string; settings: Record<string, unknown> | null; secrets: string | null }>`
+    select id, name, kind, settings, secrets from source where ${where}`.execute(db);
+  const row = rows[0];
+  if (!row) throw new SourceError(`source ${idOrName} does not exist`, 'missing');
+  const connector = connectorOf(deps, row.kind);
+  const settings = { ...(row.settings ?? {}), ...(row.secrets ? deps.box.open<Record<string, unknown>>(row.secrets) : {}) };
+  return {
+    connector,
+    ctx: { source: { id: row.id, name: row.name }, settings, signal, logger: deps.logger, config: deps.config, orm: deps.orm },
+  };
+}
+
+export async function testSource(deps: SourceDeps, idOrName: number | string): Promise<string> {
+  const { connector, ctx } = await contextOf(deps, idOrName, new AbortController().signal);
+  return connector.test ? connector.test(ctx) : 'this kind has no connection test';
+}
+
+/**
+ * Syncs a source once through reconcile; undefined when the connector had nothing to do. A source
+ * already syncing elsewhere makes reconcile refuse (SourceBusyError), across processes.
+ */
+export async function syncSource(deps: SourceDeps, idOrName: number | string, trigger: string, signal = new AbortController().signal): Promise<RunSummary | undefined> {
+  const { connector, ctx } = await contextOf(deps, idOrName, signal);
+  const pull = await connector.open(ctx);
+  if (!pull) return undefined;
+  let summary: RunSummary | undefined;
+  try {
+    summary = await reconcile(deps.orm, {
+      source: ctx.source.name, sourceKind: connector.kind, mode: 'bulk', batches: pull.batches, scope: () => pull.complete(),
+      atomic: pull.atomic, holdShare: deps.config.SYNC_HOLD_SHARE, batchSize: deps.config.SYNC_BATCH_SIZE, trigger,
+    });
+    return summary;
+  } finally {
+    await pull.finished?.(summary);
+  }
+}
