@@ -18,6 +18,6 @@ COPY openapi ./openapi
 RUN useradd --system --uid 10001 --home /app rostergate && mkdir -p /app/data && chown rostergate /app/data
 USER rostergate
 EXPOSE 8080
-# DATABASE_URL, ADMIN_TOKEN and TOKEN_SIGNING_KEY are required in this image: it has no embedded database.
+# DATABASE_URL, ADMIN_TOKEN, TOKEN_SIGNING_KEY and SECRETS_KEY are required in this image: it has no embedded database.
 CMD ["node", "src/cli/main.ts", "serve"]
 HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"

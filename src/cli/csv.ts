@@ -57,7 +57,8 @@ function progressLine() {
   };
 }
 
-async function report(orm: Orm, summary: RunSummary) {
+/** A run's outcome for a terminal: the verdict, counts per entity and the first issues. */
+export async function report(orm: Orm, summary: RunSummary) {
   const columns = ['created', 'updated', 'unchanged', 'tombstoned', 'rejected'] as const;
   const rows = Object.entries(summary.counts).filter(([, c]) => columns.some((k) => c[k] > 0));
   const table = [

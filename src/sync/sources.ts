@@ -158,7 +158,9 @@ export async function testSource(deps: SourceDeps, idOrName: number | string): P
  * Syncs a source once through reconcile; undefined when the connector had nothing to do. A source
  * already syncing elsewhere makes reconcile refuse (SourceBusyError), across processes.
  */
-export async function syncSource(deps: SourceDeps, idOrName: number | string, trigger: string, signal = new AbortController().signal): Promise<RunSummary | undefined> {
+export async function syncSource(
+  deps: SourceDeps, idOrName: number | string, trigger: string, signal = new AbortController().signal, onRun?: (runId: number) => void,
+): Promise<RunSummary | undefined> {
   const { connector, ctx } = await contextOf(deps, idOrName, signal);
   const pull = await connector.open(ctx);
   if (!pull) return undefined;
@@ -166,7 +168,7 @@ export async function syncSource(deps: SourceDeps, idOrName: number | string, tr
   try {
     summary = await reconcile(deps.orm, {
       source: ctx.source.name, sourceKind: connector.kind, mode: 'bulk', batches: pull.batches, scope: () => pull.complete(),
-      atomic: pull.atomic, holdShare: deps.config.SYNC_HOLD_SHARE, batchSize: deps.config.SYNC_BATCH_SIZE, trigger,
+      atomic: pull.atomic, holdShare: deps.config.SYNC_HOLD_SHARE, batchSize: deps.config.SYNC_BATCH_SIZE, trigger, onRun,
     });
     return summary;
   } finally {

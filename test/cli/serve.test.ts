@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { afterAll, describe, expect, test } from 'vitest';
-import { fixture, variant } from '../support/csv.ts';
+import { fixture, variant, zipOf } from '../support/csv.ts';
 import { useTestDatabase } from '../support/db.ts';
 
 const cli = join(process.cwd(), 'src/cli/main.ts');
@@ -94,7 +94,7 @@ describe('with DATABASE_URL', () => {
 
   test('serves against the server and exits 0 on SIGTERM', { timeout: 60_000 }, async () => {
     const port = await freePort();
-    const server = start(['serve'], { DATABASE_URL: db.url, ADMIN_TOKEN: 'x'.repeat(40), TOKEN_SIGNING_KEY: 'k'.repeat(40), PORT: String(port) });
+    const server = start(['serve'], { DATABASE_URL: db.url, ADMIN_TOKEN: 'x'.repeat(40), TOKEN_SIGNING_KEY: 'k'.repeat(40), SECRETS_KEY: Buffer.alloc(32, 1).toString('base64'), PORT: String(port) });
     await waitFor(`http://127.0.0.1:${port}/readyz`, server.child);
     server.child.kill('SIGTERM');
     expect(await server.exited).toEqual({ code: 0, signal: null });
@@ -182,6 +182,36 @@ describe('clients', () => {
     const bad = start(['clients', 'create', '--name', 'x', '--scopes', 'everything'], env());
     expect((await bad.exited).code).toBe(2);
     expect(bad.err()).toContain("unknown scope 'everything'");
+  });
+});
+
+describe('sources', () => {
+  const db = useTestDatabase();
+  const env = () => ({ DATABASE_URL: db.url, LOG_LEVEL: 'silent', SECRETS_KEY: Buffer.alloc(32, 2).toString('base64') });
+
+  test('add a drop folder, run it with nothing waiting, then with a package; list shows the last run', { timeout: 60_000 }, async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'rg-cli-drop-'));
+    const added = start(['sources', 'add', '--name', 'drop', '--kind', 'csv-folder', '--settings', JSON.stringify({ folder, settleSeconds: 0 }), '--schedule', '*/15 * * * *'], env());
+    expect((await added.exited).code).toBe(0);
+    expect(JSON.parse(added.out())).toMatchObject({ name: 'drop', schedule: '*/15 * * * *' });
+    const idle = start(['sources', 'run', 'drop'], env());
+    expect((await idle.exited).code).toBe(0);
+    expect(idle.out()).toContain('Nothing to do');
+    copyFileSync(await zipOf(fixture('bulk')), join(folder, 'roster.zip'));
+    const run = start(['sources', 'run', 'drop'], env());
+    expect((await run.exited).code).toBe(0);
+    expect(run.out()).toContain('Imported.');
+    const listed = start(['sources', 'list'], env());
+    expect((await listed.exited).code).toBe(0);
+    expect(JSON.parse(listed.out())[0].lastRun.status).toBe('succeeded');
+    const missing = start(['sources', 'run', 'nope'], env());
+    expect((await missing.exited).code).toBe(2);
+  });
+
+  test('with DATABASE_URL and no SECRETS_KEY, sources refuse to start, naming it', async () => {
+    const run = start(['sources', 'list'], { DATABASE_URL: db.url, LOG_LEVEL: 'silent' });
+    expect((await run.exited).code).toBe(2);
+    expect(run.err()).toContain('SECRETS_KEY');
   });
 });
 

@@ -1,0 +1,116 @@
+import { z, createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { SourceBusyError } from '../../sync/reconcile.ts';
+import { getSource, listSources, saveSource, SourceError, syncSource, testSource, type SourceDeps } from '../../sync/sources.ts';
+import type { AppEnv } from '../app.ts';
+import { problem, problemResponses } from '../problem.ts';
+
+/** /admin/sources: register, change, test and run the sources the gateway syncs. Secrets go in, never out. */
+
+const security = [{ adminToken: [] }];
+const source = z
+  .object({
+    id: z.number().int(),
+    name: z.string(),
+    kind: z.string(),
+    settings: z.record(z.string(), z.unknown()).openapi({ description: 'Settings without the secret ones' }),
+    secretsSet: z.array(z.string()).openapi({ description: 'Secret settings that have a value; values are never returned' }),
+    schedule: z.string().nullable(),
+    timezone: z.string(),
+    enabled: z.boolean(),
+    nextRuns: z.array(z.string()),
+    lastRun: z.object({ id: z.number().int(), status: z.string(), startedAt: z.string(), finishedAt: z.string().nullable() }).nullable(),
+  })
+  .openapi('Source');
+const input = z
+  .object({
+    name: z.string().min(1).max(100),
+    kind: z.string().min(1),
+    settings: z.record(z.string(), z.unknown()).default({}).openapi({ description: 'Every setting, secrets included; on update a secret left out keeps its value' }),
+    schedule: z.string().nullable().optional().openapi({ description: "Cron expression, e.g. '0 */6 * * *'; null: only on demand" }),
+    timezone: z.string().optional().openapi({ example: 'America/Chicago' }),
+    enabled: z.boolean().optional(),
+  })
+  .openapi('SourceInput');
+const params = z.object({ id: z.coerce.number().int().positive().openapi({ param: { name: 'id', in: 'path' } }) });
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+
+/** A source error as Problem Details: unknown 404, name taken 409, bad settings 400. */
+function refused(c: Context, error: unknown) {
+  if (error instanceof SourceError) return problem(c, error.kind === 'missing' ? 404 : error.kind === 'conflict' ? 409 : 400, error.message);
+  throw error;
+}
+
+export function registerSourceRoutes(app: OpenAPIHono<AppEnv>, deps: SourceDeps) {
+  app.openapi(
+    createRoute({ method: 'get', path: '/admin/sources', summary: 'Sources, with schedule, next runs and last run', security,
+      responses: { 200: { description: 'Sources', ...json(z.object({ sources: z.array(source) })) }, ...problemResponses(401) } }),
+    async (c) => c.json({ sources: await listSources(deps) } as never, 200),
+  );
+  app.openapi(
+    createRoute({ method: 'post', path: '/admin/sources', summary: 'Register a source', security,
+      request: { body: { required: true, ...json(input) } },
+      responses: { 201: { description: 'Registered', ...json(source) }, ...problemResponses(400, 401, 409) } }),
+    async (c) => {
+      try {
+        return c.json((await saveSource(deps, c.req.valid('json'))) as never, 201);
+      } catch (error) {
+        return refused(c, error);
+      }
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'get', path: '/admin/sources/{id}', summary: 'One source', security, request: { params },
+      responses: { 200: { description: 'The source', ...json(source) }, ...problemResponses(400, 401, 404) } }),
+    async (c) => {
+      const found = await getSource(deps, c.req.valid('param').id);
+      return found ? c.json(found as never, 200) : problem(c, 404, `Source ${c.req.valid('param').id} does not exist.`);
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'put', path: '/admin/sources/{id}', summary: 'Change a source (schedule, settings, enabled)', security,
+      request: { params, body: { required: true, ...json(input) } },
+      responses: { 200: { description: 'Changed', ...json(source) }, ...problemResponses(400, 401, 404, 409) } }),
+    async (c) => {
+      try {
+        return c.json((await saveSource(deps, c.req.valid('json'), c.req.valid('param').id)) as never, 200);
+      } catch (error) {
+        return refused(c, error);
+      }
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'post', path: '/admin/sources/{id}/test', summary: 'Test the connection with the stored settings', security, request: { params },
+      responses: { 200: { description: 'It works', ...json(z.object({ ok: z.literal(true), detail: z.string() })) }, ...problemResponses(400, 401, 404, 502) } }),
+    async (c) => {
+      try {
+        return c.json({ ok: true as const, detail: await testSource(deps, c.req.valid('param').id) }, 200);
+      } catch (error) {
+        if (error instanceof SourceError) return refused(c, error);
+        return problem(c, 502, `The connection test failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'post', path: '/admin/sources/{id}/run', summary: 'Sync a source now; answers once the run exists', security, request: { params },
+      responses: {
+        202: { description: 'Started', ...json(z.object({ runId: z.number().int(), href: z.string() })) },
+        200: { description: 'Nothing to do', ...json(z.object({ runId: z.null(), detail: z.string() })) },
+        ...problemResponses(400, 401, 404, 409),
+      } }),
+    async (c) => {
+      const id = c.req.valid('param').id;
+      let started!: (runId: number) => void;
+      const runId = new Promise<number>((resolve) => (started = resolve));
+      const done = syncSource(deps, id, 'manual', undefined, started);
+      const first = await Promise.race([runId, done.then(() => 'none' as const, (error: unknown) => error)]);
+      if (typeof first === 'number') {
+        done.catch((error: unknown) => deps.logger.error('manual run failed', { runId: first, error }));
+        return c.json({ runId: first, href: `/admin/runs/${first}` }, 202);
+      }
+      if (first === 'none') return c.json({ runId: null, detail: 'the connector found nothing new' }, 200);
+      if (first instanceof SourceBusyError) return problem(c, 409, first.message);
+      return refused(c, first);
+    },
+  );
+}
