@@ -47,6 +47,7 @@ export const configSchema = z.object({
   SYNC_HOLD_SHARE: share
     .default(0.3)
     .describe('A bulk run that would tombstone more than this share of one entity of a source is held for approval'),
+  RUN_RETENTION_DAYS: z.coerce.number().int().min(1).default(90).describe('Finished sync runs and their issues are deleted after this many days'),
   CSV_MAX_ENTRIES: z.coerce.number().int().min(1).default(64).describe('Most files a CSV package (zip or folder) may hold'),
   CSV_MAX_FILE_BYTES: bytes.default(2 * GiB).describe('Largest uncompressed file in a CSV package, in bytes'),
   CSV_MAX_TOTAL_BYTES: bytes.default(8 * GiB).describe('Largest uncompressed CSV package, in bytes (all files together)'),

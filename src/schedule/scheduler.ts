@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import cron, { type ScheduledTask } from 'node-cron';
 import { RunConnection } from '../sync/copy.ts';
+import { purgeRuns } from '../sync/runs.ts';
 import { dropStageTables } from '../sync/stage.ts';
 import { SourceBusyError } from '../sync/reconcile.ts';
 import { syncSource, type SourceDeps } from '../sync/sources.ts';
@@ -25,11 +26,24 @@ export class Scheduler {
 
   async start(pollSeconds = 30) {
     await sweepOrphanedRuns(this.#deps);
+    await this.#purge();
     await this.reload();
+    let polls = 0;
     this.#poll = setInterval(() => {
       this.reload().catch((error: unknown) => this.#deps.logger.error('scheduler reload failed', { error }));
+      // Old runs go about once an hour.
+      if (++polls % Math.max(1, Math.round(3600 / pollSeconds)) === 0) void this.#purge();
     }, pollSeconds * 1000);
     this.#poll.unref();
+  }
+
+  async #purge() {
+    try {
+      const purged = await purgeRuns(this.#deps.orm, this.#deps.config.RUN_RETENTION_DAYS);
+      if (purged) this.#deps.logger.info('old runs deleted', { runs: purged, olderThanDays: this.#deps.config.RUN_RETENTION_DAYS });
+    } catch (error) {
+      this.#deps.logger.error('deleting old runs failed', { error });
+    }
   }
 
   /** Schedules what is enabled and scheduled now; unschedules the rest. */

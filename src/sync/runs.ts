@@ -38,13 +38,24 @@ const issueColumns = sql`entity, sourced_id as "sourcedId", field, file, line, s
 /** File by file, in line order; what has no file (run-wide problems) first. */
 const issueOrder = sql`file nulls first, line nulls first, id`;
 
-export async function listRuns(orm: MikroORM, options: { status?: string; limit: number; offset: number }) {
+export async function listRuns(orm: MikroORM, options: { status?: string; source?: string; limit: number; offset: number }) {
   const db = orm.em.fork().getKysely();
-  const where = options.status ? sql`where r.status = ${options.status}` : sql``;
+  const filters = [
+    ...(options.status ? [sql`r.status = ${options.status}`] : []),
+    ...(options.source ? [sql`s.name = ${options.source}`] : []),
+  ];
+  const where = filters.length ? sql`where ${sql.join(filters, sql` and `)}` : sql``;
   const { rows } = await sql<RunView>`select ${runColumns} from sync_run r join source s on s.id = r.source_id
     ${where} order by r.id desc limit ${options.limit} offset ${options.offset}`.execute(db);
-  const { rows: total } = await sql<{ n: number }>`select count(*)::int as n from sync_run r ${where}`.execute(db);
+  const { rows: total } = await sql<{ n: number }>`select count(*)::int as n from sync_run r join source s on s.id = r.source_id ${where}`.execute(db);
   return { runs: rows, total: total[0]!.n };
+}
+
+/** Deletes finished runs (and their issues) older than `days`; held and running runs stay. */
+export async function purgeRuns(orm: MikroORM, days: number): Promise<number> {
+  const result = await sql`delete from sync_run where status not in ('running', 'held')
+    and coalesce(finished_at, started_at) < now() - make_interval(days => ${days})`.execute(orm.em.fork().getKysely());
+  return Number(result.numAffectedRows ?? 0);
 }
 
 export async function getRun(orm: MikroORM, id: number, issueLimit = 100): Promise<(RunView & { issueList: IssueView[] }) | undefined> {

@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { Scheduler, sweepOrphanedRuns } from '../../src/schedule/scheduler.ts';
 import { RunConnection } from '../../src/sync/copy.ts';
+import { listRuns, purgeRuns } from '../../src/sync/runs.ts';
 import { getSource, listSources, saveSource, SourceError, syncSource, testSource, type SourceDeps } from '../../src/sync/sources.ts';
 import { useTestDatabase } from '../support/db.ts';
 import { fakeConnector } from '../support/fake-connector.ts';
@@ -93,6 +94,21 @@ describe('scheduler', () => {
     expect(done.length).toBeGreaterThanOrEqual(2);
     const sorted = [...done].sort((a, b) => a.started.getTime() - b.started.getTime());
     for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.started.getTime()).toBeGreaterThanOrEqual(sorted[i - 1]!.finished!.getTime());
+  });
+
+  test('finished runs past the retention are deleted with their issues; held and running runs stay', async () => {
+    await saveSource(deps(), { name: 'lms', kind: 'fake', settings: { token: 't' } });
+    await db.query(sql`insert into sync_run (source_id, mode, status, started_at, finished_at)
+      select id, 'bulk', s, now() - interval '100 days', case when s in ('held', 'running') then null else now() - interval '100 days' end
+      from source, unnest(array['succeeded', 'failed', 'held', 'running']) as s`);
+    await db.query(sql`insert into sync_run (source_id, mode, status, finished_at) select id, 'bulk', 'succeeded', now() from source`);
+    await db.query(sql`insert into sync_issue (run_id, entity, severity, code, message) select id, 'org', 'error', 'x', 'y' from sync_run`);
+    expect(await purgeRuns(db.orm, 90)).toBe(2);
+    expect((await db.query(sql<{ status: string }>`select status from sync_run order by id`)).map((r) => r.status)).toEqual(['held', 'running', 'succeeded']);
+    expect((await db.query(sql<{ n: number }>`select count(*)::int as n from sync_issue`))[0]!.n).toBe(3);
+    const [{ src }] = (await db.query(sql<{ src: string }>`select name as src from source`)) as [{ src: string }];
+    expect((await listRuns(db.orm, { source: src, limit: 10, offset: 0 })).total).toBe(3);
+    expect((await listRuns(db.orm, { source: 'other', limit: 10, offset: 0 })).total).toBe(0);
   });
 
   test('a run left running by a dead process is closed as failed; a live one is left alone', async () => {

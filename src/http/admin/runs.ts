@@ -45,6 +45,7 @@ const list = createRoute({
   request: {
     query: z.object({
       status: run.shape.status.optional(),
+      source: z.string().optional().openapi({ description: 'Only runs of the source with this name' }),
       limit: z.coerce.number().int().min(1).max(500).default(50),
       offset: z.coerce.number().int().min(0).default(0),
     }),
