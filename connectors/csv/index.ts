@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { appendFile, mkdir, readdir, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { packageLimits } from '../../src/config/config.ts';
 import type { Connector, SyncContext } from '../../src/sync/connector.ts';
-import { issuesOf } from '../../src/sync/runs.ts';
-import { csvLine } from '../../standards/oneroster/csv/export.ts';
+import { issueReport } from '../../src/sync/runs.ts';
 import { openPackageRead } from '../../standards/oneroster/csv/import.ts';
 
 /**
@@ -109,13 +109,7 @@ export const csvFolder: Connector = {
         await read.close();
         const ok = summary && ['succeeded', 'partial', 'held'].includes(summary.status);
         const moved = await moveTo(folder, ok ? 'processed' : 'failed', newest);
-        if (summary) {
-          let report = csvLine(['file', 'line', 'entity', 'sourcedId', 'field', 'severity', 'code', 'message']);
-          for await (const page of issuesOf(ctx.orm, summary.runId)) {
-            report += page.map((i) => csvLine([i.file ?? '', i.line?.toString() ?? '', i.entity, i.sourcedId ?? '', i.field ?? '', i.severity, i.code, i.message])).join('');
-          }
-          await writeFile(`${moved}.report.csv`, report);
-        }
+        if (summary) await pipeline(Readable.from(issueReport(ctx.orm, summary.runId)), createWriteStream(`${moved}.report.csv`));
         if (ok) await appendFile(ledgerFile(folder), `${JSON.stringify({ sha256, runId: summary!.runId, package: newest.name, at: new Date().toISOString() })}\n`);
       },
     };

@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
+import { csvLine } from '../text/csv.ts';
 
 /** Read side of sync runs: what the admin API and the CLI show. */
 
@@ -75,5 +76,13 @@ export async function* issuesOf(orm: MikroORM, id: number, pageSize = 5000): Asy
       order by ${issueOrder} limit ${pageSize} offset ${offset}`.execute(db);
     if (rows.length === 0) return;
     yield rows;
+  }
+}
+
+/** A run's issues as a CSV report, a page at a time: file, line, entity, id, field, severity, code, message. */
+export async function* issueReport(orm: MikroORM, id: number): AsyncGenerator<string> {
+  yield csvLine(['file', 'line', 'entity', 'sourcedId', 'field', 'severity', 'code', 'message']);
+  for await (const page of issuesOf(orm, id)) {
+    yield page.map((i) => csvLine([i.file ?? '', i.line?.toString() ?? '', i.entity, i.sourcedId ?? '', i.field ?? '', i.severity, i.code, i.message])).join('');
   }
 }

@@ -102,6 +102,14 @@ describe('sync runs', () => {
 
     const shown = await (await app.request(`/admin/runs/${held.runId}`, { headers: auth })).json();
     expect(shown).toMatchObject({ id: held.runId, issueList: [] });
+    const bySource = (await (await app.request('/admin/runs?source=nobody', { headers: auth })).json()) as { total: number };
+    expect(bySource.total).toBe(0);
+
+    const bad = await reconcile(db.orm, { ...defaults, source: 'other', mode: 'delta', batches: [{ entity: 'org', file: 'orgs.csv', lines: [4], records: [{ sourcedId: 'x', name: 'X', type: 'campus' } as never] }] });
+    const csv = await app.request(`/admin/runs/${bad.runId}/issues.csv`, { headers: auth });
+    expect(csv.headers.get('content-type')).toContain('text/csv');
+    expect((await csv.text()).split('\r\n').slice(0, 2)).toEqual(['file,line,entity,sourcedId,field,severity,code,message', expect.stringMatching(/^orgs\.csv,4,org,x,type,error,invalid_value,/)]);
+    expect((await app.request('/admin/runs/999999/issues.csv', { headers: auth })).status).toBe(404);
 
     const approved = await app.request(`/admin/runs/${held.runId}/approve`, { method: 'POST', headers: auth });
     expect(approved.status).toBe(200);

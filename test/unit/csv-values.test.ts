@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { checkHeader } from '../../standards/oneroster/csv/rows.ts';
 import { files, headerOf } from '../../standards/oneroster/csv/files.ts';
-import { csvLine } from '../../standards/oneroster/csv/export.ts';
+import { csvLine } from '../../src/text/csv.ts';
 import { CellError, parseDate, parseDateTime, parseList, parseUserIds, parseVocabulary } from '../../standards/oneroster/csv/values.ts';
 
 describe('CSV value formats', () => {

@@ -8,13 +8,14 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import busboy from 'busboy';
 import type { Context } from 'hono';
-import { csvLine, exportZip } from '../../../standards/oneroster/csv/export.ts';
+import { exportZip } from '../../../standards/oneroster/csv/export.ts';
 import { importPackage } from '../../../standards/oneroster/csv/import.ts';
 import { packageLimits, type Config } from '../../config/config.ts';
 import type { Orm } from '../../db/orm.ts';
 import type { Logger } from '../../log.ts';
 import { SourceBusyError } from '../../sync/reconcile.ts';
-import { getRun, issuesOf } from '../../sync/runs.ts';
+import { getRun } from '../../sync/runs.ts';
+import { reportResponse } from './report.ts';
 import type { AppEnv } from '../app.ts';
 import { problem, problemResponses } from '../problem.ts';
 import { issue, run } from './runs.ts';
@@ -123,15 +124,7 @@ export function registerImportRoutes(app: OpenAPIHono<AppEnv>, orm: Orm, config:
       if (!view) return problem(c, 404, `Import ${id} does not exist.`);
       const csv = c.req.valid('query').format === 'csv' || (!c.req.valid('query').format && c.req.header('accept')?.includes('text/csv'));
       if (!csv) return c.json(view as never, 200);
-      const lines = async function* () {
-        yield csvLine(['file', 'line', 'entity', 'sourcedId', 'field', 'severity', 'code', 'message']);
-        for await (const page of issuesOf(orm, id)) {
-          yield page.map((i) => csvLine([i.file ?? '', i.line?.toString() ?? '', i.entity, i.sourcedId ?? '', i.field ?? '', i.severity, i.code, i.message])).join('');
-        }
-      };
-      return new Response(Readable.toWeb(Readable.from(lines(), { objectMode: false })) as ReadableStream, {
-        headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="import-${id}-report.csv"` },
-      }) as never;
+      return reportResponse(orm, id, `import-${id}-report.csv`);
     },
   );
 

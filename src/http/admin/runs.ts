@@ -5,6 +5,7 @@ import { approveRun, rejectRun, RunStateError, SourceBusyError } from '../../syn
 import { getRun, listRuns } from '../../sync/runs.ts';
 import type { AppEnv } from '../app.ts';
 import { problem, problemResponses } from '../problem.ts';
+import { reportResponse } from './report.ts';
 
 const counts = z.record(z.string(), z.record(z.string(), z.number()));
 export const run = z
@@ -68,6 +69,18 @@ const show = createRoute({
   },
 });
 
+const issuesCsv = createRoute({
+  method: 'get',
+  path: '/admin/runs/{id}/issues.csv',
+  summary: "Every issue of a run, as CSV (file, line, entity, sourcedId, field, severity, code, message)",
+  security,
+  request: { params: runId },
+  responses: {
+    200: { description: 'The issues', content: { 'text/csv': { schema: z.string() } } },
+    ...problemResponses(400, 401, 404),
+  },
+});
+
 const approve = createRoute({
   method: 'post',
   path: '/admin/runs/{id}/approve',
@@ -91,6 +104,12 @@ const reject = createRoute({
 
 export function registerRunRoutes(app: OpenAPIHono<AppEnv>, orm: Orm) {
   app.openapi(list, async (c) => c.json((await listRuns(orm, c.req.valid('query'))) as never, 200));
+
+  app.openapi(issuesCsv, async (c) => {
+    const { id } = c.req.valid('param');
+    if (!(await getRun(orm, id, 0))) return problem(c, 404, `Run ${id} does not exist.`);
+    return reportResponse(orm, id, `run-${id}-issues.csv`);
+  });
 
   app.openapi(show, async (c) => {
     const found = await getRun(orm, c.req.valid('param').id);

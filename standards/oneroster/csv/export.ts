@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import yazl from 'yazl';
 import { entitySpec } from '../../../src/sync/entities.ts';
 import { scanRecords, type StoredRecord } from '../../../src/sync/read.ts';
+import { csvLine } from '../../../src/text/csv.ts';
 import type { EntityName } from '../../../src/sync/records.ts';
 import { files, headerOf, type Column, type CsvFile, type FileName } from './files.ts';
 import { writeManifest, type FileMode } from './manifest.ts';
@@ -66,10 +67,6 @@ function profilesOf({ record, status }: StoredRecord): Item[] {
   });
 }
 
-/** One CSV line (RFC 4180): fields quoted when they hold a comma, quote, line break or edge spaces. */
-export function csvLine(cells: readonly string[]): string {
-  return `${cells.map((c) => (/[",\r\n]|^\s|\s$/.test(c) ? `"${c.replaceAll('"', '""')}"` : c)).join(',')}\r\n`;
-}
 
 function cell(value: unknown, column: Column): string {
   if (value === undefined || value === null) return '';
