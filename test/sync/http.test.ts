@@ -112,6 +112,20 @@ describe('HttpClient', () => {
     expect(waits[0]).toBeGreaterThanOrEqual(200);
   });
 
+  test('shutdown (an aborted signal) ends a request at once, and no retry follows', async () => {
+    server.use(http.get(`${BASE}/hang`, async () => {
+      await delay(5000);
+      return HttpResponse.json({});
+    }));
+    const stop = new AbortController();
+    const c = new HttpClient({ baseUrl: BASE, signal: stop.signal });
+    const started = Date.now();
+    const pending = c.get('/hang');
+    setTimeout(() => stop.abort(new Error('shutting down')), 50);
+    await expect(pending).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   test('Link parsing: case, quoting, several rels, commas inside URLs', () => {
     const res = (link: string) => new Response(null, { headers: { link } });
     expect(linkNext(res('<https://x/a?b=1,2>; REL="Next"'))).toBe('https://x/a?b=1,2');
