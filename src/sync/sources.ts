@@ -5,6 +5,7 @@ import type { SecretBox } from '../auth/secret-box.ts';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import type { Connector } from './connector.ts';
+import { entitySpecs } from './entities.ts';
 import { reconcile, type RunSummary } from './reconcile.ts';
 
 /**
@@ -131,6 +132,24 @@ export async function getSource(deps: SourceDeps, idOrName: number | string): Pr
   const where = typeof idOrName === 'number' ? sql`where s.id = ${idOrName}` : sql`where s.name = ${idOrName}`;
   const { rows } = await views(where).execute(deps.orm.em.fork().getKysely());
   return rows[0] && toView(deps, rows[0]);
+}
+
+/**
+ * Deletes a source and its run history. Refused while any row of the shared schema came from it
+ * (tombstones included): those rows would lose their provenance. Disable the source instead, or let
+ * a bulk run empty it first.
+ */
+export async function deleteSource(deps: SourceDeps, id: number): Promise<void> {
+  await deps.orm.em.fork().transactional(async (tx) => {
+    const db = tx.getKysely();
+    const { rows } = await sql<{ id: number }>`select id from source where id = ${id} for update`.execute(db);
+    if (!rows[0]) throw new SourceError(`source ${id} does not exist`, 'missing');
+    const owned = entitySpecs.map((spec) => sql`select 1 from ${sql.table(spec.table)} where source_id = ${id}`);
+    const { rows: any } = await sql`select 1 from (${sql.join(owned, sql` union all `)}) x limit 1`.execute(db);
+    if (any.length) throw new SourceError(`source ${id} still owns rows of the shared schema; disable it instead`, 'conflict');
+    await sql`delete from sync_run where source_id = ${id}`.execute(db);
+    await sql`delete from source where id = ${id}`.execute(db);
+  });
 }
 
 /** The source's connector and its full settings (secrets opened), for a sync or a connection test. */

@@ -62,5 +62,11 @@ describe('/admin/sources', () => {
 
     const changed = await call('PUT', `/admin/sources/${source.id}`, { name: 'sis', kind: 'csv-folder', settings: { folder }, schedule: null, enabled: false });
     expect(await changed.json()).toMatchObject({ schedule: null, enabled: false, nextRuns: [] });
+
+    // It owns rows now: it can be disabled, not deleted. An empty one can.
+    expect((await call('DELETE', `/admin/sources/${source.id}`)).status).toBe(409);
+    const empty = (await (await call('POST', '/admin/sources', { name: 'spare', kind: 'csv-folder', settings: { folder } })).json()) as { id: number };
+    expect((await call('DELETE', `/admin/sources/${empty.id}`)).status).toBe(204);
+    expect((await call('DELETE', `/admin/sources/${empty.id}`)).status).toBe(404);
   });
 });

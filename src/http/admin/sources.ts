@@ -1,7 +1,7 @@
 import { z, createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { SourceBusyError } from '../../sync/reconcile.ts';
-import { getSource, listSources, saveSource, SourceError, syncSource, testSource, type SourceDeps } from '../../sync/sources.ts';
+import { deleteSource, getSource, listSources, saveSource, SourceError, syncSource, testSource, type SourceDeps } from '../../sync/sources.ts';
 import type { AppEnv } from '../app.ts';
 import { problem, problemResponses } from '../problem.ts';
 
@@ -74,6 +74,18 @@ export function registerSourceRoutes(app: OpenAPIHono<AppEnv>, deps: SourceDeps)
     async (c) => {
       try {
         return c.json((await saveSource(deps, c.req.valid('json'), c.req.valid('param').id)) as never, 200);
+      } catch (error) {
+        return refused(c, error);
+      }
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'delete', path: '/admin/sources/{id}', summary: 'Delete a source and its run history (only one that owns no rows)', security,
+      request: { params }, responses: { 204: { description: 'Deleted' }, ...problemResponses(400, 401, 404, 409) } }),
+    async (c) => {
+      try {
+        await deleteSource(deps, c.req.valid('param').id);
+        return c.body(null, 204);
       } catch (error) {
         return refused(c, error);
       }
