@@ -1,5 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
 import { sql } from 'kysely';
 import type { AdminCredential } from '../auth/admin-token.ts';
 import { registerRostering } from '../../standards/oneroster/rest/routes.ts';
@@ -28,7 +29,7 @@ export interface AppDeps {
   logger: Logger;
 }
 
-export type AppEnv = { Variables: { requestId: string } };
+export type AppEnv = { Variables: { requestId: string; clientId?: string } };
 
 /** The gateway's HTTP surface: health, the admin API and its OpenAPI document. */
 export function createApp({ orm, config, tokens, box, credential, logger }: AppDeps) {
@@ -42,11 +43,13 @@ export function createApp({ orm, config, tokens, box, credential, logger }: AppD
   });
 
   app.use(requestId());
+  // Security headers on every response; the gateway serves no third-party content.
+  app.use(secureHeaders({ crossOriginResourcePolicy: 'same-origin', contentSecurityPolicy: { defaultSrc: ["'self'"], imgSrc: ["'self'", 'data:'], styleSrc: ["'self'", "'unsafe-inline'"] } }));
   app.use(async (c, next) => {
     const started = performance.now();
     await next();
     logger.info('request', {
-      requestId: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status,
+      requestId: c.get('requestId'), clientId: c.get('clientId'), method: c.req.method, path: c.req.path, status: c.res.status,
       ms: Math.round(performance.now() - started),
     });
   });

@@ -28,7 +28,10 @@ afterAll(async () => {
 
 describe('health', () => {
   test('/healthz and /readyz answer without a token', async () => {
-    expect(await (await app.request('/healthz')).json()).toEqual({ status: 'ok' });
+    const health = await app.request('/healthz');
+    expect(await health.json()).toEqual({ status: 'ok' });
+    expect(health.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(health.headers.get('content-security-policy')).toContain("default-src 'self'");
     const ready = await app.request('/readyz');
     expect(ready.status).toBe(200);
   });

@@ -347,6 +347,18 @@ describe('OAuth and scopes', () => {
     expect(Number((await get('/users?limit=1')).headers.get('x-total-count'))).toBe(before + 1);
   });
 
+  test('the request log names the client that read', async () => {
+    const lines: string[] = [];
+    const logged = createApp({
+      orm: db.orm, config: loadConfig({ DATA_DIR: './data/test-rest' }), tokens: new TokenIssuer('s'.repeat(40), 600),
+      credential: credentialFromToken('a'.repeat(40)), logger: createLogger('info', {}, (l) => void lines.push(l)),
+    });
+    await logged.request(`${ORIGIN}${BASE_PATH}/users?limit=1`, { headers: { Authorization: `Bearer ${tokens.full}` } });
+    const entry = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'request');
+    expect(entry).toMatchObject({ clientId: secrets.full!.id, path: `${BASE_PATH}/users`, status: 200 });
+    expect(lines.join('\n')).not.toContain(tokens.full);
+  });
+
   test('a revoked client loses its tokens; the admin API takes an admin-scoped token', async () => {
     expect((await app.request(`${ORIGIN}/admin/runs`, { headers: { Authorization: `Bearer ${tokens.admin}` } })).status).toBe(200);
     expect((await app.request(`${ORIGIN}/admin/runs`, { headers: { Authorization: `Bearer ${tokens.full}` } })).status).toBe(401);

@@ -23,7 +23,7 @@ export interface RosteringOptions {
   onError?: (error: unknown) => void;
 }
 
-type Env = { Variables: { caller: Caller; orgScope?: string[] } };
+type Env = { Variables: { caller: Caller; orgScope?: string[]; clientId?: string } };
 
 const allows: Record<Access, string[]> = {
   core: [scopes.roster, scopes.rosterCore],
@@ -98,6 +98,8 @@ export function registerRostering(app: Hono<any>, orm: MikroORM, options: Roster
       return imsxError(c, 403, 'forbidden', `This operation needs the scope ${allows[access].join(' or ')}.`);
     }
     c.set('caller', caller);
+    // The request log names who read what (the gateway's access log is its first audit trail).
+    c.set('clientId', caller.clientId);
     if (caller.orgs) c.set('orgScope', await expandOrgs(orm, caller.orgs));
     await next();
   };
