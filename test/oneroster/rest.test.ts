@@ -269,6 +269,17 @@ describe('filter, sort, fields, paging', () => {
       paged.push(...(await json(res)).users.map((u: { sourcedId: string }) => u.sourcedId));
     }
     expect(paged).toEqual(all);
+    // Again, now that the page starts are known (read from the known id instead of counting past),
+    // and in descending order: the same pages.
+    const again: string[] = [];
+    for (let offset = 0; offset < all.length; offset++) again.push(...(await json(await get(`/users?limit=1&offset=${offset}`))).users.map((u: { sourcedId: string }) => u.sourcedId));
+    expect(again).toEqual(all);
+    const desc: string[] = [];
+    for (let pass = 0; pass < 2; pass++) {
+      desc.length = 0;
+      for (let offset = 0; offset < all.length; offset++) desc.push(...(await json(await get(`/users?limit=1&offset=${offset}&orderBy=desc`))).users.map((u: { sourcedId: string }) => u.sourcedId));
+      expect(desc).toEqual([...all].reverse());
+    }
     const link = (await get('/users?limit=1&offset=1')).headers.get('link')!;
     expect(link).toContain(`<${ORIGIN}${BASE_PATH}/users?limit=1&offset=2>; rel="next"`);
     expect(link).toContain(`<${ORIGIN}${BASE_PATH}/users?limit=1&offset=0>; rel="prev"`);
@@ -339,12 +350,19 @@ describe('OAuth and scopes', () => {
     expect((await json(await get('/users', token))).users).toEqual([]);
   });
 
-  test('X-Total-Count follows writes (totals are reused only while nothing changed)', async () => {
+  test('X-Total-Count and deep pages follow writes (what is reused is reused only while nothing changed)', async () => {
     const before = Number((await get('/users?limit=1')).headers.get('x-total-count'));
+    const second = (await json(await get('/users?limit=1&offset=1'))).users[0].sourcedId;
     await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'delta', batches: [{ entity: 'user', records: [
       { sourcedId: 'u-new', enabledUser: true, givenName: 'Maggie', familyName: 'Simpson', roles: [{ roleType: 'primary', role: 'student', orgSourcedId: 's1' }] },
     ] }] });
     expect(Number((await get('/users?limit=1')).headers.get('x-total-count'))).toBe(before + 1);
+    // u-new sorts after u-lisa: the second page is still the same row, the last one is new.
+    expect((await json(await get('/users?limit=1&offset=1'))).users[0].sourcedId).toBe(second);
+    const ids: string[] = [];
+    for (let offset = 0; offset <= before; offset++) ids.push((await json(await get(`/users?limit=1&offset=${offset}`))).users[0].sourcedId);
+    expect(new Set(ids).size).toBe(before + 1);
+    expect(ids).toContain('u-new');
   });
 
   test('the request log names the client that read', async () => {

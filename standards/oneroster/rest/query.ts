@@ -156,14 +156,20 @@ const whereOf = (sel: Selection, extra: RawBuilder<unknown>[] = []) => {
   return all.length ? sql`where ${sql.join(all, sql` and `)}` : sql``;
 };
 
-/** The two statements of a collection page: the rows (as JSON text) and the filtered total. */
-export function listQueries(sel: Selection, query: ListQuery) {
+/**
+ * The two statements of a collection page: the rows (as JSON text) and the filtered total. With
+ * `start` (the sourcedId the page is known to begin at, default order only) the page is read from
+ * there instead of counting past `offset` rows.
+ */
+export function listQueries(sel: Selection, query: ListQuery, start?: string) {
   const filter = query.filter ? [compileFilter(sel.resource, query.filter)] : [];
   const where = whereOf(sel, filter);
   const table = sql.table(sel.resource.table);
+  const from = start === undefined ? [] : [query.orderBy === 'desc' ? sql`t.sourced_id <= ${start}` : sql`t.sourced_id >= ${start}`];
+  const offset = start === undefined ? query.offset : 0;
   // The page's ids first, then JSON for those rows only: rows skipped by the offset are never rendered.
   const ids = sql`(select q.id, row_number() over () as n from (
-    select t.sourced_id as id from ${table} t ${where} order by ${orderOf(sel.resource, query)} limit ${query.limit} offset ${query.offset}) q)`;
+    select t.sourced_id as id from ${table} t ${whereOf(sel, [...filter, ...from])} order by ${orderOf(sel.resource, query)} limit ${query.limit} offset ${offset}) q)`;
   const { query: page, unknown } = pageJson(sel, ids);
   return { page, total: sql<{ n: number }>`select count(*)::int as n from ${table} t ${where}`, unknownFields: unknown };
 }
@@ -177,9 +183,22 @@ export function listQueries(sel: Selection, query: ListQuery) {
 const totals = new Map<string, { n: number; version: string; at: number }>();
 const TOTAL_TTL_MS = 5_000;
 
-async function totalOf(db: Kysely<any>, query: ReturnType<typeof listQueries>['total'], version: Promise<string>) {
+/** Identifies a filtered set (its count statement and values), for the caches below. */
+function setKey(db: Kysely<any>, query: ReturnType<typeof listQueries>['total']) {
   const compiled = query.compile(db);
-  const key = `${compiled.sql}\u0000${JSON.stringify(compiled.parameters)}`;
+  return `${compiled.sql}\u0000${JSON.stringify(compiled.parameters)}`;
+}
+
+/**
+ * Where recent pages of a set began (offset → sourcedId, default order only), under the same rule
+ * as totals: while nothing changed, and for a few seconds at most. A client paging deep into a large
+ * collection asks for the same offsets again and again; reading from the known first id costs an
+ * index lookup instead of walking past every row before it.
+ */
+const starts = new Map<string, { version: string; at: number; byOffset: Map<number, string> }>();
+
+async function totalOf(db: Kysely<any>, query: ReturnType<typeof listQueries>['total'], version: Promise<string>) {
+  const key = setKey(db, query);
   const [cached, now] = [totals.get(key), Date.now()];
   const v = await version;
   if (cached && cached.version === v && now - cached.at < TOTAL_TTL_MS) return cached.n;
@@ -203,12 +222,31 @@ async function runPrepared<R>(em: EntityManager, query: RawBuilder<R>): Promise<
 }
 
 export async function listPage(em: EntityManager, sel: Selection, query: ListQuery, onError?: (error: unknown) => void) {
-  const { page, total, unknownFields } = listQueries(sel, query);
   const db = em.getKysely() as Kysely<any>;
   const version = runPrepared(em, sql<{ v: string }>`select last_value::text as v from change_version_seq`).then((r) => r[0]!.v);
+  const plain = listQueries(sel, query);
+  // Deep pages of the default order may start from a known id (see `starts`).
+  const keyed = query.offset > 0 && !query.sort;
+  // The set and its direction: offsets of an ascending page mean nothing for a descending one.
+  const key = keyed ? `${setKey(db, plain.total)}\u0000${query.orderBy ?? 'asc'}` : '';
+  let start: string | undefined;
+  if (keyed) {
+    const known = starts.get(key);
+    if (known && known.version === (await version) && Date.now() - known.at < TOTAL_TTL_MS) start = known.byOffset.get(query.offset);
+  }
+  const { page, total, unknownFields } = start === undefined ? plain : listQueries(sel, query, start);
   const fixedShape = !query.filter && !sel.fields?.length;
   const pageRows = fixedShape ? runPrepared(em, page) : page.execute(db).then((r) => r.rows);
   const [rows, count] = await Promise.all([pageRows, totalOf(db, total, version)]);
+  if (keyed && start === undefined && rows[0]) {
+    const v = await version;
+    let entry = starts.get(key);
+    if (!entry || entry.version !== v || Date.now() - entry.at >= TOTAL_TTL_MS) {
+      if (starts.size >= 1000) starts.delete(starts.keys().next().value!);
+      starts.set(key, (entry = { version: v, at: Date.now(), byOffset: new Map() }));
+    }
+    if (entry.byOffset.size < 10_000) entry.byOffset.set(query.offset, rows[0].id);
+  }
   remember(db, sel.resource, rows, onError);
   return { items: `[${rows.map((r) => r.j).join(',')}]`, count: rows.length, total: count, unknownFields };
 }
