@@ -1,6 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
+import { compress } from 'hono/compress';
 import { sql } from 'kysely';
 import type { AdminCredential } from '../auth/admin-token.ts';
 import { registerRostering } from '../../standards/oneroster/rest/routes.ts';
@@ -45,6 +46,8 @@ export function createApp({ orm, config, tokens, box, credential, logger }: AppD
   app.use(requestId());
   // Security headers on every response; the gateway serves no third-party content.
   app.use(secureHeaders({ crossOriginResourcePolicy: 'same-origin', contentSecurityPolicy: { defaultSrc: ["'self'"], imgSrc: ["'self'", 'data:'], styleSrc: ["'self'", "'unsafe-inline'"] } }));
+  // OneRoster pages run to hundreds of kilobytes of JSON; clients that accept gzip get a tenth of it.
+  app.use('/ims/*', compress());
   app.use(async (c, next) => {
     const started = performance.now();
     await next();

@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import { existsSync, readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -130,6 +131,13 @@ describe('the 41 operations', () => {
     expect(await ids('/schools/s2/classes/cl1/students', 'users')).toEqual([]);
     expect(await ids('/users/u-teach/classes', 'classes')).toEqual(['cl1']);
     expect((await get('/students/u-teach')).status).toBe(404);
+  });
+
+  test('clients that accept gzip get the page compressed, the same JSON inside', async () => {
+    const plain = await (await get('/users')).text();
+    const res = await app.request(`${ORIGIN}${BASE_PATH}/users`, { headers: { Authorization: `Bearer ${tokens.full}`, 'accept-encoding': 'gzip' } });
+    expect(res.headers.get('content-encoding')).toBe('gzip');
+    expect(gunzipSync(Buffer.from(await res.arrayBuffer())).toString('utf8')).toBe(plain);
   });
 
   test('a tombstoned row stays visible with status tobedeleted, for exact deltas', async () => {
