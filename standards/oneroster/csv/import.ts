@@ -313,7 +313,7 @@ class PackageReader {
     for (let i = 0; i < ids.length; i += this.#options.batchSize) {
       const page = ids.slice(i, i + this.#options.batchSize);
       const lines = new Map(page.filter((p) => p.line !== null).map((p) => [p.id, p.line!]));
-      let bases: Item[] = [];
+      const bases: Item[] = [];
       if (usersMode === 'bulk') {
         for (const p of page) problem(p.id, p.line, `user ${p.id} is not in users.csv, which lists every user in a bulk package`);
       } else {
@@ -326,7 +326,6 @@ class PackageReader {
       }
       const merged = await this.#withChildren(bases, lines, issues);
       yield { entity: 'user', file: 'roles.csv', records: [...merged.values()] as RecordBatch['records'], lines: [...merged.keys()].map((id) => lines.get(id) ?? null), issues: issues.splice(0) } as RecordBatch;
-      bases = [];
     }
   }
 
