@@ -300,18 +300,22 @@ class PackageReader {
       : { rows: [] };
     await this.#conn.query(`create temp table csv_owned (sourced_id text primary key)`);
     if (own.length) await this.#conn.copy('csv_owned', ['sourced_id'], own.map((o) => copyLine([o.sourced_id])).join(''));
-    const ids = (await this.#conn.query<{ id: string; line: number | null }>(
-      `select id, min(line) as line from (
-         select user_sourced_id as id, line from csv_child where user_sourced_id is not null
-         union all select sourced_id, null from csv_owned) x
-       where not exists (select 1 from csv_user u where u.sourced_id = x.id)
-       group by id order by id`,
-    ));
+    // The users to rebuild, kept in the database and read a batch at a time.
+    await this.#conn.query(`create temp table csv_extra as
+      select id, min(line) as line from (
+        select user_sourced_id as id, line from csv_child where user_sourced_id is not null
+        union all select sourced_id, null from csv_owned) x
+      where not exists (select 1 from csv_user u where u.sourced_id = x.id)
+      group by id`);
+    await this.#conn.query(`create index on csv_extra (id)`);
     const issues: SourceIssue[] = [];
     const problem = (id: string, line: number | null, message: string) =>
       issues.push({ entity: 'user', sourcedId: id, field: 'userSourcedId', file: line === null ? 'users.csv' : 'roles.csv', line, severity: 'error', code: 'unresolved_reference', message });
-    for (let i = 0; i < ids.length; i += this.#options.batchSize) {
-      const page = ids.slice(i, i + this.#options.batchSize);
+    for (let after = ''; ;) {
+      const page = await this.#conn.query<{ id: string; line: number | null }>(
+        `select id, line from csv_extra where id > $1 order by id limit $2`, [after, this.#options.batchSize]);
+      if (page.length === 0) break;
+      after = page.at(-1)!.id;
       const lines = new Map(page.filter((p) => p.line !== null).map((p) => [p.id, p.line!]));
       const bases: Item[] = [];
       if (usersMode === 'bulk') {
