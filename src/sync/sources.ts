@@ -181,7 +181,18 @@ export async function syncSource(
   deps: SourceDeps, idOrName: number | string, trigger: string, signal = new AbortController().signal, onRun?: (runId: number) => void,
 ): Promise<RunSummary | undefined> {
   const { connector, ctx } = await contextOf(deps, idOrName, signal);
-  const pull = await connector.open(ctx);
+  let pull: Awaited<ReturnType<Connector['open']>>;
+  try {
+    pull = await connector.open(ctx);
+  } catch (error) {
+    // A source that cannot even be opened (bad credentials, a folder gone) still leaves a run behind,
+    // so the failure is where an admin looks for it.
+    const message = error instanceof Error ? error.message : String(error);
+    const { rows } = await sql<{ id: number }>`insert into sync_run (source_id, mode, status, trigger, error, finished_at, counts)
+      values (${ctx.source.id}, 'bulk', 'failed', ${trigger}, ${`could not start: ${message}`}, now(), '{}'::jsonb) returning id`.execute(deps.orm.em.fork().getKysely());
+    onRun?.(rows[0]!.id);
+    return { runId: rows[0]!.id, status: 'failed', complete: false, counts: {}, issues: 0, error: `could not start: ${message}` };
+  }
   if (!pull) return undefined;
   let summary: RunSummary | undefined;
   try {

@@ -60,6 +60,18 @@ describe('sources', () => {
   });
 });
 
+describe('a source that cannot start', () => {
+  test('leaves a failed run with the reason', async () => {
+    const broken = { ...fakeConnector, kind: 'broken', open: async () => { throw new Error('401 Unauthorized: token expired'); } };
+    const d = { ...deps(), connectors: { broken } };
+    await saveSource(d, { name: 'lms', kind: 'broken', settings: { token: 't' } });
+    const summary = await syncSource(d, 'lms', 'schedule');
+    expect(summary).toMatchObject({ status: 'failed', error: 'could not start: 401 Unauthorized: token expired' });
+    expect(await runs()).toEqual([expect.objectContaining({ id: summary!.runId, status: 'failed', trigger: 'schedule' })]);
+    expect((await getSource(d, 'lms'))!.lastRun).toMatchObject({ status: 'failed' });
+  });
+});
+
 describe('scheduler', () => {
   test('runs a scheduled source on its schedule, skips ticks while it is still running, and stops cleanly', async () => {
     await saveSource(deps(), { name: 'lms', kind: 'fake', settings: { token: 't', delayMs: 1500 }, schedule: '* * * * * *' });
