@@ -1,6 +1,7 @@
 import { createClient, listClients, revokeClient } from '../auth/clients.ts';
 import { scopeFromName } from '../auth/scopes.ts';
 import type { Orm } from '../db/orm.ts';
+import { printJson } from './output.ts';
 
 /** `clients create|list|revoke`: API clients for the OAuth token endpoint. */
 
@@ -25,7 +26,7 @@ export async function clientsCommand(orm: Orm, args: string[], options: { name?:
       return;
     }
     case 'list':
-      process.stdout.write(`${JSON.stringify(await listClients(orm), null, 2)}\n`);
+      printJson(await listClients(orm));
       return;
     case 'revoke':
       if (!id) throw new ClientsUsageError('clients revoke needs a client id');

@@ -16,6 +16,7 @@ import { SourceError } from '../sync/sources.ts';
 import { Scheduler } from '../schedule/scheduler.ts';
 import type { Orm } from '../db/orm.ts';
 import { exportCommand, importCommand } from './csv.ts';
+import { printJson } from './output.ts';
 import { ClientsUsageError, clientsCommand } from './clients.ts';
 import { requireSecretsKey, sourceDeps, sourcesCommand, SourcesUsageError } from './sources.ts';
 import { signingKey, TokenIssuer } from '../auth/tokens.ts';
@@ -192,28 +193,24 @@ async function runsCommand(config: Config, logger: Logger, args: string[], statu
   const [action, rawId] = args;
   const id = Number(rawId);
   if (action !== 'list' && !(Number.isInteger(id) && id > 0)) throw new UsageError(`runs ${action ?? ''} needs a run id`);
-  const runtime = await openRuntime(config, logger, { migrate: true });
-  try {
-    const out = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  return withRuntime(config, logger, async (orm) => {
     switch (action) {
       case 'list':
-        return out(await listRuns(runtime.orm, { status, limit: 50, offset: 0 }));
+        return printJson(await listRuns(orm, { status, limit: 50, offset: 0 }));
       case 'show': {
-        const run = await getRun(runtime.orm, id);
+        const run = await getRun(orm, id);
         if (!run) throw new RunStateError(`run ${id} does not exist`, 'missing');
-        return out(run);
+        return printJson(run);
       }
       case 'approve':
-        return out(await approveRun(runtime.orm, id));
+        return printJson(await approveRun(orm, id));
       case 'reject':
-        await rejectRun(runtime.orm, id);
-        return out({ id, status: 'rejected' });
+        await rejectRun(orm, id);
+        return printJson({ id, status: 'rejected' });
       default:
         throw new UsageError(`unknown runs action '${action ?? ''}'`);
     }
-  } finally {
-    await runtime.close();
-  }
+  });
 }
 
 main(process.argv.slice(2))

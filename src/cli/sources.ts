@@ -5,6 +5,7 @@ import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../log.ts';
 import { getSource, listSources, saveSource, syncSource, testSource, type SourceDeps } from '../sync/sources.ts';
 import { report } from './csv.ts';
+import { printJson } from './output.ts';
 
 /** `sources add|list|show|test|run`. */
 
@@ -22,7 +23,6 @@ export function sourceDeps(config: Config, logger: Logger, orm: Orm): SourceDeps
 
 export async function sourcesCommand(deps: SourceDeps, args: string[], options: { name?: string; kind?: string; settings?: string; schedule?: string; timezone?: string; disabled?: boolean }) {
   const [action, name] = args;
-  const out = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   switch (action) {
     case 'add': {
       if (!options.name || !options.kind) throw new SourcesUsageError(`sources add needs --name and --kind (${Object.keys(connectors).join(', ')})`);
@@ -32,14 +32,14 @@ export async function sourcesCommand(deps: SourceDeps, args: string[], options: 
       } catch {
         throw new SourcesUsageError('--settings must be a JSON object, e.g. \'{"folder":"/srv/sis-drop"}\'');
       }
-      return out(await saveSource(deps, { name: options.name, kind: options.kind, settings, schedule: options.schedule ?? null, timezone: options.timezone, enabled: !options.disabled }));
+      return printJson(await saveSource(deps, { name: options.name, kind: options.kind, settings, schedule: options.schedule ?? null, timezone: options.timezone, enabled: !options.disabled }));
     }
     case 'list':
-      return out(await listSources(deps));
+      return printJson(await listSources(deps));
     case 'show': {
       const found = name ? await getSource(deps, name) : undefined;
       if (!found) throw new SourcesUsageError(`no source named ${name ?? '(none given)'}`);
-      return out(found);
+      return printJson(found);
     }
     case 'test':
       if (!name) throw new SourcesUsageError('sources test needs a source name');

@@ -120,13 +120,7 @@ export class HttpClient {
   }
 
   async getJson<T = unknown>(url: string | URL, headers: Record<string, string> = {}): Promise<T> {
-    const response = await this.get(url, headers);
-    const text = await response.text();
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new HttpError(response.status, response.url, `not JSON: ${text.slice(0, 200)}`);
-    }
+    return jsonOf<T>(await this.get(url, headers));
   }
 
   /**
@@ -141,10 +135,20 @@ export class HttpClient {
       if (seen.has(target.toString())) throw new Error(`paging loops back to ${target}`);
       seen.add(target.toString());
       const response = await this.get(target);
-      const body = JSON.parse(await response.text()) as T;
+      const body = await jsonOf<T>(response);
       yield body;
       url = next(response, body);
     }
+  }
+}
+
+/** A response's JSON body; an HTML error page or other non-JSON is an HttpError, not a parser crash. */
+async function jsonOf<T>(response: Response): Promise<T> {
+  const text = await response.text();
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new HttpError(response.status, response.url, `not JSON: ${text.slice(0, 200)}`);
   }
 }
 

@@ -68,12 +68,14 @@ function profilesOf({ record, status }: StoredRecord): Item[] {
 }
 
 
+/** A value as CSV text: objects (metadata values that are not strings) as JSON. */
+const plainText = (value: unknown) => (value === undefined || value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value));
+
 function cell(value: unknown, column: Column): string {
-  if (value === undefined || value === null) return '';
+  if (value === undefined || value === null || column.kind === 'dropped') return '';
   if (column.kind === 'list') return formatList(value as string[]);
   if (column.kind === 'userIds') return formatUserIds(value as { type: string; identifier: string }[]);
-  if (column.kind === 'dropped') return '';
-  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+  return plainText(value);
 }
 
 async function metadataKeys(orm: MikroORM, entity: EntityName, options: ExportOptions): Promise<string[]> {
@@ -97,7 +99,7 @@ export function csvRows(source: FileSource, stored: StoredRecord, extensions: re
     text += csvLine([
       ...head,
       ...file.columns.map((c) => cell(row[c.field], c)),
-      ...extensions.map((k) => cell(metadata[k], { name: k, kind: 'text', required: false, field: k })),
+      ...extensions.map((k) => plainText(metadata[k])),
     ]);
   }
   return text;

@@ -349,7 +349,11 @@ class PackageReader {
       ? await this.#conn.query<ChildRow & { kind: ChildKind }>(`select kind, user_sourced_id, line, sourced_id, tombstone, item from csv_child where user_sourced_id = any($1) order by line`, [ids])
       : [];
     const byUser = new Map<string, (ChildRow & { kind: ChildKind })[]>();
-    for (const r of rows) byUser.set(r.user_sourced_id!, [...(byUser.get(r.user_sourced_id!) ?? []), r]);
+    for (const r of rows) {
+      const list = byUser.get(r.user_sourced_id!);
+      if (list) list.push(r);
+      else byUser.set(r.user_sourced_id!, [r]);
+    }
     const needStored = modes.roles !== 'bulk' || modes.userProfiles !== 'bulk';
     const stored = needStored ? await readRecords(this.#orm.em.fork(), 'user', ids) : new Map();
     const out = new Map<string, Item>();
