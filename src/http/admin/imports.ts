@@ -15,6 +15,7 @@ import type { Orm } from '../../db/orm.ts';
 import type { Logger } from '../../log.ts';
 import { SourceBusyError } from '../../sync/reconcile.ts';
 import { getRun } from '../../sync/runs.ts';
+import { whenRunStarts } from './background.ts';
 import { reportResponse } from './report.ts';
 import type { AppEnv } from '../app.ts';
 import { problem, problemResponses } from '../problem.ts';
@@ -76,27 +77,27 @@ export function registerImportRoutes(app: OpenAPIHono<AppEnv>, orm: Orm, config:
           ? problem(c, 400, 'The multipart form has no part named file.')
           : problem(c, 415, 'Send the zip as the body (Content-Type: application/zip) or as the file part of a multipart/form-data form.');
     }
-    let started!: (id: number) => void;
-    const runId = new Promise<number>((resolve) => (started = resolve));
-    const done = importPackage(orm, path, {
-      source: c.req.query('source') || undefined,
-      dryRun: dryRun === 'true',
-      holdShare: config.SYNC_HOLD_SHARE,
-      batchSize: config.SYNC_BATCH_SIZE,
-      limits: packageLimits(config),
-      onRun: started,
-    })
-      .then((summary) => logger.info('import finished', { runId: summary.runId, status: summary.status, issues: summary.issues }))
-      .finally(() => rm(path, { force: true }));
-    // Either the run exists (answer with it) or the import failed before it could start.
-    const first = await Promise.race([runId, done.then(() => undefined, (error: unknown) => error)]);
-    if (typeof first === 'number') {
-      done.catch((error: unknown) => logger.error('import failed', { runId: first, error }));
-      c.header('Location', `/admin/imports/${first}`);
-      return c.json({ id: first, status: 'running' as const, href: `/admin/imports/${first}` }, 202);
+    const outcome = await whenRunStarts(
+      (onRun) => importPackage(orm, path, {
+        source: c.req.query('source') || undefined,
+        dryRun: dryRun === 'true',
+        holdShare: config.SYNC_HOLD_SHARE,
+        batchSize: config.SYNC_BATCH_SIZE,
+        limits: packageLimits(config),
+        onRun,
+      })
+        .then((summary) => logger.info('import finished', { runId: summary.runId, status: summary.status, issues: summary.issues }))
+        .finally(() => rm(path, { force: true })),
+      (runId, error) => logger.error('import failed', { runId, error }),
+    );
+    if ('runId' in outcome) {
+      c.header('Location', `/admin/imports/${outcome.runId}`);
+      return c.json({ id: outcome.runId, status: 'running' as const, href: `/admin/imports/${outcome.runId}` }, 202);
     }
-    if (first instanceof SourceBusyError) return problem(c, 409, first.message);
-    throw first;
+    // An import always makes a run, so it can only have failed before it started.
+    const error = 'error' in outcome ? outcome.error : new Error('the import ended without a run');
+    if (error instanceof SourceBusyError) return problem(c, 409, error.message);
+    throw error;
   });
 
   app.openapi(

@@ -4,6 +4,7 @@ import { SourceBusyError } from '../../sync/reconcile.ts';
 import { deleteSource, getSource, listSources, saveSource, SourceError, syncSource, testSource, type SourceDeps } from '../../sync/sources.ts';
 import type { AppEnv } from '../app.ts';
 import { problem, problemResponses } from '../problem.ts';
+import { whenRunStarts } from './background.ts';
 
 /** /admin/sources: register, change, test and run the sources the gateway syncs. Secrets go in, never out. */
 
@@ -112,17 +113,14 @@ export function registerSourceRoutes(app: OpenAPIHono<AppEnv>, deps: SourceDeps)
       } }),
     async (c) => {
       const id = c.req.valid('param').id;
-      let started!: (runId: number) => void;
-      const runId = new Promise<number>((resolve) => (started = resolve));
-      const done = syncSource(deps, id, 'manual', undefined, started);
-      const first = await Promise.race([runId, done.then(() => 'none' as const, (error: unknown) => error)]);
-      if (typeof first === 'number') {
-        done.catch((error: unknown) => deps.logger.error('manual run failed', { runId: first, error }));
-        return c.json({ runId: first, href: `/admin/runs/${first}` }, 202);
-      }
-      if (first === 'none') return c.json({ runId: null, detail: 'the connector found nothing new' }, 200);
-      if (first instanceof SourceBusyError) return problem(c, 409, first.message);
-      return refused(c, first);
+      const outcome = await whenRunStarts(
+        (onRun) => syncSource(deps, id, 'manual', undefined, onRun),
+        (runId, error) => deps.logger.error('manual run failed', { runId, error }),
+      );
+      if ('runId' in outcome) return c.json({ runId: outcome.runId, href: `/admin/runs/${outcome.runId}` }, 202);
+      if ('finished' in outcome) return c.json({ runId: null, detail: 'the connector found nothing new' }, 200);
+      if (outcome.error instanceof SourceBusyError) return problem(c, 409, outcome.error.message);
+      return refused(c, outcome.error);
     },
   );
 }
