@@ -6,7 +6,7 @@ import type { Config } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import type { Connector } from './connector.ts';
 import { entitySpecs } from './entities.ts';
-import { reconcile, type RunSummary } from './reconcile.ts';
+import { reconcile, recordFailedRun, type RunSummary } from './reconcile.ts';
 
 /**
  * Sources a connector syncs: stored with their schedule and settings, secrets sealed apart from the
@@ -187,11 +187,9 @@ export async function syncSource(
   } catch (error) {
     // A source that cannot even be opened (bad credentials, a folder gone) still leaves a run behind,
     // so the failure is where an admin looks for it.
-    const message = error instanceof Error ? error.message : String(error);
-    const { rows } = await sql<{ id: number }>`insert into sync_run (source_id, mode, status, trigger, error, finished_at, counts)
-      values (${ctx.source.id}, 'bulk', 'failed', ${trigger}, ${`could not start: ${message}`}, now(), '{}'::jsonb) returning id`.execute(deps.orm.em.fork().getKysely());
-    onRun?.(rows[0]!.id);
-    return { runId: rows[0]!.id, status: 'failed', complete: false, counts: {}, issues: 0, error: `could not start: ${message}` };
+    const summary = await recordFailedRun(deps.orm, ctx.source.id, trigger, `could not start: ${error instanceof Error ? error.message : String(error)}`);
+    onRun?.(summary.runId);
+    return summary;
   }
   if (!pull) return undefined;
   let summary: RunSummary | undefined;
