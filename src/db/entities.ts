@@ -1,4 +1,4 @@
-import { defineEntity, p } from '@mikro-orm/core';
+import { defineEntity, p, Routine } from '@mikro-orm/core';
 
 /**
  * The shared schema (ARCHITECTURE §3): the OneRoster 1.2 rostering model as the hub, Ed-Fi identity
@@ -56,6 +56,8 @@ const rosterRow = () => ({
   nativeKey: p.text().nullable(),
   /** Ed-Fi natural key (identity members); looked up by equality from the Ed-Fi door. */
   edfiKey: p.json<Record<string, string | number>>().nullable().index(),
+  /** Ed-Fi attributes with no OneRoster equivalent (descriptors, counts, …), kept for the Ed-Fi door. */
+  edfi: p.json<Record<string, unknown>>().nullable(),
   metadata: p.json<Record<string, unknown>>().nullable(),
 });
 
@@ -69,6 +71,8 @@ export const Org = defineEntity({
     identifier: p.text().nullable().index(),
     parent: () => p.manyToOne(Org).fieldName('parent_sourced_id').nullable().index(),
   },
+  // The Ed-Fi door looks orgs up by their Ed-Fi id (edfi_org_id: a function of the migrations).
+  indexes: [{ name: 'org_edfi_id_idx', expression: 'create index "org_edfi_id_idx" on "org" (edfi_org_id("identifier", "sourced_id"))' }],
 });
 
 export const AcademicSession = defineEntity({
@@ -148,9 +152,19 @@ export const User = defineEntity({
   },
   indexes: [
     { name: 'user_agent_sourced_ids_gin', expression: 'create index "user_agent_sourced_ids_gin" on "user" using gin ("agent_sourced_ids")' },
+    // Ed-Fi person ids (studentUniqueId, staffUniqueId).
+    { name: 'user_unique_id_idx', expression: 'create index "user_unique_id_idx" on "user" ((coalesce("identifier", "sourced_id")))' },
     seenIndex('user'),
   ],
 });
+
+/**
+ * The Ed-Fi id of the studentSchoolAssociation behind a student role: a UUID from the role's key
+ * (the entry date as days since 2000-01-01, since a date's text form depends on settings and an
+ * index needs an immutable expression). standards/edfi computes the same in JS.
+ */
+export const ssaIdSql = (user: string, org: string, begin: string) =>
+  `md5('SSA-' || ${user} || '-' || ${org} || '-' || coalesce((${begin} - date '2000-01-01')::text, ''))::uuid`;
 
 /** `user.roles[]`: part of the user's content (a role change is a user change). */
 export const UserRole = defineEntity({
@@ -167,8 +181,17 @@ export const UserRole = defineEntity({
     userProfile: p.text().nullable(),
     beginDate: p.date().nullable(),
     endDate: p.date().nullable(),
+    /** Ed-Fi attributes of the association behind the role (studentSchoolAssociation's entryGradeLevelDescriptor, …). */
+    edfi: p.json<Record<string, unknown>>().nullable(),
   },
-  indexes: [{ name: 'user_role_role_org_idx', properties: ['role', 'org'] }],
+  indexes: [
+    { name: 'user_role_role_org_idx', properties: ['role', 'org'] },
+    // The Ed-Fi id of the studentSchoolAssociation behind a student role (standards/edfi).
+    {
+      name: 'user_role_edfi_id_idx',
+      expression: `create index "user_role_edfi_id_idx" on "user_role" ((${ssaIdSql('"user_sourced_id"', '"org_sourced_id"', '"begin_date"')}))`,
+    },
+  ],
 });
 
 /** `user.userProfiles[]` (userProfiles.csv rows); credentials never carry a password here. */
@@ -269,6 +292,45 @@ export const SyncIssue = defineEntity({
 });
 
 /**
+ * Ed-Fi resources with no place in the OneRoster-shaped hub: descriptors, schoolYearTypes and
+ * courseOfferings. One row per item, keyed by resource and natural key, with the same change
+ * tracking as canonical rows (a global change version, an etag, a last-modified time, tombstones).
+ */
+export const EdfiDocument = defineEntity({
+  name: 'EdfiDocument',
+  tableName: 'edfi_document',
+  properties: {
+    id: p.uuid().primary(),
+    resource: p.text(),
+    /** The natural key, serialised in identity order: unique per resource. */
+    naturalKey: p.text(),
+    keyValues: p.json<Record<string, string | number>>(),
+    body: p.json<Record<string, unknown>>(),
+    status: p.text(),
+    changeVersion: p.bigint('number'),
+    etag: p.text(),
+    lastModified: p.datetime(3),
+    contentHash: p.text(),
+  },
+  uniques: [{ name: 'edfi_document_key_unique', properties: ['resource', 'naturalKey'] }],
+  indexes: [{ name: 'edfi_document_resource_cv_idx', properties: ['resource', 'changeVersion'] }],
+});
+
+/** Ed-Fi `/keyChanges`: a natural key changed by a PUT (only where Ed-Fi allows it), before and after. */
+export const EdfiKeyChange = defineEntity({
+  name: 'EdfiKeyChange',
+  tableName: 'edfi_key_change',
+  properties: {
+    changeVersion: p.bigint('number').primary().autoincrement(false),
+    resource: p.text(),
+    id: p.uuid(),
+    oldKeyValues: p.json<Record<string, unknown>>(),
+    newKeyValues: p.json<Record<string, unknown>>(),
+  },
+  indexes: [{ name: 'edfi_key_change_resource_idx', properties: ['resource', 'changeVersion'] }],
+});
+
+/**
  * An API client (OAuth 2.0 client credentials). The secret is random and high-entropy, so a SHA-256
  * of it is enough at rest (slow hashes are for guessable passwords); it is shown once, when made.
  */
@@ -286,6 +348,21 @@ export const ApiClient = defineEntity({
     revokedAt: p.datetime(3).nullable(),
   },
 });
+
+/**
+ * SQL functions the Ed-Fi door's indexes need (created by the migrations, declared here so the
+ * schema check knows them): an org's Ed-Fi id (its identifier when that is a number, else a
+ * stable 48-bit number from its sourcedId).
+ */
+export const routines = [
+  new Routine({
+    name: 'edfi_org_id', type: 'function',
+    params: { identifier: { type: 'text' }, sourced_id: { type: 'text' } },
+    returns: { runtimeType: 'number', columnType: 'bigint' },
+    expression: `create function edfi_org_id(identifier text, sourced_id text) returns bigint language sql immutable parallel safe
+      return case when identifier ~ '^[0-9]{1,15}$' then identifier::bigint else ('x' || substr(md5(sourced_id), 1, 12))::bit(48)::bigint end`,
+  }),
+];
 
 /**
  * Working tables stay out of the ORM metadata: `sync_seen` (every id each batch carried) and the
@@ -308,4 +385,6 @@ export const entities = [
   SyncRun,
   SyncIssue,
   ApiClient,
+  EdfiDocument,
+  EdfiKeyChange,
 ];

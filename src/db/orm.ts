@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig, MikroORM } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
-import { entities, workingTables } from './entities.ts';
+import { entities, routines, workingTables } from './entities.ts';
 
 export const migrationsDir = fileURLToPath(new URL('../../migrations', import.meta.url));
 
@@ -9,6 +9,7 @@ export function ormConfig(clientUrl: string, options: { debug?: boolean; poolMax
   return defineConfig({
     clientUrl,
     entities,
+    routines,
     extensions: [Migrator],
     debug: options.debug ?? false,
     pool: { min: 0, max: options.poolMax ?? 10 },

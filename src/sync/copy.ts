@@ -23,7 +23,20 @@ export function copyValue(v: unknown): string {
   if (Array.isArray(v) && v.every((x) => typeof x === 'string')) {
     return escape(`{${v.map((x) => `"${x.replace(/["\\]/g, '\\$&')}"`).join(',')}}`);
   }
-  return escape(JSON.stringify(v));
+  return escape(canonicalJson(v));
+}
+
+/**
+ * JSON with object keys sorted: the same value always serialises (and so hashes) the same, however
+ * its keys were ordered by the source or by PostgreSQL's jsonb on the way back.
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
 }
 
 const specials = /[\\\t\n\r]/g;

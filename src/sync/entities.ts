@@ -57,7 +57,7 @@ const array = (field: string, target: EntityName): RefSpec => ({ field, target, 
 function child(field: string, table: string, fields: string[]): ChildSpec {
   return { field, table, fields, columns: fields.map(snake) };
 }
-const roleChild = child('roles', 'user_role', ['sourcedId', 'roleType', 'role', 'orgSourcedId', 'userProfile', 'beginDate', 'endDate']);
+const roleChild = child('roles', 'user_role', ['sourcedId', 'roleType', 'role', 'orgSourcedId', 'userProfile', 'beginDate', 'endDate', 'edfi']);
 const profileChild = child('userProfiles', 'user_profile', [
   'profileId', 'profileType', 'vendorId', 'applicationId', 'description', 'credentials',
 ]);

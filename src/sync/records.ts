@@ -27,6 +27,8 @@ const common = {
   nativeKey: z.string().optional(),
   /** The Ed-Fi natural key (identity members, e.g. `{ schoolId: 255901 }`), where one is known. */
   edfiKey: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+  /** Ed-Fi attributes with no OneRoster field, kept as sent so the Ed-Fi door can give them back. */
+  edfi: z.record(z.string(), z.unknown()).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
 };
 
@@ -93,6 +95,8 @@ export const roleRecord = z.strictObject({
   userProfile: z.string().optional(),
   beginDate: date.optional(),
   endDate: date.optional(),
+  /** Ed-Fi attributes of the association behind the role. */
+  edfi: z.record(z.string(), z.unknown()).optional(),
 });
 
 export const userProfileRecord = z.strictObject({
