@@ -4,6 +4,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { compress } from 'hono/compress';
 import { sql } from 'kysely';
 import type { AdminCredential } from '../auth/admin-token.ts';
+import { registerEdfi } from '../../standards/edfi/routes.ts';
 import { registerRostering } from '../../standards/oneroster/rest/routes.ts';
 import { connectors } from '../../connectors/index.ts';
 import { bearerAuthenticator } from '../auth/bearer.ts';
@@ -74,6 +75,8 @@ export function createApp({ orm, config, tokens, box, credential, logger }: AppD
     maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate,
     onError: (error) => logger.error('oneroster request failed', { error }),
   });
+
+  registerEdfi(app, orm, { authenticate, onError: (error) => logger.error('ed-fi request failed', { error }) });
 
   app.use('/admin/*', adminAuth(credential, authenticate));
   registerRunRoutes(app, orm);

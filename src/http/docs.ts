@@ -37,6 +37,7 @@ const init = `window.ui = SwaggerUIBundle({
   dom_id: '#ui',
   urls: [
     { url: '${DISCOVERY_PATH}', name: 'OneRoster 1.2 Rostering' },
+    { url: '/openapi/edfi.json', name: 'Ed-Fi Resources API (DS 5.0)' },
     { url: '/openapi/admin.json', name: 'Rostergate admin API' }
   ],
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],

@@ -5,6 +5,7 @@ import { TokenIssuer } from '../auth/tokens.ts';
 import { loadConfig } from '../config/config.ts';
 import { createLogger } from '../log.ts';
 import type { Orm } from '../db/orm.ts';
+import { servedDocument } from '../../standards/edfi/openapi.ts';
 import { discoveryDocument } from '../../standards/oneroster/rest/discovery.ts';
 import { adminDocument, createApp } from './app.ts';
 
@@ -17,6 +18,8 @@ export function openApiDocuments(): Record<string, unknown> {
     'admin.json': app.getOpenAPI31Document(adminDocument),
     // The OneRoster routes are the official document's, localized (what discovery serves).
     'oneroster-rostering.json': discoveryDocument('http://localhost:8080'),
+    // The official Ed-Fi DS 5.0 documents, cut to the resources served (also what bodies are validated against).
+    'edfi.json': servedDocument(),
   };
 }
 

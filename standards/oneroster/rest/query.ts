@@ -152,7 +152,7 @@ function orderOf(resource: Resource, query: ListQuery): RawBuilder<unknown> {
 }
 
 const whereOf = (sel: Selection, extra: RawBuilder<unknown>[] = []) => {
-  const all = [...sel.where, ...(sel.scope ? [sel.scope] : []), ...extra];
+  const all = [...(sel.resource.visible ? [sel.resource.visible] : []), ...sel.where, ...(sel.scope ? [sel.scope] : []), ...extra];
   return all.length ? sql`where ${sql.join(all, sql` and `)}` : sql``;
 };
 

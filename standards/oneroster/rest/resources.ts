@@ -25,6 +25,8 @@ export interface Resource {
   /** Properties in the spec's order: name → SQL producing the JSON value (null leaves it out). */
   properties: (base: RawBuilder<unknown>) => [string, RawBuilder<unknown>][];
   fields: Record<string, FilterField>;
+  /** Rows the service shows at all (users need a role: a person known only to Ed-Fi has none yet). */
+  visible?: RawBuilder<unknown>;
 }
 
 const t = (column: string) => sql.ref(`t.${column}`);
@@ -134,6 +136,7 @@ export const resources: Record<ResourceName, Resource> = {
   },
   user: {
     name: 'user', table: 'user',
+    visible: sql`exists (select 1 from user_role r where r.user_sourced_id = t.sourced_id)`,
     properties: (base) => [
       ...common(),
       ['userMasterIdentifier', t('user_master_identifier')],

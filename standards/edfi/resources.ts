@@ -1,0 +1,476 @@
+import { createHash } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql, type RawBuilder } from 'kysely';
+import { readRecords } from '../../src/sync/read.ts';
+import type { EntityName, RoleRecord } from '../../src/sync/records.ts';
+import { tombstoneRow, writeRecord, type Written } from '../../src/sync/write.ts';
+import { saveDocument, tombstoneDocument } from './documents.ts';
+import { codeValue, gradeCodes, seededDescriptors, sessionType, sexOf, staffRole } from './vocabulary.ts';
+import { descriptorView, views, type View } from './views.ts';
+
+/**
+ * The Ed-Fi resources the gateway serves: identity, the official schema that validates a body, how
+ * a body becomes canonical records (through the engine's single-record write path) and what a
+ * delete must check first. Ids of rows created through this door follow Ed-Fi's own OneRoster
+ * service (`md5` of the natural key, docs/mapping.md), so the same data yields the same OneRoster
+ * ids in both systems; a body whose natural key matches a row from another door updates that row.
+ */
+
+export type Doc = Record<string, any>;
+
+/** A row of a resource's view. */
+export interface Found {
+  sourcedId: string;
+  id: string;
+  etag: string;
+  status: string;
+  doc: Doc;
+  keys: Record<string, unknown>;
+  roleOrg?: string;
+  roleBegin?: string | null;
+}
+
+export class Unresolved extends Error {
+  readonly items: { resource: string; path: string }[];
+  constructor(items: { resource: string; path: string }[]) {
+    super(items.map((i) => `The referenced '${i.resource}' item does not exist.`).join(' '));
+    this.items = items;
+  }
+}
+
+/** A request the standard answers with 400 and a JSON path (key unification, unsupported key change). */
+export class Invalid extends Error {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super(message);
+    this.path = path;
+  }
+}
+
+export class Conflict extends Error {
+  constructor(dependent: string) {
+    super(`The requested action cannot be performed because this item is referenced by an existing '${dependent}' item.`);
+  }
+}
+
+export interface WriteContext {
+  em: EntityManager;
+  sourceId: number;
+  /** The active row of `resource` with these key values. */
+  find(resource: string, key: Record<string, unknown>): Promise<Found | undefined>;
+}
+
+export interface EdfiResource {
+  name: string;
+  /** The item's schema in the official OpenAPI (`edFi_student`). */
+  schema: string;
+  /** Natural key members, as query parameters and `keyValues` name them. */
+  identity: string[];
+  /** The Ed-Fi resource name references use in messages ('Student'). */
+  title: string;
+  /** Ed-Fi allows a PUT to change the natural key (x-Ed-Fi-isUpdatable). */
+  keyUpdatable?: boolean;
+  /** Load order, as /metadata/data/v3/dependencies reports it. */
+  order: number;
+  keyOf(doc: Doc): Record<string, string | number>;
+  view: View;
+  write(ctx: WriteContext, doc: Doc, existing?: Found): Promise<Written>;
+  remove(ctx: WriteContext, existing: Found): Promise<void>;
+  /** SQL naming the first active item that references this one (null: none). */
+  dependents?(existing: Found): RawBuilder<string | null>;
+}
+
+export const md5 = (text: string) => createHash('md5').update(text).digest('hex');
+const md5Uuid = (text: string) => md5(text).replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+/** As ssaIdSql (src/db/entities.ts) computes it: the entry date as days since 2000-01-01. */
+const ssaId = (user: string, org: string, begin: string | null | undefined) =>
+  md5Uuid(`SSA-${user}-${org}-${begin ? Math.round((Date.parse(begin) - Date.parse('2000-01-01')) / 86_400_000) : ''}`);
+
+const metaFields = new Set(['id', '_etag', '_lastModifiedDate', 'link']);
+/** What is left of a body once the mapped fields are taken out: kept as sent (minus reference links). */
+function extras(doc: Doc, mapped: string[]): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(doc)) if (!mapped.includes(k) && !metaFields.has(k)) out[k] = withoutLinks(v);
+  return Object.keys(out).length ? out : undefined;
+}
+function withoutLinks(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutLinks);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'link').map(([k, v]) => [k, withoutLinks(v)]));
+  return value;
+}
+
+/** Resolves references; every missing one is reported together. */
+class References {
+  #missing: { resource: string; path: string }[] = [];
+  readonly ctx: WriteContext;
+  constructor(ctx: WriteContext) {
+    this.ctx = ctx;
+  }
+  async get(resource: string, title: string, key: Record<string, unknown>, path: string): Promise<Found | undefined> {
+    const found = await this.ctx.find(resource, key);
+    if (!found) this.#missing.push({ resource: title, path });
+    return found;
+  }
+  async optional(resource: string, title: string, key: Record<string, unknown> | undefined, path: string) {
+    return key ? this.get(resource, title, key, path) : undefined;
+  }
+  check() {
+    if (this.#missing.length) throw new Unresolved(this.#missing);
+  }
+}
+
+/** The stored canonical record (for merging: a PUT replaces the Ed-Fi fields and keeps the rest). */
+async function stored(em: EntityManager, entity: EntityName, sourcedId: string | undefined): Promise<Doc | undefined> {
+  if (!sourcedId) return undefined;
+  return (await readRecords(em, entity, [sourcedId])).get(sourcedId)?.record;
+}
+
+const unify = (a: unknown, b: unknown, path: string, what: string) => {
+  if (a !== undefined && b !== undefined && String(a) !== String(b)) throw new Invalid(path, `${what} must be the same in every reference of the item (${a} and ${b}).`);
+};
+
+const tombstone = (entity: EntityName) => async (ctx: WriteContext, existing: Found) => {
+  await tombstoneRow(ctx.em, entity, existing.sourcedId);
+};
+const removeDocument = async (ctx: WriteContext, existing: Found) => {
+  await tombstoneDocument(ctx.em, existing.id);
+};
+
+/** The first of several `(name, exists-query)` checks that finds a row. */
+const firstOf = (checks: [string, RawBuilder<unknown>][]): RawBuilder<string | null> =>
+  sql<string | null>`(select coalesce(${sql.join(checks.map(([name, q]) => sql`case when exists (${q}) then ${name}::text end`))}))`;
+
+function person(kind: 'student' | 'staff'): Pick<EdfiResource, 'write'> {
+  const idField = kind === 'student' ? 'studentUniqueId' : 'staffUniqueId';
+  const prefix = kind === 'student' ? 'STU-' : 'STA-';
+  const mapped = [idField, 'firstName', 'lastSurname', 'middleName', 'preferredFirstName', 'preferredLastSurname', ...(kind === 'student' ? ['birthDate'] : ['loginId'])];
+  return {
+    async write(ctx, doc, existing) {
+      const uid = String(doc[idField]);
+      const sourcedId = existing?.sourcedId ?? md5(`${prefix}${uid}`);
+      const prev = await stored(ctx.em, 'user', existing?.sourcedId);
+      const userIds = [...((prev?.userIds as { type: string; identifier: string }[] | undefined) ?? []).filter((u) => u.type !== idField), { type: idField, identifier: uid }];
+      const email = kind === 'staff' ? (doc.electronicMails as Doc[] | undefined)?.[0]?.electronicMailAddress : undefined;
+      const result = await writeRecord(ctx.em, ctx.sourceId, 'user', {
+        ...(prev as object),
+        sourcedId,
+        enabledUser: prev?.enabledUser ?? true,
+        givenName: doc.firstName,
+        familyName: doc.lastSurname,
+        middleName: doc.middleName,
+        preferredFirstName: doc.preferredFirstName,
+        preferredLastName: doc.preferredLastSurname,
+        identifier: uid,
+        userIds,
+        ...(kind === 'staff' ? { username: doc.loginId ?? prev?.username, email: email ?? prev?.email } : {}),
+        roles: (prev?.roles as RoleRecord[] | undefined) ?? [],
+        edfiKey: { [idField]: uid },
+        edfi: extras(doc, mapped),
+      } as never);
+      if (kind === 'student') {
+        const demo = await stored(ctx.em, 'demographics', existing?.sourcedId);
+        await writeRecord(ctx.em, ctx.sourceId, 'demographics', {
+          ...(demo as object), sourcedId, birthDate: doc.birthDate, sex: sexOf(doc.birthSexDescriptor) ?? demo?.sex,
+        } as never);
+      }
+      return result;
+    },
+  };
+}
+
+function sectionAssociation(kind: 'student' | 'staff'): Pick<EdfiResource, 'write'> {
+  const personRef = kind === 'student' ? 'studentReference' : 'staffReference';
+  const idField = kind === 'student' ? 'studentUniqueId' : 'staffUniqueId';
+  return {
+    async write(ctx, doc, existing) {
+      const refs = new References(ctx);
+      const s = doc.sectionReference as Doc;
+      const section = await refs.get('sections', 'Section', s, `$.sectionReference`);
+      const who = await refs.get(kind === 'student' ? 'students' : 'staffs', kind === 'student' ? 'Student' : 'Staff', doc[personRef], `$.${personRef}`);
+      refs.check();
+      const cls = (await stored(ctx.em, 'class', section!.sourcedId))!;
+      const uid = doc[personRef][idField];
+      const sourcedId = existing?.sourcedId ?? md5(`${uid}-${s.localCourseCode}-${s.schoolId}-${s.schoolYear}-${s.sectionIdentifier}-${s.sessionName}-${doc.beginDate}`);
+      const prev = await stored(ctx.em, 'enrollment', existing?.sourcedId);
+      if (kind === 'staff') await ensureRole(ctx, who!.sourcedId, cls.schoolSourcedId, 'teacher');
+      return writeRecord(ctx.em, ctx.sourceId, 'enrollment', {
+        ...(prev as object),
+        sourcedId,
+        classSourcedId: section!.sourcedId,
+        schoolSourcedId: cls.schoolSourcedId,
+        userSourcedId: who!.sourcedId,
+        role: kind === 'student' ? 'student' : 'teacher',
+        primary: kind === 'staff' && codeValue(doc.classroomPositionDescriptor) === 'Teacher of Record',
+        beginDate: doc.beginDate,
+        endDate: doc.endDate,
+        edfiKey: { ...s, [idField]: uid, beginDate: doc.beginDate },
+        edfi: extras(doc, ['beginDate', 'endDate', 'sectionReference', personRef]),
+      } as never);
+    },
+  };
+}
+
+/** Staff seen only through section associations teach at the section's school (as edfi-oneroster reads them). */
+async function ensureRole(ctx: WriteContext, userId: string, orgId: string, role: RoleRecord['role']) {
+  const user = (await stored(ctx.em, 'user', userId))!;
+  const roles = (user.roles as RoleRecord[] | undefined) ?? [];
+  if (roles.some((r) => r.orgSourcedId === orgId)) return;
+  roles.push({ roleType: roles.some((r) => r.roleType === 'primary') ? 'secondary' : 'primary', role, orgSourcedId: orgId });
+  await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, roles } as never);
+}
+
+function descriptorResource(descriptor: string): EdfiResource {
+  const name = descriptor[0]!.toLowerCase() + descriptor.slice(1) + 's';
+  return {
+    name, schema: `edFi_${descriptor[0]!.toLowerCase()}${descriptor.slice(1)}`, identity: ['namespace', 'codeValue'], title: descriptor, order: 1,
+    keyOf: (doc) => ({ namespace: doc.namespace, codeValue: doc.codeValue }),
+    view: descriptorView(name),
+    async write(ctx, doc, existing) {
+      const body = { ...extras(doc, []), codeValue: String(doc.codeValue).trim(), shortDescription: String(doc.shortDescription).trim() };
+      return saveDocument(ctx.em, name, `${doc.namespace}#${body.codeValue}`.toLowerCase(), { namespace: doc.namespace, codeValue: body.codeValue }, body, existing?.id);
+    },
+    remove: removeDocument,
+  };
+}
+
+const descriptorResources = Object.keys(seededDescriptors).map(descriptorResource);
+
+const coreResources: EdfiResource[] = [
+  {
+    name: 'schoolYearTypes', schema: 'edFi_schoolYearType', identity: ['schoolYear'], title: 'SchoolYearType', order: 1,
+    keyOf: (doc) => ({ schoolYear: doc.schoolYear }),
+    view: views.schoolYearTypes!,
+    write: (ctx, doc, existing) => saveDocument(ctx.em, 'schoolYearTypes', String(doc.schoolYear), { schoolYear: doc.schoolYear }, extras(doc, []) ?? {}, existing?.id),
+    remove: removeDocument,
+    dependents: (e) => firstOf([['Session', sql`select 1 from academic_session a where a.status = 'active' and a.school_year = ${String(e.keys.schoolYear)}`]]),
+  },
+  {
+    name: 'localEducationAgencies', schema: 'edFi_localEducationAgency', identity: ['localEducationAgencyId'], title: 'LocalEducationAgency', order: 2,
+    keyOf: (doc) => ({ localEducationAgencyId: doc.localEducationAgencyId }),
+    view: views.localEducationAgencies!,
+    async write(ctx, doc, existing) {
+      const prev = await stored(ctx.em, 'org', existing?.sourcedId);
+      const id = doc.localEducationAgencyId;
+      return writeRecord(ctx.em, ctx.sourceId, 'org', {
+        ...(prev as object), sourcedId: existing?.sourcedId ?? md5(String(id)), name: doc.nameOfInstitution, type: 'district', identifier: String(id),
+        edfiKey: { localEducationAgencyId: id }, edfi: extras(doc, ['localEducationAgencyId', 'nameOfInstitution']),
+      } as never);
+    },
+    remove: tombstone('org'),
+    dependents: (e) => firstOf([
+      ['School', sql`select 1 from org o where o.status = 'active' and o.parent_sourced_id = ${e.sourcedId}`],
+      ['Course', sql`select 1 from course c where c.status = 'active' and c.org_sourced_id = ${e.sourcedId}`],
+    ]),
+  },
+  {
+    name: 'schools', schema: 'edFi_school', identity: ['schoolId'], title: 'School', order: 3,
+    keyOf: (doc) => ({ schoolId: doc.schoolId }),
+    view: views.schools!,
+    async write(ctx, doc, existing) {
+      const refs = new References(ctx);
+      const lea = await refs.optional('localEducationAgencies', 'LocalEducationAgency', doc.localEducationAgencyReference, '$.localEducationAgencyReference');
+      refs.check();
+      const prev = await stored(ctx.em, 'org', existing?.sourcedId);
+      return writeRecord(ctx.em, ctx.sourceId, 'org', {
+        ...(prev as object), sourcedId: existing?.sourcedId ?? md5(String(doc.schoolId)), name: doc.nameOfInstitution, type: 'school',
+        identifier: String(doc.schoolId), parentSourcedId: lea?.sourcedId, edfiKey: { schoolId: doc.schoolId },
+        edfi: extras(doc, ['schoolId', 'nameOfInstitution', 'localEducationAgencyReference']),
+      } as never);
+    },
+    remove: tombstone('org'),
+    dependents: (e) => firstOf([
+      ['StudentSchoolAssociation', sql`select 1 from user_role r join "user" u on u.sourced_id = r.user_sourced_id where r.org_sourced_id = ${e.sourcedId} and u.status = 'active'`],
+      ['Course', sql`select 1 from course c where c.status = 'active' and c.org_sourced_id = ${e.sourcedId}`],
+      ['Section', sql`select 1 from class c where c.status = 'active' and c.school_sourced_id = ${e.sourcedId}`],
+      ['Session', sql`select 1 from academic_session a where a.status = 'active' and a.edfi_key->>'schoolId' = ${String(e.keys.schoolId)}`],
+    ]),
+  },
+  {
+    name: 'sessions', schema: 'edFi_session', identity: ['schoolId', 'schoolYear', 'sessionName'], title: 'Session', keyUpdatable: true, order: 4,
+    keyOf: (doc) => ({ schoolId: doc.schoolReference?.schoolId, schoolYear: doc.schoolYearTypeReference?.schoolYear, sessionName: doc.sessionName }),
+    view: views.sessions!,
+    async write(ctx, doc, existing) {
+      const refs = new References(ctx);
+      const schoolId = doc.schoolReference.schoolId;
+      const schoolYear = doc.schoolYearTypeReference.schoolYear;
+      await refs.get('schools', 'School', { schoolId }, '$.schoolReference');
+      await refs.get('schoolYearTypes', 'SchoolYearType', { schoolYear }, '$.schoolYearTypeReference');
+      refs.check();
+      const prev = await stored(ctx.em, 'academicSession', existing?.sourcedId);
+      return writeRecord(ctx.em, ctx.sourceId, 'academicSession', {
+        ...(prev as object), sourcedId: existing?.sourcedId ?? md5(`${schoolId}-${schoolYear}-${doc.sessionName}`), title: doc.sessionName,
+        type: sessionType(doc.termDescriptor), startDate: doc.beginDate, endDate: doc.endDate, schoolYear: String(schoolYear),
+        edfiKey: { schoolId, schoolYear, sessionName: doc.sessionName },
+        edfi: extras(doc, ['sessionName', 'schoolReference', 'schoolYearTypeReference', 'beginDate', 'endDate']),
+      } as never);
+    },
+    remove: tombstone('academicSession'),
+    dependents: (e) => firstOf([
+      ['Section', sql`select 1 from class c where c.status = 'active' and c.term_sourced_ids @> array[${e.sourcedId}::text]`],
+      ['CourseOffering', sql`select 1 from edfi_document d where d.resource = 'courseOfferings' and d.status = 'active'
+        and d.key_values->>'schoolId' = ${String(e.keys.schoolId)} and d.key_values->>'schoolYear' = ${String(e.keys.schoolYear)}
+        and d.key_values->>'sessionName' = ${String(e.keys.sessionName)}`],
+    ]),
+  },
+  {
+    name: 'courses', schema: 'edFi_course', identity: ['courseCode', 'educationOrganizationId'], title: 'Course', order: 4,
+    keyOf: (doc) => ({ courseCode: doc.courseCode, educationOrganizationId: doc.educationOrganizationReference?.educationOrganizationId }),
+    view: views.courses!,
+    async write(ctx, doc, existing) {
+      const refs = new References(ctx);
+      const edOrgId = doc.educationOrganizationReference.educationOrganizationId;
+      const org = await refs.get('educationOrganizations', 'EducationOrganization', { educationOrganizationId: edOrgId }, '$.educationOrganizationReference');
+      refs.check();
+      const prev = await stored(ctx.em, 'course', existing?.sourcedId);
+      return writeRecord(ctx.em, ctx.sourceId, 'course', {
+        ...(prev as object), sourcedId: existing?.sourcedId ?? md5(`${edOrgId}-${doc.courseCode}`), title: doc.courseTitle, courseCode: doc.courseCode,
+        orgSourcedId: org!.sourcedId, edfiKey: { courseCode: doc.courseCode, educationOrganizationId: edOrgId },
+        edfi: extras(doc, ['courseCode', 'courseTitle', 'educationOrganizationReference']),
+      } as never);
+    },
+    remove: tombstone('course'),
+    dependents: (e) => firstOf([
+      ['Section', sql`select 1 from class c where c.status = 'active' and c.course_sourced_id = ${e.sourcedId}`],
+      ['CourseOffering', sql`select 1 from edfi_document d where d.resource = 'courseOfferings' and d.status = 'active'
+        and d.body->'courseReference'->>'courseCode' = ${String(e.keys.courseCode)}
+        and d.body->'courseReference'->>'educationOrganizationId' = ${String(e.keys.educationOrganizationId)}`],
+    ]),
+  },
+  {
+    name: 'courseOfferings', schema: 'edFi_courseOffering', identity: ['localCourseCode', 'schoolId', 'schoolYear', 'sessionName'], title: 'CourseOffering', order: 5,
+    keyOf: (doc) => ({
+      localCourseCode: doc.localCourseCode, schoolId: doc.schoolReference?.schoolId, schoolYear: doc.sessionReference?.schoolYear, sessionName: doc.sessionReference?.sessionName,
+    }),
+    view: views.courseOfferings!,
+    async write(ctx, doc, existing) {
+      unify(doc.schoolReference.schoolId, doc.sessionReference.schoolId, '$.sessionReference.schoolId', 'schoolId');
+      const refs = new References(ctx);
+      await refs.get('courses', 'Course', doc.courseReference, '$.courseReference');
+      await refs.get('schools', 'School', doc.schoolReference, '$.schoolReference');
+      await refs.get('sessions', 'Session', doc.sessionReference, '$.sessionReference');
+      refs.check();
+      const key = this.keyOf(doc);
+      return saveDocument(ctx.em, 'courseOfferings', JSON.stringify(Object.values(key)), key, extras(doc, []) ?? {}, existing?.id);
+    },
+    remove: removeDocument,
+    dependents: (e) => firstOf([['Section', sql`select 1 from class c where c.status = 'active' and c.edfi_key->>'localCourseCode' = ${String(e.keys.localCourseCode)}
+      and c.edfi_key->>'schoolId' = ${String(e.keys.schoolId)} and c.edfi_key->>'schoolYear' = ${String(e.keys.schoolYear)}
+      and c.edfi_key->>'sessionName' = ${String(e.keys.sessionName)}`]]),
+  },
+  {
+    name: 'sections', schema: 'edFi_section', identity: ['localCourseCode', 'schoolId', 'schoolYear', 'sectionIdentifier', 'sessionName'], title: 'Section',
+    keyUpdatable: true, order: 6,
+    keyOf: (doc) => ({ ...doc.courseOfferingReference, sectionIdentifier: doc.sectionIdentifier }),
+    view: views.sections!,
+    async write(ctx, doc, existing) {
+      const refs = new References(ctx);
+      const o = doc.courseOfferingReference as Doc;
+      const offering = await refs.get('courseOfferings', 'CourseOffering', o, '$.courseOfferingReference');
+      refs.check();
+      const course = await refs.get('courses', 'Course', offering!.doc.courseReference, '$.courseOfferingReference');
+      const school = await refs.get('schools', 'School', { schoolId: o.schoolId }, '$.courseOfferingReference');
+      const session = await refs.get('sessions', 'Session', { schoolId: o.schoolId, schoolYear: o.schoolYear, sessionName: o.sessionName }, '$.courseOfferingReference');
+      refs.check();
+      const prev = await stored(ctx.em, 'class', existing?.sourcedId);
+      const lower = (v: unknown) => String(v).toLowerCase();
+      const key = { localCourseCode: o.localCourseCode, schoolId: o.schoolId, schoolYear: o.schoolYear, sectionIdentifier: doc.sectionIdentifier, sessionName: o.sessionName };
+      return writeRecord(ctx.em, ctx.sourceId, 'class', {
+        ...(prev as object),
+        sourcedId: existing?.sourcedId ?? md5(`${lower(o.localCourseCode)}-${o.schoolId}-${o.schoolYear}-${lower(doc.sectionIdentifier)}-${lower(o.sessionName)}`),
+        title: doc.sectionName ?? doc.sectionIdentifier, classCode: doc.sectionIdentifier, classType: prev?.classType ?? 'scheduled',
+        courseSourcedId: course!.sourcedId, schoolSourcedId: school!.sourcedId, termSourcedIds: [session!.sourcedId],
+        edfiKey: key, edfi: extras(doc, ['sectionIdentifier', 'sectionName', 'courseOfferingReference']),
+      } as never);
+    },
+    remove: tombstone('class'),
+    dependents: (e) => firstOf([
+      ['StudentSectionAssociation', sql`select 1 from enrollment n where n.status = 'active' and n.class_sourced_id = ${e.sourcedId} and n.role = 'student'`],
+      ['StaffSectionAssociation', sql`select 1 from enrollment n where n.status = 'active' and n.class_sourced_id = ${e.sourcedId}`],
+    ]),
+  },
+  {
+    name: 'students', schema: 'edFi_student', identity: ['studentUniqueId'], title: 'Student', order: 2,
+    keyOf: (doc) => ({ studentUniqueId: doc.studentUniqueId }),
+    view: views.students!,
+    ...person('student'),
+    remove: tombstone('user'),
+    dependents: (e) => firstOf([
+      ['StudentSchoolAssociation', sql`select 1 from user_role r where r.user_sourced_id = ${e.sourcedId} and r.role = 'student'`],
+      ['StudentSectionAssociation', sql`select 1 from enrollment n where n.status = 'active' and n.user_sourced_id = ${e.sourcedId}`],
+    ]),
+  },
+  {
+    name: 'staffs', schema: 'edFi_staff', identity: ['staffUniqueId'], title: 'Staff', order: 2,
+    keyOf: (doc) => ({ staffUniqueId: doc.staffUniqueId }),
+    view: views.staffs!,
+    ...person('staff'),
+    remove: tombstone('user'),
+    dependents: (e) => firstOf([['StaffSectionAssociation', sql`select 1 from enrollment n where n.status = 'active' and n.user_sourced_id = ${e.sourcedId}`]]),
+  },
+  {
+    name: 'studentSchoolAssociations', schema: 'edFi_studentSchoolAssociation', identity: ['entryDate', 'schoolId', 'studentUniqueId'],
+    title: 'StudentSchoolAssociation', order: 5,
+    keyOf: (doc) => ({ entryDate: doc.entryDate, schoolId: doc.schoolReference?.schoolId, studentUniqueId: doc.studentReference?.studentUniqueId }),
+    view: views.studentSchoolAssociations!,
+    async write(ctx, doc, existing) {
+      const refs = new References(ctx);
+      const student = await refs.get('students', 'Student', doc.studentReference, '$.studentReference');
+      const school = await refs.get('schools', 'School', doc.schoolReference, '$.schoolReference');
+      refs.check();
+      const user = (await stored(ctx.em, 'user', student!.sourcedId))!;
+      const roles = (user.roles as RoleRecord[] | undefined) ?? [];
+      const at = (r: RoleRecord) => r.role === 'student' && r.orgSourcedId === school!.sourcedId && (r.beginDate ?? null) === (doc.entryDate ?? null);
+      const old = roles.find(at);
+      const role: RoleRecord = {
+        ...(old?.sourcedId ? { sourcedId: old.sourcedId } : {}),
+        roleType: old?.roleType ?? (roles.some((r) => r.roleType === 'primary') ? 'secondary' : 'primary'),
+        role: 'student', orgSourcedId: school!.sourcedId, beginDate: doc.entryDate, endDate: doc.exitWithdrawDate,
+        edfi: extras(doc, ['entryDate', 'schoolReference', 'studentReference', 'exitWithdrawDate']),
+      };
+      const next = old ? roles.map((r) => (r === old ? role : r)) : [...roles, role];
+      // The user's grade is the entry grade of their latest school association.
+      const latest = next.filter((r) => r.role === 'student' && r.edfi?.entryGradeLevelDescriptor).sort((a, b) => String(b.beginDate).localeCompare(String(a.beginDate)))[0];
+      const grade = latest && gradeCodes[codeValue(latest.edfi!.entryGradeLevelDescriptor) ?? ''];
+      const result = await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, roles: next, ...(grade ? { grades: [grade] } : {}) } as never);
+      return { ...result, edfiId: ssaId(student!.sourcedId, school!.sourcedId, doc.entryDate), outcome: old ? (result.outcome === 'unchanged' ? 'unchanged' : 'updated') : 'created' };
+    },
+    async remove(ctx, existing) {
+      const user = (await stored(ctx.em, 'user', existing.sourcedId))!;
+      const roles = (user.roles as RoleRecord[]).filter((r) => !(r.role === 'student' && r.orgSourcedId === existing.roleOrg && (r.beginDate ?? null) === (existing.roleBegin ?? null)));
+      await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, roles } as never);
+    },
+  },
+  {
+    name: 'studentSectionAssociations', schema: 'edFi_studentSectionAssociation',
+    identity: ['beginDate', 'localCourseCode', 'schoolId', 'schoolYear', 'sectionIdentifier', 'sessionName', 'studentUniqueId'],
+    title: 'StudentSectionAssociation', keyUpdatable: true, order: 7,
+    keyOf: (doc) => ({ beginDate: doc.beginDate, ...doc.sectionReference, studentUniqueId: doc.studentReference?.studentUniqueId }),
+    view: views.studentSectionAssociations!,
+    ...sectionAssociation('student'),
+    remove: tombstone('enrollment'),
+  },
+  {
+    name: 'staffSectionAssociations', schema: 'edFi_staffSectionAssociation',
+    identity: ['beginDate', 'localCourseCode', 'schoolId', 'schoolYear', 'sectionIdentifier', 'sessionName', 'staffUniqueId'],
+    title: 'StaffSectionAssociation', order: 7,
+    keyOf: (doc) => ({ beginDate: doc.beginDate, ...doc.sectionReference, staffUniqueId: doc.staffReference?.staffUniqueId }),
+    view: views.staffSectionAssociations!,
+    ...sectionAssociation('staff'),
+    remove: tombstone('enrollment'),
+  },
+];
+
+export const edfiResources: readonly EdfiResource[] = [...descriptorResources, ...coreResources];
+
+const byName = new Map(edfiResources.map((r) => [r.name.toLowerCase(), r]));
+/** Route names are case-insensitive (Ed-Fi URL guideline). */
+export const resourceNamed = (name: string) => byName.get(name.toLowerCase());
+
+/** Views references resolve against that are not served as resources: an abstract educationOrganizationReference. */
+export const referenceViews: Record<string, View> = {
+  educationOrganizations: {
+    from: sql.raw(`select t.sourced_id, t.edfi_id as id, t.status, t.change_version as cv, t.etag, t.date_last_modified as lm,
+      edfi_org_id(t.identifier, t.sourced_id) as "educationOrganizationId", '{}'::jsonb as doc from org t`),
+    params: { educationOrganizationId: 'integer' },
+  },
+};

@@ -1,0 +1,416 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { sql, type RawBuilder } from 'kysely';
+import type { Caller } from '../../src/auth/bearer.ts';
+import { edfiAllows } from '../../src/auth/scopes.ts';
+import { ensureSource } from '../../src/sync/reconcile.ts';
+import type { Written } from '../../src/sync/write.ts';
+import { servedSpec } from './openapi.ts';
+import { problems, sendProblem, type EdfiProblem } from './problems.ts';
+import { Conflict, edfiResources, Invalid, referenceViews, resourceNamed, Unresolved, type EdfiResource, type Found, type WriteContext } from './resources.ts';
+import { descriptorsIn, validateBody } from './validate.ts';
+import type { ParamType, View } from './views.ts';
+
+/**
+ * The Ed-Fi API door (DS 5.x resources) on Hono, under /data/v3/ed-fi and /data/ed-fi: GET by
+ * example with offset/limit/totalCount and change-version windows, GET by id with If-None-Match,
+ * POST as upsert by natural key, PUT by id, DELETE by id with If-Match, /deletes and /keyChanges,
+ * and the change-query, discovery and dependency documents. Every list, filter and page is SQL.
+ */
+
+export interface EdfiOptions {
+  authenticate: (header: string | undefined) => Promise<Caller | undefined>;
+  onError?: (error: unknown) => void;
+  /** Largest request body accepted. */
+  maxBodyBytes?: number;
+}
+
+export const EDFI_BASES = ['/data/v3/ed-fi', '/data/ed-fi'];
+const API_SOURCE = 'edfi-api';
+const MAX_LIMIT = 500;
+
+class ProblemError extends Error {
+  readonly problem: EdfiProblem;
+  constructor(problem: EdfiProblem) {
+    super(problem.detail);
+    this.problem = problem;
+  }
+}
+
+const stamp = (alias: string) =>
+  sql.raw(`jsonb_build_object('id', ${alias}.id, '_etag', ${alias}.etag, '_lastModifiedDate', to_char(${alias}.lm at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`);
+
+/** A typed, bound comparison of one view column. */
+function compare(column: string, type: ParamType, value: unknown): RawBuilder<unknown> {
+  const ref = sql.ref(`v.${column}`);
+  switch (type) {
+    case 'integer': return sql`${ref} = ${String(value)}::bigint`;
+    case 'date': return sql`${ref} = ${String(value)}::date`;
+    case 'boolean': return sql`${ref} = ${String(value)}::boolean`;
+    default: return sql`${ref} = ${String(value)}`;
+  }
+}
+
+function parseValue(type: ParamType, raw: string): string | undefined {
+  switch (type) {
+    case 'integer': return /^-?\d{1,18}$/.test(raw) ? raw : undefined;
+    case 'date': return /^\d{4}-\d{2}-\d{2}$/.test(raw) && !Number.isNaN(Date.parse(raw)) ? raw : undefined;
+    case 'boolean': return /^(true|false)$/i.test(raw) ? raw.toLowerCase() : undefined;
+    default: return raw;
+  }
+}
+
+const label = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
+
+/** `cfa3fea8edf44c50b95e1808e616460a` (ODS/API) and dashed UUIDs alike. */
+function normaliseId(raw: string): string | undefined {
+  const hex = raw.replace(/-/g, '').toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(hex) || (raw.includes('-') && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(raw))) return undefined;
+  return hex.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+}
+
+/** Entity tags from If-Match / If-None-Match: quoted or not, weak or not, one or a list. */
+const tagsOf = (header: string | undefined) => (header ?? '').split(',').map((t) => t.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1')).filter(Boolean);
+
+interface ListQuery {
+  limit: number;
+  offset: number;
+  totalCount: boolean;
+  where: RawBuilder<unknown>[];
+}
+
+/** Paging, change-version window and query-by-example parameters; names are case-insensitive. */
+function listQuery(c: Context, params: Record<string, ParamType>, extra: Record<string, ParamType> = {}): ListQuery {
+  const known = new Map(Object.entries({ ...params, ...extra, id: 'string' as ParamType }).map(([k, t]) => [k.toLowerCase(), [k, t] as const]));
+  const errors: Record<string, string[]> = {};
+  const messages: string[] = [];
+  const q: ListQuery = { limit: 25, offset: 0, totalCount: false, where: [] };
+  const url = new URL(c.req.url);
+  for (const [rawName, raw] of url.searchParams) {
+    const name = rawName.toLowerCase();
+    if (name === 'limit' || name === 'offset') {
+      const n = /^-?\d+$/.test(raw) ? Number(raw) : Number.NaN;
+      if (name === 'limit' && !(n >= 0 && n <= MAX_LIMIT)) messages.push(`Limit must be a value between 0 and ${MAX_LIMIT}.`);
+      else if (name === 'offset' && !(n >= 0)) messages.push('Offset must be a whole number of at least 0.');
+      else q[name] = n;
+    } else if (name === 'totalcount') {
+      if (!/^(true|false)$/i.test(raw)) messages.push("TotalCount must be 'true' or 'false'.");
+      q.totalCount = raw.toLowerCase() === 'true';
+    } else if (name === 'minchangeversion' || name === 'maxchangeversion') {
+      if (!/^\d{1,18}$/.test(raw)) errors[`$.${name === 'minchangeversion' ? 'minChangeVersion' : 'maxChangeVersion'}`] = [`The value '${raw}' is not valid.`];
+      else q.where.push(name === 'minchangeversion' ? sql`v.cv >= ${raw}::bigint` : sql`v.cv <= ${raw}::bigint`);
+    } else if (name === 'correlationid') {
+      continue;
+    } else if (name === 'pagetoken' || name === 'pagesize') {
+      messages.push('Cursor paging (pageToken, pageSize) is not supported by this API; use offset and limit.');
+    } else {
+      const found = known.get(name);
+      if (!found) {
+        messages.push(`The request parameter '${rawName}' is not a property of this resource.`);
+        continue;
+      }
+      const [column, type] = found;
+      if (column === 'id') {
+        const id = normaliseId(raw);
+        if (!id) errors['$.id'] = [`The value '${raw}' is not valid for Id.`];
+        else q.where.push(sql`v.id = ${id}::uuid`);
+        continue;
+      }
+      const value = parseValue(type, raw);
+      if (value === undefined) errors[`$.${column}`] = [`The value '${raw}' is not valid for ${label(column)}.`];
+      else q.where.push(compare(column, type, value));
+    }
+  }
+  if (messages.length || Object.keys(errors).length) throw new ProblemError(problems.parameters(errors, ...messages));
+  return q;
+}
+
+export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions) {
+  let sourceId: Promise<number> | undefined;
+  const apiSource = () => (sourceId ??= ensureSource(orm.em.fork(), API_SOURCE, 'api').catch((e) => {
+    sourceId = undefined;
+    throw e;
+  }));
+
+  const viewOf = (name: string): View | undefined => resourceNamed(name)?.view ?? referenceViews[name];
+
+  async function findOne(db: ReturnType<MikroORM['em']['getKysely']>, view: View, where: RawBuilder<unknown>[]): Promise<Found | undefined> {
+    const { rows } = await sql<Record<string, any>>`select v.* from (${view.from}) v where ${sql.join(where, sql` and `)} limit 1`.execute(db);
+    const row = rows[0];
+    if (!row) return undefined;
+    const keys = Object.fromEntries(Object.keys(view.params).map((p) => [p, row[p]]));
+    return { sourcedId: row.sourced_id, id: row.id, etag: row.etag, status: row.status, doc: row.doc, keys, roleOrg: row.role_org, roleBegin: row.role_begin };
+  }
+
+  const contextFor = (em: ReturnType<MikroORM['em']['fork']>, source: number): WriteContext => ({
+    em,
+    sourceId: source,
+    async find(resource, key) {
+      const view = viewOf(resource)!;
+      const where = [sql`v.status = 'active'`];
+      for (const [k, v] of Object.entries(key)) {
+        if (k === 'link') continue;
+        const type = view.params[k];
+        if (!type || v === undefined || v === null) return undefined;
+        where.push(compare(k, type, v));
+      }
+      return findOne(em.getKysely(), view, where);
+    },
+  });
+
+  const auth = async (c: Context, next: () => Promise<void>) => {
+    const caller = await options.authenticate(c.req.header('authorization'));
+    if (!caller) {
+      c.header('WWW-Authenticate', 'Bearer realm="ed-fi", error="invalid_token"');
+      return sendProblem(c, problems.unauthenticated());
+    }
+    c.set('caller', caller);
+    c.set('clientId', caller.clientId);
+    await next();
+  };
+
+  const handle = (work: (c: Context) => Promise<Response>) => async (c: Context) => {
+    try {
+      return await work(c);
+    } catch (error) {
+      if (error instanceof ProblemError) return sendProblem(c, error.problem);
+      if (error instanceof Unresolved) {
+        const paths = Object.fromEntries(error.items.map((i) => [i.path, [`The referenced '${i.resource}' item does not exist.`]]));
+        return sendProblem(c, problems.unresolved(error.items.map((i) => `The referenced '${i.resource}' item does not exist.`), paths));
+      }
+      if (error instanceof Invalid) {
+        return sendProblem(c, problems.validation({ [error.path]: [error.message] }));
+      }
+      if (error instanceof Conflict) return sendProblem(c, problems.dependent(error.message));
+      if ((error as { code?: string }).code === '23505') return sendProblem(c, problems.nonUnique('A natural key conflicts with an existing item.'));
+      options.onError?.(error);
+      return sendProblem(c, problems.internal());
+    }
+  };
+
+  const resourceFor = (c: Context, write: boolean): EdfiResource => {
+    const resource = resourceNamed(c.req.param('resource') ?? '');
+    if (!resource) throw new ProblemError(problems.notFound());
+    const caller = c.get('caller') as Caller;
+    if (!edfiAllows(caller.scopes, resource.name, write)) {
+      throw new ProblemError(problems.forbidden(write ? 'write' : 'read', resource.name));
+    }
+    return resource;
+  };
+
+  async function byId(em: ReturnType<MikroORM['em']['fork']>, resource: EdfiResource, raw: string, activeOnly = true): Promise<Found | undefined> {
+    const id = normaliseId(raw);
+    if (!id) throw new ProblemError(problems.validation({ '$.id': [`The value '${raw}' is not valid for Id.`] }));
+    return findOne(em.getKysely(), resource.view, [sql`v.id = ${id}::uuid`, ...(activeOnly ? [sql`v.status = 'active'`] : [])]);
+  }
+
+  async function readBody(c: Context): Promise<Record<string, unknown>> {
+    const type = c.req.header('content-type') ?? '';
+    if (!/^application\/(.+\+)?json\b/i.test(type)) throw new ProblemError(problems.unsupportedMediaType());
+    const text = await c.req.text();
+    if (!text.trim()) throw new ProblemError(problems.badRequest('A non-empty request body is required.'));
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new ProblemError(problems.badRequest('The request data was constructed incorrectly.'));
+    }
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ProblemError(problems.badRequest('The request body must be a JSON object (one item).'));
+    return body as Record<string, unknown>;
+  }
+
+  /** Validates the body and its descriptors: every problem of the body in one 400. */
+  async function checked(em: ReturnType<MikroORM['em']['fork']>, resource: EdfiResource, body: Record<string, unknown>) {
+    const result = validateBody(resource.schema, body);
+    const errors = result.ok ? {} : { ...result.errors };
+    const doc = result.ok ? result.doc : body;
+    const descriptors = descriptorsIn(doc);
+    if (descriptors.length) {
+      const wanted = [...new Set(descriptors.map(([, v]) => v.trim().toLowerCase()))];
+      const { rows } = await sql<{ k: string }>`select natural_key as k from edfi_document
+        where natural_key = any(${wanted}::text[]) and status = 'active' and resource like '%Descriptors'`.execute(em.getKysely());
+      const known = new Set(rows.map((r) => r.k));
+      for (const [path, value] of descriptors) {
+        if (known.has(value.trim().toLowerCase())) continue;
+        const name = label(path.split('.').at(-1)!).replace(/^(Entry|Exit|Birth|Next|Primary)/, '');
+        (errors[path] ??= []).push(`${name} value '${value}' does not exist.`);
+      }
+    }
+    if (Object.keys(errors).length) throw new ProblemError(problems.validation(errors));
+    return doc;
+  }
+
+  function preconditions(c: Context, existing: Found | undefined) {
+    const ifMatch = tagsOf(c.req.header('if-match'));
+    if (ifMatch.length && !(existing && (ifMatch.includes('*') || ifMatch.includes(existing.etag)))) throw new ProblemError(problems.lockFailed());
+    if (c.req.method !== 'DELETE' && tagsOf(c.req.header('if-none-match')).includes('*') && existing) throw new ProblemError(problems.lockFailed());
+  }
+
+  const keyString = (key: Record<string, unknown>) => JSON.stringify(Object.keys(key).sort().map((k) => [k, String(key[k])]));
+
+  const locationBase = (c: Context, resource: EdfiResource) => {
+    const path = c.req.path;
+    const base = EDFI_BASES.find((b) => path.toLowerCase().startsWith(b)) ?? EDFI_BASES[0]!;
+    return `${new URL(c.req.url).origin}${base}/${resource.name}`;
+  };
+
+  const limiter = bodyLimit({
+    maxSize: options.maxBodyBytes ?? 1024 * 1024,
+    onError: (c) => sendProblem(c, problems.tooLarge(options.maxBodyBytes ?? 1024 * 1024)),
+  });
+
+  for (const base of EDFI_BASES) {
+    app.use(`${base}/*`, auth);
+
+    app.get(`${base}/:resource/deletes`, handle(async (c) => {
+      const resource = resourceFor(c, false);
+      const q = listQuery(c, {});
+      const keyValues = sql.raw(`jsonb_build_object(${resource.identity.map((k) => `'${k}', v."${k}"`).join(', ')})`);
+      const where = [sql`v.status = 'tobedeleted'`, ...q.where];
+      return list(c, q, resource.view, sql`jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'keyValues', ${keyValues})`, where, sql`v.cv`);
+    }));
+
+    app.get(`${base}/:resource/keyChanges`, handle(async (c) => {
+      const resource = resourceFor(c, false);
+      const q = listQuery(c, {});
+      const from = sql`select k.change_version as cv, k.id, k.old_key_values, k.new_key_values from edfi_key_change k where k.resource = ${resource.name}`;
+      return list(c, q, { from, params: {} }, sql`jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'oldKeyValues', v.old_key_values, 'newKeyValues', v.new_key_values)`, q.where, sql`v.cv`);
+    }));
+
+    app.get(`${base}/:resource`, handle(async (c) => {
+      const resource = resourceFor(c, false);
+      const q = listQuery(c, resource.view.params);
+      return list(c, q, resource.view, sql`v.doc || ${stamp('v')}`, [sql`v.status = 'active'`, ...q.where], sql`v.id`);
+    }));
+
+    app.get(`${base}/:resource/:id`, handle(async (c) => {
+      const resource = resourceFor(c, false);
+      const em = orm.em.fork();
+      const id = normaliseId(c.req.param('id')!);
+      if (!id) throw new ProblemError(problems.validation({ '$.id': [`The value '${c.req.param('id')}' is not valid for Id.`] }));
+      const { rows } = await sql<{ item: string; etag: string }>`select (v.doc || ${stamp('v')})::text as item, v.etag
+        from (${resource.view.from}) v where v.id = ${id}::uuid and v.status = 'active' limit 1`.execute(em.getKysely());
+      const row = rows[0];
+      if (!row) throw new ProblemError(problems.notFound());
+      c.header('ETag', `"${row.etag}"`);
+      if (tagsOf(c.req.header('if-none-match')).some((t) => t === row.etag || t === '*')) return c.body(null, 304);
+      return c.body(row.item, 200, { 'content-type': 'application/json' });
+    }));
+
+    const post = handle(async (c) => {
+      const resource = resourceFor(c, true);
+      const body = await readBody(c);
+      if (Object.keys(body).some((k) => k.toLowerCase() === 'id')) {
+        throw new ProblemError(problems.validation({ '$.id': ["Resource identifiers cannot be assigned by the client. The 'id' property should not be included in the request body."] }));
+      }
+      const source = await apiSource();
+      const written = await orm.em.fork().transactional(async (tx) => {
+        const doc = await checked(tx, resource, body);
+        const ctx = contextFor(tx, source);
+        const existing = await ctx.find(resource.name, resource.keyOf(doc));
+        preconditions(c, existing);
+        return resource.write(ctx, doc, existing);
+      });
+      c.header('Location', `${locationBase(c, resource)}/${written.edfiId}`);
+      c.header('ETag', `"${written.etag}"`);
+      return c.body(null, written.outcome === 'created' ? 201 : 200);
+    });
+    app.post(`${base}/:resource`, limiter, post);
+    app.post(`${base}/:resource/`, limiter, post);
+
+    app.put(`${base}/:resource/:id`, limiter, handle(async (c) => {
+      const resource = resourceFor(c, true);
+      const body = await readBody(c);
+      const source = await apiSource();
+      const written = await orm.em.fork().transactional(async (tx) => {
+        const existing = await byId(tx, resource, c.req.param('id')!);
+        if (!existing) throw new ProblemError(problems.notFound());
+        const bodyId = Object.entries(body).find(([k]) => k.toLowerCase() === 'id')?.[1];
+        if (bodyId !== undefined && normaliseId(String(bodyId)) !== existing.id) {
+          throw new ProblemError(problems.validation({ '$.id': ['The identifier in the request body must match the identifier in the URL.'] }));
+        }
+        preconditions(c, existing);
+        const doc = await checked(tx, resource, body);
+        const newKey = resource.keyOf(doc);
+        const changed = keyString(newKey) !== keyString(existing.keys as Record<string, unknown>);
+        if (changed && !resource.keyUpdatable) throw new ProblemError(problems.keyChange(resource.title));
+        const ctx = contextFor(tx, source);
+        if (changed && (await ctx.find(resource.name, newKey))) throw new ProblemError(problems.nonUnique(`A '${resource.title}' item with these identifying values already exists.`));
+        const result = await resource.write(ctx, doc, existing);
+        if (changed) {
+          await sql`insert into edfi_key_change (change_version, resource, id, old_key_values, new_key_values)
+            values (${result.changeVersion}, ${resource.name}, ${existing.id}::uuid, ${JSON.stringify(existing.keys)}::jsonb, ${JSON.stringify(newKey)}::jsonb)`.execute(tx.getKysely());
+        }
+        return result;
+      });
+      c.header('Location', `${locationBase(c, resource)}/${written.edfiId}`);
+      c.header('ETag', `"${written.etag}"`);
+      return c.body(null, 204);
+    }));
+
+    app.delete(`${base}/:resource/:id`, handle(async (c) => {
+      const resource = resourceFor(c, true);
+      const source = await apiSource();
+      await orm.em.fork().transactional(async (tx) => {
+        const existing = await byId(tx, resource, c.req.param('id')!);
+        if (!existing) throw new ProblemError(problems.notFound());
+        preconditions(c, existing);
+        if (resource.dependents) {
+          const { rows } = await sql<{ d: string | null }>`select ${resource.dependents(existing)} as d`.execute(tx.getKysely());
+          if (rows[0]?.d) throw new Conflict(rows[0].d);
+        }
+        await resource.remove(contextFor(tx, source), existing);
+      });
+      return c.body(null, 204);
+    }));
+
+    app.post(`${base}/:resource/:id`, (c) => sendProblem(c, problems.methodNotAllowed('Resource items can only be updated using PUT. To "upsert" an item in the resource collection using POST, remove the "id" from the route.')));
+    app.on(['PUT', 'DELETE'], `${base}/:resource`, (c) => sendProblem(c, problems.methodNotAllowed(`${c.req.method} requests are only supported on resource items, not on collections.`)));
+    app.on(['PATCH', 'OPTIONS', 'HEAD'], [`${base}/:resource`, `${base}/:resource/:id`], (c) => sendProblem(c, problems.methodNotAllowed(`${c.req.method} is not supported.`)));
+  }
+
+  async function list(c: Context, q: ListQuery, view: View, item: RawBuilder<unknown>, where: RawBuilder<unknown>[], order: RawBuilder<unknown>) {
+    const db = orm.em.fork().getKysely();
+    const condition = where.length ? sql.join(where, sql` and `) : sql`true`;
+    const { rows } = await sql<{ items: string }>`select coalesce(json_agg(p.item), '[]')::text as items from (
+        select ${item} as item from (${view.from}) v where ${condition} order by ${order} limit ${q.limit} offset ${q.offset}) p`.execute(db);
+    if (q.totalCount) {
+      const { rows: counted } = await sql<{ n: string }>`select count(*) as n from (${view.from}) v where ${condition}`.execute(db);
+      c.header('Total-Count', String(counted[0]!.n));
+    }
+    return c.body(rows[0]!.items, 200, { 'content-type': 'application/json' });
+  }
+
+  app.use('/changeQueries/*', auth);
+  app.get('/changeQueries/v1/availableChangeVersions', async (c) => {
+    const { rows } = await sql<{ v: string }>`select case when is_called then last_value else 0 end as v from change_version_seq`.execute(orm.em.fork().getKysely());
+    return c.json({ oldestChangeVersion: 0, newestChangeVersion: Number(rows[0]!.v) });
+  });
+
+  app.get('/', (c) => c.json(discovery(new URL(c.req.url).origin)));
+  app.get('/openapi/edfi.json', (c) => c.json(servedSpec()));
+  app.get('/metadata', (c) => c.json([{ name: 'Resources', endpointUri: `${new URL(c.req.url).origin}/openapi/edfi.json`, prefix: '' }]));
+  app.get('/metadata/data/v3/dependencies', (c) =>
+    c.json([...edfiResources].sort((a, b) => a.order - b.order || a.name.localeCompare(b.name)).map((r) => ({
+      resource: `/ed-fi/${r.name}`, order: r.order, operations: ['Create', 'Update'],
+    }))));
+}
+
+export function discovery(origin: string) {
+  return {
+    version: '0.1.0',
+    informationalVersion: 'Rostergate 0.1.0',
+    suite: '3',
+    build: '0.1.0',
+    apiMode: 'Shared Instance',
+    dataModels: [{ name: 'Ed-Fi', version: '5.0.0', informationalVersion: 'Ed-Fi Data Standard 5.0 resources over the Rostergate shared schema' }],
+    urls: {
+      dependencies: `${origin}/metadata/data/v3/dependencies`,
+      openApiMetadata: `${origin}/metadata`,
+      oauth: `${origin}/oauth/token`,
+      dataManagementApi: `${origin}/data/v3/`,
+      changeQueries: `${origin}/changeQueries/v1/`,
+    },
+  };
+}

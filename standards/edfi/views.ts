@@ -1,0 +1,188 @@
+import { sql, type RawBuilder } from 'kysely';
+import { ssaIdSql } from '../../src/db/entities.ts';
+import { gradeCodes, termOfType } from './vocabulary.ts';
+
+/**
+ * How each Ed-Fi resource reads the shared schema: one SQL subquery per resource with the columns
+ * every route needs (`sourced_id` of the row written, `id`, `status`, change version `cv`, `etag`,
+ * last-modified `lm`, the item `doc`) and one column per query-by-example parameter, named as the
+ * parameter. Routes wrap it (`select … from (<view>) v where …`): PostgreSQL flattens the
+ * subquery, so filters reach the tables' indexes. Rows that did not come through Ed-Fi get their
+ * Ed-Fi keys and required values derived as docs/mapping.md says; Ed-Fi attributes with no
+ * OneRoster field come back from the row's `edfi` column.
+ */
+
+export type ParamType = 'string' | 'integer' | 'date' | 'boolean';
+
+export interface View {
+  from: RawBuilder<unknown>;
+  params: Record<string, ParamType>;
+}
+
+const orgId = (alias: string) => `edfi_org_id(${alias}.identifier, ${alias}.sourced_id)`;
+const day = (expr: string) => `to_char(${expr}, 'YYYY-MM-DD')`;
+const rowMeta = (alias: string) =>
+  `${alias}.sourced_id, ${alias}.edfi_id as id, ${alias}.status, ${alias}.change_version as cv, ${alias}.etag, ${alias}.date_last_modified as lm`;
+const uri = (name: string, code: string) => `'uri://ed-fi.org/${name}#${code.replace(/'/g, "''")}'`;
+const personId = (alias: string) => `coalesce(${alias}.identifier, ${alias}.sourced_id)`;
+
+/** A OneRoster grade back to a GradeLevelDescriptor. */
+const gradeDescriptor = (grade: string) =>
+  `case ${grade} ${Object.entries(gradeCodes).map(([code, g]) => `when '${g}' then ${uri('GradeLevelDescriptor', code)}`).join(' ')} end`;
+
+/** The five-part section key of class row `x` (stored for Ed-Fi sections, derived for the others). */
+const sectionKey = (x: string) => `
+  select coalesce(${x}.edfi_key->>'localCourseCode', c.course_code, c.sourced_id) as lcc,
+    coalesce((${x}.edfi_key->>'schoolId')::bigint, ${orgId('o')}) as school_id,
+    coalesce((${x}.edfi_key->>'schoolYear')::int, a.school_year::int) as school_year,
+    coalesce(${x}.edfi_key->>'sessionName', a.title) as session_name,
+    coalesce(${x}.edfi_key->>'sectionIdentifier', ${x}.class_code, ${x}.sourced_id) as section_id
+  from (select 1) one
+    left join course c on c.sourced_id = ${x}.course_sourced_id
+    left join org o on o.sourced_id = ${x}.school_sourced_id
+    left join academic_session a on a.sourced_id = ${x}.term_sourced_ids[1]`;
+const sectionReference = `jsonb_build_object('localCourseCode', k.lcc, 'schoolId', k.school_id, 'schoolYear', k.school_year,
+  'sectionIdentifier', k.section_id, 'sessionName', k.session_name)`;
+
+const staffRoles = `('teacher', 'aide', 'administrator', 'counselor', 'districtAdministrator', 'siteAdministrator', 'principal', 'systemAdministrator', 'proctor')`;
+
+const documents = (resource: string, columns: string) => sql.raw(`
+  select d.id::text as sourced_id, d.id, d.status, d.change_version as cv, d.etag, d.last_modified as lm, ${columns}, d.body as doc
+  from edfi_document d where d.resource = '${resource}'`);
+
+export function descriptorView(resource: string): View {
+  return {
+    from: documents(resource, `d.body->>'namespace' as "namespace", d.body->>'codeValue' as "codeValue", d.body->>'shortDescription' as "shortDescription"`),
+    params: { namespace: 'string', codeValue: 'string', shortDescription: 'string' },
+  };
+}
+
+export const views: Record<string, View> = {
+  localEducationAgencies: {
+    from: sql.raw(`select ${rowMeta('t')}, ${orgId('t')} as "localEducationAgencyId", t.name as "nameOfInstitution",
+      jsonb_build_object('localEducationAgencyId', ${orgId('t')}, 'nameOfInstitution', t.name,
+        'localEducationAgencyCategoryDescriptor', ${uri('LocalEducationAgencyCategoryDescriptor', 'Regular public school district')},
+        'categories', jsonb_build_array(jsonb_build_object('educationOrganizationCategoryDescriptor', ${uri('EducationOrganizationCategoryDescriptor', 'Local Education Agency')})))
+        || coalesce(t.edfi, '{}') as doc
+      from org t where t.type = 'district'`),
+    params: { localEducationAgencyId: 'integer', nameOfInstitution: 'string' },
+  },
+  schools: {
+    from: sql.raw(`select ${rowMeta('t')}, ${orgId('t')} as "schoolId", t.name as "nameOfInstitution",
+        case when p.type = 'district' then ${orgId('p')} end as "localEducationAgencyId",
+        jsonb_strip_nulls(jsonb_build_object('schoolId', ${orgId('t')}, 'nameOfInstitution', t.name,
+          'localEducationAgencyReference', case when p.type = 'district' then jsonb_build_object('localEducationAgencyId', ${orgId('p')}) end,
+          'educationOrganizationCategories', jsonb_build_array(jsonb_build_object('educationOrganizationCategoryDescriptor', ${uri('EducationOrganizationCategoryDescriptor', 'School')})),
+          'gradeLevels', '[]'::jsonb)) || coalesce(t.edfi, '{}') as doc
+      from org t left join org p on p.sourced_id = t.parent_sourced_id where t.type = 'school'`),
+    params: { schoolId: 'integer', nameOfInstitution: 'string', localEducationAgencyId: 'integer' },
+  },
+  schoolYearTypes: {
+    from: documents('schoolYearTypes', `(d.key_values->>'schoolYear')::int as "schoolYear", (d.body->>'currentSchoolYear')::boolean as "currentSchoolYear"`),
+    params: { schoolYear: 'integer', currentSchoolYear: 'boolean' },
+  },
+  sessions: {
+    from: sql.raw(`select ${rowMeta('t')}, s.school_id as "schoolId", t.school_year::int as "schoolYear", t.title as "sessionName",
+        t.start_date as "beginDate", t.end_date as "endDate", coalesce(t.edfi->>'termDescriptor', tt.term) as "termDescriptor",
+        jsonb_strip_nulls(jsonb_build_object('sessionName', t.title, 'schoolReference', jsonb_build_object('schoolId', s.school_id),
+          'schoolYearTypeReference', jsonb_build_object('schoolYear', t.school_year::int), 'beginDate', ${day('t.start_date')},
+          'endDate', ${day('t.end_date')}, 'termDescriptor', tt.term,
+          'totalInstructionalDays', (select count(*)::int from generate_series(t.start_date, t.end_date, interval '1 day') g where extract(isodow from g) < 6)))
+          || coalesce(t.edfi, '{}') as doc
+      from academic_session t
+        cross join lateral (select coalesce((t.edfi_key->>'schoolId')::bigint, (select ${orgId('o')} from class c join org o on o.sourced_id = c.school_sourced_id
+          where c.term_sourced_ids @> array[t.sourced_id::text] order by c.school_sourced_id limit 1)) as school_id) s
+        cross join lateral (select case t.type ${Object.entries(termOfType).map(([type, code]) => `when '${type}' then ${uri('TermDescriptor', code)}`).join(' ')} end as term) tt
+      where (t.edfi_key ? 'sessionName' or (t.edfi_key is null and t.type in ('term', 'semester')))`),
+    params: { schoolId: 'integer', schoolYear: 'integer', sessionName: 'string', beginDate: 'date', endDate: 'date', termDescriptor: 'string' },
+  },
+  courses: {
+    from: sql.raw(`select ${rowMeta('t')}, coalesce(t.course_code, t.sourced_id) as "courseCode", ${orgId('o')} as "educationOrganizationId",
+        t.title as "courseTitle",
+        jsonb_strip_nulls(jsonb_build_object('courseCode', coalesce(t.course_code, t.sourced_id), 'courseTitle', t.title, 'numberOfParts', 1,
+          'identificationCodes', jsonb_build_array(jsonb_build_object('courseIdentificationSystemDescriptor', ${uri('CourseIdentificationSystemDescriptor', 'LEA course code')},
+            'identificationCode', coalesce(t.course_code, t.sourced_id))),
+          'educationOrganizationReference', jsonb_build_object('educationOrganizationId', ${orgId('o')}))) || coalesce(t.edfi, '{}') as doc
+      from course t left join org o on o.sourced_id = t.org_sourced_id`),
+    params: { courseCode: 'string', educationOrganizationId: 'integer', courseTitle: 'string' },
+  },
+  courseOfferings: {
+    from: documents('courseOfferings', `d.key_values->>'localCourseCode' as "localCourseCode", (d.key_values->>'schoolId')::bigint as "schoolId",
+      (d.key_values->>'schoolYear')::int as "schoolYear", d.key_values->>'sessionName' as "sessionName", d.body->>'localCourseTitle' as "localCourseTitle"`),
+    params: { localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer', sessionName: 'string', localCourseTitle: 'string' },
+  },
+  sections: {
+    from: sql.raw(`select ${rowMeta('t')}, k.lcc as "localCourseCode", k.school_id as "schoolId", k.school_year as "schoolYear",
+        k.session_name as "sessionName", k.section_id as "sectionIdentifier", t.title as "sectionName",
+        jsonb_strip_nulls(jsonb_build_object('sectionIdentifier', k.section_id, 'sectionName', t.title,
+          'courseOfferingReference', jsonb_build_object('localCourseCode', k.lcc, 'schoolId', k.school_id, 'schoolYear', k.school_year, 'sessionName', k.session_name)))
+          || coalesce(t.edfi, '{}') as doc
+      from class t cross join lateral (${sectionKey('t')}) k`),
+    params: { localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer', sessionName: 'string', sectionIdentifier: 'string', sectionName: 'string' },
+  },
+  students: {
+    from: sql.raw(`select ${rowMeta('t')}, ${personId('t')} as "studentUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
+        t.middle_name as "middleName", d.birth_date as "birthDate",
+        jsonb_strip_nulls(jsonb_build_object('studentUniqueId', ${personId('t')}, 'firstName', t.given_name, 'lastSurname', t.family_name,
+          'middleName', t.middle_name, 'preferredFirstName', t.preferred_first_name, 'preferredLastSurname', t.preferred_last_name,
+          'birthDate', ${day('d.birth_date')})) || coalesce(t.edfi, '{}') as doc
+      from "user" t left join demographics d on d.sourced_id = t.sourced_id
+      where (t.edfi_key ? 'studentUniqueId'
+        or (t.edfi_key is null and exists (select 1 from user_role r where r.user_sourced_id = t.sourced_id and r.role = 'student')))`),
+    params: { studentUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', birthDate: 'date' },
+  },
+  staffs: {
+    from: sql.raw(`select ${rowMeta('t')}, ${personId('t')} as "staffUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
+        t.middle_name as "middleName", t.username as "loginId",
+        jsonb_strip_nulls(jsonb_build_object('staffUniqueId', ${personId('t')}, 'firstName', t.given_name, 'lastSurname', t.family_name,
+          'middleName', t.middle_name, 'preferredFirstName', t.preferred_first_name, 'preferredLastSurname', t.preferred_last_name,
+          'loginId', t.username, 'birthDate', ${day('d.birth_date')},
+          'electronicMails', case when t.email is not null then jsonb_build_array(jsonb_build_object('electronicMailAddress', t.email,
+            'electronicMailTypeDescriptor', ${uri('ElectronicMailTypeDescriptor', 'Work')})) end)) || coalesce(t.edfi, '{}') as doc
+      from "user" t left join demographics d on d.sourced_id = t.sourced_id
+      where (t.edfi_key ? 'staffUniqueId'
+        or (t.edfi_key is null and exists (select 1 from user_role r where r.user_sourced_id = t.sourced_id and r.role in ${staffRoles})))`),
+    params: { staffUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', loginId: 'string' },
+  },
+  studentSchoolAssociations: {
+    // An association is a student role of the user: it changes (and versions) with its user.
+    from: sql.raw(`select r.user_sourced_id as sourced_id,
+        ${ssaIdSql('r.user_sourced_id', 'r.org_sourced_id', 'r.begin_date')} as id,
+        u.status, u.change_version as cv, u.etag, u.date_last_modified as lm, r.org_sourced_id as role_org, r.begin_date as role_begin,
+        ${personId('u')} as "studentUniqueId", ${orgId('o')} as "schoolId", r.begin_date as "entryDate", r.end_date as "exitWithdrawDate",
+        jsonb_strip_nulls(jsonb_build_object('entryDate', ${day('r.begin_date')}, 'schoolReference', jsonb_build_object('schoolId', ${orgId('o')}),
+          'studentReference', jsonb_build_object('studentUniqueId', ${personId('u')}), 'exitWithdrawDate', ${day('r.end_date')},
+          'entryGradeLevelDescriptor', ${gradeDescriptor('u.grades[1]')})) || coalesce(r.edfi, '{}') as doc
+      from user_role r join "user" u on u.sourced_id = r.user_sourced_id join org o on o.sourced_id = r.org_sourced_id
+      where r.role = 'student' and o.type = 'school'`),
+    params: { studentUniqueId: 'string', schoolId: 'integer', entryDate: 'date', exitWithdrawDate: 'date' },
+  },
+  studentSectionAssociations: {
+    from: sql.raw(`select ${rowMeta('t')}, ${personId('u')} as "studentUniqueId", t.begin_date as "beginDate", t.end_date as "endDate",
+        k.lcc as "localCourseCode", k.school_id as "schoolId", k.school_year as "schoolYear", k.section_id as "sectionIdentifier", k.session_name as "sessionName",
+        jsonb_strip_nulls(jsonb_build_object('beginDate', ${day('t.begin_date')}, 'sectionReference', ${sectionReference},
+          'studentReference', jsonb_build_object('studentUniqueId', ${personId('u')}), 'endDate', ${day('t.end_date')})) || coalesce(t.edfi, '{}') as doc
+      from enrollment t join "user" u on u.sourced_id = t.user_sourced_id join class x on x.sourced_id = t.class_sourced_id
+        cross join lateral (${sectionKey('x')}) k
+      where t.role = 'student'`),
+    params: {
+      studentUniqueId: 'string', beginDate: 'date', endDate: 'date', localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer',
+      sectionIdentifier: 'string', sessionName: 'string',
+    },
+  },
+  staffSectionAssociations: {
+    from: sql.raw(`select ${rowMeta('t')}, ${personId('u')} as "staffUniqueId", t.begin_date as "beginDate", t.end_date as "endDate",
+        k.lcc as "localCourseCode", k.school_id as "schoolId", k.school_year as "schoolYear", k.section_id as "sectionIdentifier", k.session_name as "sessionName",
+        jsonb_strip_nulls(jsonb_build_object('beginDate', ${day('t.begin_date')}, 'sectionReference', ${sectionReference},
+          'staffReference', jsonb_build_object('staffUniqueId', ${personId('u')}), 'endDate', ${day('t.end_date')},
+          'classroomPositionDescriptor', case when t."primary" then ${uri('ClassroomPositionDescriptor', 'Teacher of Record')}
+            else ${uri('ClassroomPositionDescriptor', 'Support Teacher')} end)) || coalesce(t.edfi, '{}') as doc
+      from enrollment t join "user" u on u.sourced_id = t.user_sourced_id join class x on x.sourced_id = t.class_sourced_id
+        cross join lateral (${sectionKey('x')}) k
+      where t.role <> 'student'`),
+    params: {
+      staffUniqueId: 'string', beginDate: 'date', endDate: 'date', localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer',
+      sectionIdentifier: 'string', sessionName: 'string',
+    },
+  },
+};
