@@ -216,8 +216,16 @@ async function ensureRole(ctx: WriteContext, userId: string, orgId: string, role
   const roles = (user.roles as RoleRecord[] | undefined) ?? [];
   if (roles.some((r) => r.orgSourcedId === orgId)) return;
   roles.push({ roleType: roles.some((r) => r.roleType === 'primary') ? 'secondary' : 'primary', role, orgSourcedId: orgId });
-  await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, roles } as never);
+  await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'staffUniqueId'), roles } as never);
 }
+
+/**
+ * A person an Ed-Fi write touched keeps their Ed-Fi kind: a student whose last school association
+ * was deleted is still a student (OneRoster rows are students only while they have the role).
+ */
+const personKey = (user: Doc, idField: 'studentUniqueId' | 'staffUniqueId') => ({
+  edfiKey: user.edfiKey ?? { [idField]: String(user.identifier ?? user.sourcedId) },
+});
 
 function descriptorResource(descriptor: string): EdfiResource {
   const name = descriptor[0]!.toLowerCase() + descriptor.slice(1) + 's';
@@ -431,13 +439,13 @@ const coreResources: EdfiResource[] = [
       // The user's grade is the entry grade of their latest school association.
       const latest = next.filter((r) => r.role === 'student' && r.edfi?.entryGradeLevelDescriptor).sort((a, b) => String(b.beginDate).localeCompare(String(a.beginDate)))[0];
       const grade = latest && gradeCodes[codeValue(latest.edfi!.entryGradeLevelDescriptor) ?? ''];
-      const result = await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, roles: next, ...(grade ? { grades: [grade] } : {}) } as never);
+      const result = await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'studentUniqueId'), roles: next, ...(grade ? { grades: [grade] } : {}) } as never);
       return { ...result, edfiId: ssaId(student!.sourcedId, school!.sourcedId, doc.entryDate), outcome: old ? (result.outcome === 'unchanged' ? 'unchanged' : 'updated') : 'created' };
     },
     async remove(ctx, existing) {
       const user = (await stored(ctx.em, 'user', existing.sourcedId))!;
       const roles = (user.roles as RoleRecord[]).filter((r) => !(r.role === 'student' && r.orgSourcedId === existing.roleOrg && (r.beginDate ?? null) === (existing.roleBegin ?? null)));
-      await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, roles } as never);
+      await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'studentUniqueId'), roles } as never);
     },
   },
   {

@@ -63,6 +63,10 @@ function parseValue(type: ParamType, raw: string): string | undefined {
 
 const label = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
 
+/** A date column as pg hands it back (a Date at local midnight) in Ed-Fi's form. */
+const dayOf = (value: unknown) =>
+  value instanceof Date ? `${value.getFullYear()}-${String(value.getMonth() + 1).padStart(2, '0')}-${String(value.getDate()).padStart(2, '0')}` : value;
+
 /** `cfa3fea8edf44c50b95e1808e616460a` (ODS/API) and dashed UUIDs alike. */
 function normaliseId(raw: string): string | undefined {
   const hex = raw.replace(/-/g, '').toLowerCase();
@@ -135,11 +139,11 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
 
   const viewOf = (name: string): View | undefined => resourceNamed(name)?.view ?? referenceViews[name];
 
-  async function findOne(db: ReturnType<MikroORM['em']['getKysely']>, view: View, where: RawBuilder<unknown>[]): Promise<Found | undefined> {
+  async function findOne(db: ReturnType<MikroORM['em']['getKysely']>, view: View, identity: readonly string[], where: RawBuilder<unknown>[]): Promise<Found | undefined> {
     const { rows } = await sql<Record<string, any>>`select v.* from (${view.from}) v where ${sql.join(where, sql` and `)} limit 1`.execute(db);
     const row = rows[0];
     if (!row) return undefined;
-    const keys = Object.fromEntries(Object.keys(view.params).map((p) => [p, row[p]]));
+    const keys = Object.fromEntries(identity.map((p) => [p, view.params[p] === 'date' ? dayOf(row[p]) : row[p]]));
     return { sourcedId: row.sourced_id, id: row.id, etag: row.etag, status: row.status, doc: row.doc, keys, roleOrg: row.role_org, roleBegin: row.role_begin };
   }
 
@@ -155,7 +159,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
         if (!type || v === undefined || v === null) return undefined;
         where.push(compare(k, type, v));
       }
-      return findOne(em.getKysely(), view, where);
+      return findOne(em.getKysely(), view, resourceNamed(resource)?.identity ?? Object.keys(key), where);
     },
   });
 
@@ -202,7 +206,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
   async function byId(em: ReturnType<MikroORM['em']['fork']>, resource: EdfiResource, raw: string, activeOnly = true): Promise<Found | undefined> {
     const id = normaliseId(raw);
     if (!id) throw new ProblemError(problems.validation({ '$.id': [`The value '${raw}' is not valid for Id.`] }));
-    return findOne(em.getKysely(), resource.view, [sql`v.id = ${id}::uuid`, ...(activeOnly ? [sql`v.status = 'active'`] : [])]);
+    return findOne(em.getKysely(), resource.view, resource.identity, [sql`v.id = ${id}::uuid`, ...(activeOnly ? [sql`v.status = 'active'`] : [])]);
   }
 
   async function readBody(c: Context): Promise<Record<string, unknown>> {

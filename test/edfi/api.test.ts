@@ -159,3 +159,183 @@ describe('Ed-Fi writes in dependency order, read back through both doors', () =>
     expect(all.users.map((u: { sourcedId: string }) => u.sourcedId)).not.toContain(md5('STU-700001'));
   });
 });
+
+describe('Ed-Fi conventions on bad input (every problem of a request at once, nothing written)', () => {
+  const problem = async (res: Response, status: number, type: string) => {
+    expect(res.status).toBe(status);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    const body = await json(res);
+    expect(body).toMatchObject({ status, type });
+    expect(body.correlationId).toBeTruthy();
+    return body;
+  };
+
+  test('an id in a POST body is refused', async () => {
+    const body = await problem(await post('students', { ...student, id: 'abc' }), 400, 'urn:ed-fi:api:bad-request:data-validation-failed');
+    expect(Object.keys(body.validationErrors)).toEqual(['$.id']);
+  });
+
+  test('missing, too long and wrongly typed fields come back together, keyed by JSON path', async () => {
+    const body = await problem(await post('students', { studentUniqueId: 'x'.repeat(33), firstName: 'A', birthDate: '2007-12-10T00:00:00Z' }), 400,
+      'urn:ed-fi:api:bad-request:data-validation-failed');
+    expect(Object.keys(body.validationErrors).sort()).toEqual(['$.birthDate', '$.lastSurname', '$.studentUniqueId']);
+    expect(body.validationErrors['$.lastSurname']).toEqual(['LastSurname is required.']);
+    expect((await json(await get('/students?firstName=A'))).length).toBe(0);
+  });
+
+  test('an unknown descriptor is a 400 naming its path; unknown properties are dropped, strings coerced', async () => {
+    const body = await problem(await post('studentSchoolAssociations', { ...ssa, entryGradeLevelDescriptor: 'uri://ed-fi.org/GradeLevelDescriptor#Grade 99' }), 400,
+      'urn:ed-fi:api:bad-request:data-validation-failed');
+    expect(body.validationErrors).toEqual({ '$.entryGradeLevelDescriptor': ["GradeLevelDescriptor value 'uri://ed-fi.org/GradeLevelDescriptor#Grade 99' does not exist."] });
+    const res = await post('schools', { ...school, schoolId: '255901002', nameOfInstitution: 'Grand Bend Middle', favouriteColour: 'blue' });
+    expect(res.status).toBe(201);
+    const item = await json(await get(res.headers.get('location')!));
+    expect(item.schoolId).toBe(255901002);
+    expect(item).not.toHaveProperty('favouriteColour');
+  });
+
+  test('descriptor URIs match whatever their case', async () => {
+    const res = await post('studentSchoolAssociations', { ...ssa, schoolReference: { schoolId: 255901002 }, entryGradeLevelDescriptor: 'URI://ED-FI.ORG/GradeLevelDescriptor#ninth GRADE' });
+    expect(res.status).toBe(201);
+  });
+
+  test('a reference to a missing item is a 409 unresolved-reference naming it', async () => {
+    const body = await problem(await post('studentSchoolAssociations', { ...ssa, studentReference: { studentUniqueId: 'nobody' }, schoolReference: { schoolId: 1 } }), 409,
+      'urn:ed-fi:api:data-conflict:unresolved-reference');
+    expect(body.detail).toContain("The referenced 'Student' item does not exist.");
+    expect(body.detail).toContain("The referenced 'School' item does not exist.");
+    expect(Object.keys(body.validationErrors).sort()).toEqual(['$.schoolReference', '$.studentReference']);
+  });
+
+  test('malformed, empty and non-JSON bodies, and wrong methods', async () => {
+    await problem(await send('POST', '/students', '{"studentUniqueId":'), 400, 'urn:ed-fi:api:bad-request');
+    await problem(await send('POST', '/students', ''), 400, 'urn:ed-fi:api:bad-request');
+    await problem(await send('POST', '/students', 'a,b', { 'content-type': 'text/csv' }), 415, 'urn:ed-fi:api:unsupported-media-type');
+    await problem(await send('POST', `/students/${locations.students!.split('/').at(-1)}`, student), 405, 'urn:ed-fi:api:method-not-allowed');
+    await problem(await send('PUT', '/students', student), 405, 'urn:ed-fi:api:method-not-allowed');
+    await problem(await send('DELETE', '/students', ''), 405, 'urn:ed-fi:api:method-not-allowed');
+    await problem(await get('/unicorns'), 404, 'urn:ed-fi:api:not-found');
+    await problem(await send('POST', '/students', JSON.stringify({ ...student, firstName: 'x'.repeat(2_000_000) })), 413, 'urn:ed-fi:api:bad-request');
+  });
+
+  test('query parameters are typed, case-insensitive and bounded', async () => {
+    expect((await json(await get('/students?STUDENTUNIQUEID=604821'))).length).toBe(1);
+    const limit = await problem(await get('/students?limit=501'), 400, 'urn:ed-fi:api:bad-request:parameter-validation-failed');
+    expect(limit.errors).toEqual(['Limit must be a value between 0 and 500.']);
+    await problem(await get('/students?limit=-1'), 400, 'urn:ed-fi:api:bad-request:parameter-validation-failed');
+    const typed = await problem(await get('/schools?schoolId=abc'), 400, 'urn:ed-fi:api:bad-request:parameter-validation-failed');
+    expect(typed.validationErrors).toEqual({ '$.schoolId': ["The value 'abc' is not valid for SchoolId."] });
+    await problem(await get('/students?shoeSize=9'), 400, 'urn:ed-fi:api:bad-request:parameter-validation-failed');
+    await problem(await get('/students?id=invalid'), 400, 'urn:ed-fi:api:bad-request:parameter-validation-failed');
+    expect(await json(await get('/students?limit=0'))).toEqual([]);
+  });
+
+  test('PUT replaces by id, never creates, and refuses key changes Ed-Fi does not allow', async () => {
+    const id = locations.students!.split('/').at(-1)!;
+    await problem(await send('PUT', `/students/${'0'.repeat(32)}`, student), 404, 'urn:ed-fi:api:not-found');
+    await problem(await send('PUT', `/students/${id}`, { ...student, studentUniqueId: '999' }), 400, 'urn:ed-fi:api:bad-request:data-validation-failed:key-change-not-supported');
+    const res = await send('PUT', `/students/${id.replace(/-/g, '')}`, { ...student, firstName: 'Augusta Ada' });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('etag')).toMatch(/^"\d+-/);
+    expect((await json(await get(`/students/${id}`))).firstName).toBe('Augusta Ada');
+    expect((await json(await roster(`/users/${md5('STU-604821')}`))).user.givenName).toBe('Augusta Ada');
+  });
+
+  test('If-Match guards PUT and DELETE (quoted or not); If-None-Match gives 304', async () => {
+    const location = locations.staffs!;
+    const etag = (await get(location)).headers.get('etag')!;
+    await problem(await send('PUT', location, staff, { 'if-match': '"1-stale"' }), 412, 'urn:ed-fi:api:optimistic-lock-failed');
+    expect((await send('PUT', location, staff, { 'if-match': etag.replace(/"/g, '') })).status).toBe(204);
+    expect((await get(location, tokens.writer!, { 'if-none-match': etag })).status).toBe(304);
+    expect((await get(location, tokens.writer!, { 'if-none-match': etag.replace(/"/g, '') })).status).toBe(304);
+    expect((await get(location, tokens.writer!, { 'if-none-match': '"other"' })).status).toBe(200);
+    await problem(await send('DELETE', location, '', { 'if-match': '"nope"' }), 412, 'urn:ed-fi:api:optimistic-lock-failed');
+    await problem(await post('staffs', staff, { 'if-none-match': '*' }), 412, 'urn:ed-fi:api:optimistic-lock-failed');
+  });
+
+  test('DELETE of a referenced item is a 409 naming the dependent; an unreferenced one is a tombstone', async () => {
+    const body = await problem(await send('DELETE', locations.schools!, ''), 409, 'urn:ed-fi:api:data-conflict:dependent-item-exists');
+    expect(body.detail).toMatch(/referenced by an existing '\w+' item/);
+    const extra = await post('students', { studentUniqueId: '700002', firstName: 'Gone', lastSurname: 'Soon', birthDate: '2008-01-01' });
+    const location = extra.headers.get('location')!;
+    expect((await send('DELETE', location, '')).status).toBe(204);
+    expect((await get(location)).status).toBe(404);
+    await problem(await send('DELETE', location, ''), 404, 'urn:ed-fi:api:not-found');
+    const deletes = await json(await get('/students/deletes'));
+    expect(deletes).toContainEqual(expect.objectContaining({ id: location.split('/').at(-1), keyValues: { studentUniqueId: '700002' } }));
+  });
+});
+
+describe('security', () => {
+  test('every Ed-Fi data and change-query route refuses a missing token with 401, and a token without Ed-Fi claims with 403', async () => {
+    const routes = app.routes.filter((r) => /^\/(data|changeQueries)\//.test(r.path) && r.method !== 'ALL')
+      .map((r) => ({ method: r.method, path: r.path.replace(':resource', 'students').replace(':id', '00000000-0000-0000-0000-000000000000') }));
+    expect(routes.length).toBeGreaterThanOrEqual(16);
+    for (const { method, path } of routes) {
+      const body = method === 'GET' || method === 'HEAD' ? undefined : '{}';
+      const res = await app.request(`${ORIGIN}${path}`, { method, headers: { 'content-type': 'application/json' }, body });
+      expect(res.status, `${method} ${path}`).toBe(401);
+      if (method !== 'HEAD') expect((await json(res)).type).toBe('urn:ed-fi:api:security:authentication');
+      if (!path.startsWith('/data/')) continue;
+      const denied = await app.request(`${ORIGIN}${path}`, { method, headers: { 'content-type': 'application/json', ...auth(tokens.roster!) }, body });
+      expect([403, 405], `${method} ${path}`).toContain(denied.status);
+    }
+  });
+
+  test('claims are per resource and per action', async () => {
+    expect((await get('/students', tokens.reader!)).status).toBe(200);
+    expect((await send('POST', '/students', student, {}, tokens.reader!)).status).toBe(403);
+    expect((await send('POST', '/students', student, {}, tokens.studentsOnly!)).status).toBe(200);
+    expect((await send('POST', '/schools', school, {}, tokens.studentsOnly!)).status).toBe(403);
+    expect((await get('/schools', tokens.studentsOnly!)).status).toBe(403);
+  });
+});
+
+describe('paging and change queries', () => {
+  test('offset/limit pages are stable and totalCount counts the filtered set', async () => {
+    for (let i = 0; i < 7; i++) await post('students', { studentUniqueId: `P${i}`, firstName: 'Page', lastSurname: `Student ${i}`, birthDate: '2009-01-01' });
+    const first = await get('/students?firstName=Page&limit=3&totalCount=true');
+    expect(first.headers.get('total-count')).toBe('7');
+    const ids = [];
+    for (let offset = 0; offset < 9; offset += 3) ids.push(...(await json(await get(`/students?firstName=Page&limit=3&offset=${offset}`))).map((s: { id: string }) => s.id));
+    expect(ids.length).toBe(7);
+    expect(new Set(ids).size).toBe(7);
+    expect((await get('/students?firstName=Page')).headers.get('total-count')).toBeNull();
+  });
+
+  test('availableChangeVersions grows with writes; min/maxChangeVersion window collections', async () => {
+    const before = await json(await get(`${ORIGIN}/changeQueries/v1/availableChangeVersions`));
+    expect(before).toMatchObject({ oldestChangeVersion: 0 });
+    await post('students', { studentUniqueId: 'CV1', firstName: 'Change', lastSurname: 'Version', birthDate: '2009-01-01' });
+    const after = await json(await get(`${ORIGIN}/changeQueries/v1/availableChangeVersions`));
+    expect(after.newestChangeVersion).toBeGreaterThan(before.newestChangeVersion);
+    const changed = await json(await get(`/students?minChangeVersion=${before.newestChangeVersion + 1}`));
+    expect(changed.map((s: { studentUniqueId: string }) => s.studentUniqueId)).toEqual(['CV1']);
+    expect(await json(await get(`/students?minChangeVersion=${before.newestChangeVersion + 1}&maxChangeVersion=${before.newestChangeVersion}`))).toEqual([]);
+  });
+
+  test('a section renamed by PUT keeps its id and shows in /keyChanges', async () => {
+    const location = locations.sections!;
+    const res = await send('PUT', location, { ...section, sectionIdentifier: 'ALG1-01B' });
+    expect(res.status).toBe(204);
+    expect((await json(await get(location))).sectionIdentifier).toBe('ALG1-01B');
+    const changes = await json(await get('/sections/keyChanges'));
+    expect(changes).toEqual([expect.objectContaining({
+      id: location.split('/').at(-1), oldKeyValues: expect.objectContaining({ sectionIdentifier: 'ALG1-01' }), newKeyValues: expect.objectContaining({ sectionIdentifier: 'ALG1-01B' }),
+    })]);
+    expect(await json(await get('/students/keyChanges'))).toEqual([]);
+    expect((await send('PUT', location, section)).status).toBe(204);
+  });
+
+  test('discovery, dependencies and the served OpenAPI', async () => {
+    const root = await json(await app.request(`${ORIGIN}/`));
+    expect(root).toMatchObject({ dataModels: [{ name: 'Ed-Fi', version: '5.0.0' }], urls: { oauth: `${ORIGIN}/oauth/token`, dataManagementApi: `${ORIGIN}/data/v3/` } });
+    const deps = await json(await app.request(`${ORIGIN}/metadata/data/v3/dependencies`));
+    const order = (r: string) => deps.find((d: { resource: string }) => d.resource === `/ed-fi/${r}`).order;
+    expect(order('gradeLevelDescriptors')).toBeLessThan(order('schools'));
+    expect(order('schools')).toBeLessThan(order('sections'));
+    expect(order('sections')).toBeLessThan(order('studentSectionAssociations'));
+    const spec = await json(await app.request(`${ORIGIN}/openapi/edfi.json`));
+    expect(Object.keys(spec.paths)).toContain('/ed-fi/studentSchoolAssociations/{id}');
+  });
+});
