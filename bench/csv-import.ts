@@ -71,7 +71,7 @@ async function writeCsvPackage(scale: Scale, dir: string) {
       if (o.source.entity !== batch.entity) continue;
       let text = '';
       for (const record of batch.records) {
-        const stored = { record: record as Record<string, unknown>, status: 'active' as const, dateLastModified: '', sourceId: 0 };
+        const stored = { record: record as Record<string, unknown>, status: 'active' as const, dateLastModified: '', sourceId: 0, contentHash: '' };
         o.rows += o.source.rows(stored).length;
         text += csvRows(o.source, stored, [], false);
       }

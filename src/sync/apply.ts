@@ -54,6 +54,8 @@ const etagOf = (cv: RawBuilder<unknown>, hash: RawBuilder<unknown>) => sql`${cv}
 export async function applyUpserts(em: EntityManager, runId: number, sourceId: number, now: Date, pending: Map<string, number>) {
   const db = em.getKysely();
   const bulkLoaded: string[] = [];
+  /** Tables the run grew by a good share: their planner statistics are stale (a small first import has none at all). */
+  const grown: string[] = [];
   for (const spec of entitySpecs) {
     const rows = pending.get(spec.name) ?? 0;
     if (rows === 0) continue;
@@ -71,9 +73,10 @@ export async function applyUpserts(em: EntityManager, runId: number, sourceId: n
           where s.action in ('create', 'update')`.execute(db);
       }
     });
-    if (bulk) bulkLoaded.push(...tables);
+    if (bulk === 'bulk') bulkLoaded.push(...tables);
+    else if (bulk === 'grown') grown.push(...tables);
   }
-  return bulkLoaded;
+  return { bulkLoaded, grown };
 }
 
 async function upsertEntity(db: Kysely<any>, spec: EntitySpec, runId: number, sourceId: number, now: Date, intoEmpty: boolean) {
@@ -108,7 +111,7 @@ async function upsertEntity(db: Kysely<any>, spec: EntitySpec, runId: number, so
  * table that no other table references, even the primary key and unique constraints are built
  * after the rows are in.
  */
-async function withBulkLoadFor(db: Kysely<any>, tables: string[], rows: number, load: (intoEmpty: boolean) => Promise<void>): Promise<boolean> {
+async function withBulkLoadFor(db: Kysely<any>, tables: string[], rows: number, load: (intoEmpty: boolean) => Promise<void>): Promise<'bulk' | 'grown' | 'small'> {
   const [table] = tables as [string, ...string[]];
   const { rows: facts } = await sql<{ n: number; empty: boolean; referenced: boolean }>`
     select greatest(c.reltuples, 0)::float8 as n,
@@ -118,7 +121,7 @@ async function withBulkLoadFor(db: Kysely<any>, tables: string[], rows: number, 
   const { n, empty, referenced } = facts[0]!;
   if (rows < 20_000 || rows < n) {
     await load(false);
-    return false;
+    return rows >= 100 && rows > n / 5 ? 'grown' : 'small';
   }
   const intoEmpty = empty && !referenced;
   const { rows: keys } = intoEmpty
@@ -140,7 +143,7 @@ async function withBulkLoadFor(db: Kysely<any>, tables: string[], rows: number, 
   for (const key of keys) await sql`alter table ${sql.table(table)} add constraint ${sql.ref(key.name)} ${sql.raw(key.def)}`.execute(db);
   for (const ix of indexes) await sql.raw(ix.def).execute(db);
   for (const fk of foreignKeys) await sql`alter table ${sql.raw(fk.tbl)} add constraint ${sql.ref(fk.name)} ${sql.raw(fk.def)}`.execute(db);
-  return true;
+  return 'bulk';
 }
 
 /** Tombstones explicit delta deletes and, for a complete bulk run, every unseen row in scope. */

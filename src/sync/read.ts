@@ -15,6 +15,8 @@ export interface StoredRecord {
   /** `YYYY-MM-DDTHH:MM:SS.sssZ` */
   dateLastModified: string;
   sourceId: number;
+  /** The row's content hash (a writer that merges into the record passes it back to detect a concurrent change). */
+  contentHash: string;
 }
 
 function object(fields: string[], columns: string[], alias: string): RawBuilder<unknown> {
@@ -31,7 +33,7 @@ function recordOf(spec: EntitySpec): RawBuilder<unknown> {
   return sql.join([own, ...children], sql` || `);
 }
 
-const columnsOf = (spec: EntitySpec) => sql`${recordOf(spec)} as record, t.status, t.source_id as "sourceId",
+const columnsOf = (spec: EntitySpec) => sql`${recordOf(spec)} as record, t.status, t.source_id as "sourceId", t.content_hash as "contentHash",
   to_char(t.date_last_modified at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "dateLastModified"`;
 
 /** The stored records of the given ids (any status); missing ids are simply absent. */

@@ -279,9 +279,9 @@ async function applyRun(orm: MikroORM, plan: TombstonePlan, staged: Staged, shar
   const pending = new Map([...staged].map(([entity, n]) => [entity, (n.create ?? 0) + (n.update ?? 0)]));
   const { tombstoned, bulkLoaded } = await orm.em.fork().transactional(async (tx) => {
     const now = new Date();
-    const loaded = await applyUpserts(tx, plan.runId, plan.sourceId, now, pending);
+    const { bulkLoaded: loaded, grown } = await applyUpserts(tx, plan.runId, plan.sourceId, now, pending);
     const gone = await applyTombstones(tx, plan, now, doomed);
-    for (const table of loaded) await sql`analyze ${sql.table(table)}`.execute(tx.getKysely());
+    for (const table of [...loaded, ...grown]) await sql`analyze ${sql.table(table)}`.execute(tx.getKysely());
     await dropStageTables(tx, plan.runId);
     return { tombstoned: gone, bulkLoaded: loaded };
   });

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { z } from 'zod';
 import { entitySpec, type EntitySpec } from './entities.ts';
 import { roleRecord, userRecord, type EntityName, type RecordsByEntity } from './records.ts';
@@ -11,7 +11,12 @@ import { uuidv7 } from './uuid.ts';
  * the same content hash as a run computes, so a write that changes nothing changes nothing (no new
  * change version, etag or timestamp); a change takes one version from the global sequence. Rows
  * keep their owning source: the API edits what a sync brought, and the next run of that source
- * compares against the edit (the stored input hash is cleared). Runs in the caller's transaction.
+ * compares against the edit (the stored input hash is cleared).
+ *
+ * The records of one write go to the database as one statement (each upsert, and the replacement
+ * of its child rows, a data-modifying CTE), so they land together without a transaction of their
+ * own and cost one round trip. A caller that merged its record into the stored one passes the hash
+ * it read; if the row changed meanwhile, nothing is written and WriteConflict says to read again.
  */
 
 export interface Written {
@@ -22,56 +27,82 @@ export interface Written {
   dateLastModified: Date;
 }
 
+export interface RecordWrite<E extends EntityName = EntityName> {
+  entity: E;
+  record: RecordsByEntity[E];
+  /** The content hash of the stored row the record was merged into; the write applies only while the row still has it. */
+  expectedHash?: string;
+}
+
+/** The row changed between the caller's read and its write; read it again and redo the write. */
+export class WriteConflict extends Error {}
+
 /** A person written through Ed-Fi exists before any school association gives them a role. */
 const schemas: Partial<Record<EntityName, z.ZodType>> = { user: userRecord.extend({ roles: z.array(roleRecord) }) };
 
-const snakeKeys = (spec: EntitySpec, record: Record<string, unknown>) =>
+const columnsOf = (spec: EntitySpec, record: Record<string, unknown>) =>
   Object.fromEntries(spec.fields.map((f, i) => [spec.columns[i]!, record[f] ?? null]));
 
-interface Row { edfi_id: string; etag: string; change_version: string; date_last_modified: Date; created?: boolean }
+interface Row { i: number; k: 'w' | 's'; edfi_id: string; etag: string; change_version: string; date_last_modified: Date; content_hash: string; status: string; created: boolean }
 
-const written = (outcome: Written['outcome'], row: Row): Written => ({
-  outcome, edfiId: row.edfi_id, etag: row.etag, changeVersion: Number(row.change_version), dateLastModified: row.date_last_modified,
-});
+export async function writeRecords(em: EntityManager, sourceId: number, writes: readonly RecordWrite[]): Promise<Written[]> {
+  const now = new Date();
+  const ctes: RawBuilder<unknown>[] = [];
+  const results: RawBuilder<unknown>[] = [];
+  const hashes: string[] = [];
+  writes.forEach((write, i) => {
+    const spec = entitySpec(write.entity);
+    const record = (schemas[write.entity] ?? spec.schema).parse(write.record) as Record<string, unknown>;
+    const id = record.sourcedId as string;
+    const { content } = storedForm(spec, record);
+    hashes.push(content);
+    const table = sql.table(spec.table);
+    const w = sql.raw(`w${i}`);
+    const updatable = spec.columns.filter((c) => c !== 'sourced_id');
+    const guard = write.expectedHash === undefined ? sql`` : sql`and t.content_hash = ${write.expectedHash}`;
+    ctes.push(sql`${w} as (
+      insert into ${table} as t (edfi_id, status, date_last_modified, etag, change_version, content_hash, input_hash, source_id, ${sql.join(spec.columns.map((c) => sql.ref(c)))})
+      select ${uuidv7()}::uuid, 'active', ${now}, x.cv::text || '-' || left(${content}, 8), x.cv, ${content}, null, ${sourceId},
+        ${sql.join(spec.columns.map((c) => sql.ref(`r.${c}`)))}
+      from jsonb_populate_record(null::${table}, ${JSON.stringify(columnsOf(spec, record))}::jsonb) r, (select nextval('change_version_seq') as cv) x
+      on conflict (sourced_id) do update set
+        status = 'active', date_last_modified = excluded.date_last_modified, etag = excluded.etag, change_version = excluded.change_version,
+        content_hash = excluded.content_hash, input_hash = null,
+        ${sql.join(updatable.map((c) => sql`${sql.ref(c)} = excluded.${sql.ref(c)}`))}
+      where (t.content_hash is distinct from excluded.content_hash or t.status <> 'active') ${guard}
+      returning t.edfi_id, t.etag, t.change_version, t.date_last_modified, t.content_hash, t.status, (t.xmax = 0) as created)`);
+    spec.children.forEach((child, c) => {
+      const items = ((record[child.field] as Record<string, unknown>[] | undefined) ?? []).map((item) => ({
+        user_sourced_id: id,
+        ...Object.fromEntries(child.fields.map((f, j) => [child.columns[j]!, item[f] ?? null])),
+      }));
+      const cols = ['user_sourced_id', ...child.columns];
+      // Replaced only when the parent was written; the statement's snapshot keeps the new rows out of the delete.
+      ctes.push(sql`${sql.raw(`d${i}_${c}`)} as (delete from ${sql.table(child.table)} where user_sourced_id = ${id}
+        and exists (select 1 from ${w} where not ${w}.created))`);
+      if (items.length) {
+        ctes.push(sql`${sql.raw(`n${i}_${c}`)} as (insert into ${sql.table(child.table)} (${sql.join(cols.map((x) => sql.ref(x)))})
+          select ${sql.join(cols.map((x) => sql.ref(`r.${x}`)))} from jsonb_populate_recordset(null::${sql.table(child.table)}, ${JSON.stringify(items)}::jsonb) r
+          where exists (select 1 from ${w}))`);
+      }
+    });
+    // The row as it was before this statement: what an unchanged (or conflicting) write answers with.
+    results.push(sql`select ${i}::int as i, 'w' as k, * from ${w}`);
+    results.push(sql`select ${i}::int, 's', edfi_id, etag, change_version, date_last_modified, content_hash, status, false from ${table} where sourced_id = ${id}`);
+  });
+  const { rows } = await sql<Row>`with ${sql.join(ctes)} ${sql.join(results, sql` union all `)}`.execute(em.getKysely());
+  return writes.map((_, i) => {
+    const done = rows.find((r) => r.i === i && r.k === 'w');
+    const before = rows.find((r) => r.i === i && r.k === 's');
+    const row = done ?? before!;
+    if (!done && !(before && before.content_hash === hashes[i] && before.status === 'active')) throw new WriteConflict(`${writes[i]!.entity} ${(writes[i]!.record as { sourcedId: string }).sourcedId} changed while it was being written`);
+    const outcome = done ? (done.created ? 'created' : 'updated') : 'unchanged';
+    return { outcome, edfiId: row.edfi_id, etag: row.etag, changeVersion: Number(row.change_version), dateLastModified: row.date_last_modified };
+  });
+}
 
-export async function writeRecord<E extends EntityName>(em: EntityManager, sourceId: number, entity: E, input: RecordsByEntity[E]): Promise<Written> {
-  const spec = entitySpec(entity);
-  const record = (schemas[entity] ?? spec.schema).parse(input) as Record<string, unknown>;
-  const { content } = storedForm(spec, record);
-  const db = em.getKysely();
-  const table = sql.table(spec.table);
-  const columns = spec.columns.map((c) => sql.ref(c));
-  const updatable = spec.columns.filter((c) => c !== 'sourced_id');
-  const { rows } = await sql<Row>`
-    insert into ${table} as t (edfi_id, status, date_last_modified, etag, change_version, content_hash, input_hash, source_id, ${sql.join(columns)})
-    select ${uuidv7()}::uuid, 'active', ${new Date()}, x.cv::text || '-' || left(${content}, 8), x.cv, ${content}, null, ${sourceId},
-      ${sql.join(spec.columns.map((c) => sql.ref(`r.${c}`)))}
-    from jsonb_populate_record(null::${table}, ${JSON.stringify(snakeKeys(spec, record))}::jsonb) r, (select nextval('change_version_seq') as cv) x
-    on conflict (sourced_id) do update set
-      status = 'active', date_last_modified = excluded.date_last_modified, etag = excluded.etag, change_version = excluded.change_version,
-      content_hash = excluded.content_hash, input_hash = null,
-      ${sql.join(updatable.map((c) => sql`${sql.ref(c)} = excluded.${sql.ref(c)}`))}
-    where t.content_hash is distinct from excluded.content_hash or t.status <> 'active'
-    returning t.edfi_id, t.etag, t.change_version, t.date_last_modified, (t.xmax = 0) as created`.execute(db);
-  const row = rows[0];
-  if (!row) {
-    const { rows: current } = await sql<Row>`select edfi_id, etag, change_version, date_last_modified from ${table}
-      where sourced_id = ${record.sourcedId as string}`.execute(db);
-    return written('unchanged', current[0]!);
-  }
-  for (const child of spec.children) {
-    if (!row.created) await sql`delete from ${sql.table(child.table)} where user_sourced_id = ${record.sourcedId as string}`.execute(db);
-    const items = ((record[child.field] as Record<string, unknown>[] | undefined) ?? []).map((item) => ({
-      user_sourced_id: record.sourcedId,
-      ...Object.fromEntries(child.fields.map((f, i) => [child.columns[i]!, item[f] ?? null])),
-    }));
-    if (items.length === 0) continue;
-    const cols = ['user_sourced_id', ...child.columns].map((c) => sql.ref(c));
-    await sql`insert into ${sql.table(child.table)} (${sql.join(cols)})
-      select ${sql.join(['user_sourced_id', ...child.columns].map((c) => sql.ref(`r.${c}`)))}
-      from jsonb_populate_recordset(null::${sql.table(child.table)}, ${JSON.stringify(items)}::jsonb) r`.execute(db);
-  }
-  return written(row.created ? 'created' : 'updated', row);
+export async function writeRecord<E extends EntityName>(em: EntityManager, sourceId: number, entity: E, record: RecordsByEntity[E], expectedHash?: string): Promise<Written> {
+  return (await writeRecords(em, sourceId, [{ entity, record, expectedHash }]))[0]!;
 }
 
 /** Tombstones one row (a delete through an API door); false when there is no active row. */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { runPrepared } from '../../../src/db/prepared.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { RequestError } from './errors.ts';
@@ -206,19 +207,6 @@ async function totalOf(db: Kysely<any>, query: ReturnType<typeof listQueries>['t
   if (totals.size >= 1000) totals.delete(totals.keys().next().value!);
   totals.set(key, { n, version: v, at: now });
   return n;
-}
-
-/**
- * Runs a statement as a named prepared statement on the pg pool, so PostgreSQL plans it once per
- * connection instead of on every request (planning the page query costs about as much as running
- * it). Only fixed-shape statements go this way: a filter's shape is the client's to choose, and
- * every shape would stay prepared on every connection.
- */
-async function runPrepared<R>(em: EntityManager, query: RawBuilder<R>): Promise<R[]> {
-  const compiled = query.compile(em.getKysely() as Kysely<any>);
-  const pool = (await em.getConnection().getNativeClient()) as { query: (q: object) => Promise<{ rows: R[] }> };
-  const name = `or_${createHash('sha1').update(compiled.sql).digest('hex').slice(0, 24)}`;
-  return (await pool.query({ name, text: compiled.sql, values: compiled.parameters as unknown[] })).rows;
 }
 
 export async function listPage(em: EntityManager, sel: Selection, query: ListQuery, onError?: (error: unknown) => void) {
