@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type RawBuilder } from 'kysely';
 import { readRecords } from '../../src/sync/read.ts';
 import type { EntityName, RoleRecord } from '../../src/sync/records.ts';
-import { tombstoneRow, writeRecord, type Written } from '../../src/sync/write.ts';
+import { tombstoneRow, writeRecord, writeRecords, type RecordWrite, type Written } from '../../src/sync/write.ts';
 import { saveDocument, tombstoneDocument } from './documents.ts';
 import { codeValue, gradeCodes, seededDescriptors, sessionType, sexOf, staffRole } from './vocabulary.ts';
 import { descriptorView, views, type View } from './views.ts';
@@ -119,10 +119,20 @@ class References {
   }
 }
 
-/** The stored canonical record (for merging: a PUT replaces the Ed-Fi fields and keeps the rest). */
-async function stored(em: EntityManager, entity: EntityName, sourcedId: string | undefined): Promise<Doc | undefined> {
+/**
+ * The stored canonical record (for merging: a PUT replaces the Ed-Fi fields and keeps the rest)
+ * and its content hash, which the write passes back so a concurrent change is not overwritten.
+ */
+async function stored(em: EntityManager, entity: EntityName, sourcedId: string | undefined): Promise<{ record: Doc; hash: string } | undefined> {
   if (!sourcedId) return undefined;
-  return (await readRecords(em, entity, [sourcedId])).get(sourcedId)?.record;
+  const row = (await readRecords(em, entity, [sourcedId])).get(sourcedId);
+  return row && { record: row.record, hash: row.contentHash };
+}
+
+/** Writes a record merged over the stored one (if any). */
+async function merge<E extends EntityName>(ctx: WriteContext, entity: E, sourcedId: string | undefined, change: (prev: Doc | undefined) => Doc): Promise<Written> {
+  const prev = await stored(ctx.em, entity, sourcedId);
+  return writeRecord(ctx.em, ctx.sourceId, entity, { ...prev?.record, ...change(prev?.record) } as never, prev?.hash);
 }
 
 const unify = (a: unknown, b: unknown, path: string, what: string) => {
@@ -149,31 +159,37 @@ function person(kind: 'student' | 'staff'): Pick<EdfiResource, 'write'> {
       const uid = String(doc[idField]);
       const sourcedId = existing?.sourcedId ?? md5(`${prefix}${uid}`);
       const prev = await stored(ctx.em, 'user', existing?.sourcedId);
-      const userIds = [...((prev?.userIds as { type: string; identifier: string }[] | undefined) ?? []).filter((u) => u.type !== idField), { type: idField, identifier: uid }];
+      const user = prev?.record;
+      const userIds = [...((user?.userIds as { type: string; identifier: string }[] | undefined) ?? []).filter((u) => u.type !== idField), { type: idField, identifier: uid }];
       const email = kind === 'staff' ? (doc.electronicMails as Doc[] | undefined)?.[0]?.electronicMailAddress : undefined;
-      const result = await writeRecord(ctx.em, ctx.sourceId, 'user', {
-        ...(prev as object),
-        sourcedId,
-        enabledUser: prev?.enabledUser ?? true,
-        givenName: doc.firstName,
-        familyName: doc.lastSurname,
-        middleName: doc.middleName,
-        preferredFirstName: doc.preferredFirstName,
-        preferredLastName: doc.preferredLastSurname,
-        identifier: uid,
-        userIds,
-        ...(kind === 'staff' ? { username: doc.loginId ?? prev?.username, email: email ?? prev?.email } : {}),
-        roles: (prev?.roles as RoleRecord[] | undefined) ?? [],
-        edfiKey: { [idField]: uid },
-        edfi: extras(doc, mapped),
-      } as never);
+      const writes: RecordWrite[] = [{
+        entity: 'user',
+        expectedHash: prev?.hash,
+        record: {
+          ...(user as object),
+          sourcedId,
+          enabledUser: user?.enabledUser ?? true,
+          givenName: doc.firstName,
+          familyName: doc.lastSurname,
+          middleName: doc.middleName,
+          preferredFirstName: doc.preferredFirstName,
+          preferredLastName: doc.preferredLastSurname,
+          identifier: uid,
+          userIds,
+          ...(kind === 'staff' ? { username: doc.loginId ?? user?.username, email: email ?? user?.email } : {}),
+          roles: (user?.roles as RoleRecord[] | undefined) ?? [],
+          edfiKey: { [idField]: uid },
+          edfi: extras(doc, mapped),
+        } as never,
+      }];
       if (kind === 'student') {
         const demo = await stored(ctx.em, 'demographics', existing?.sourcedId);
-        await writeRecord(ctx.em, ctx.sourceId, 'demographics', {
-          ...(demo as object), sourcedId, birthDate: doc.birthDate, sex: sexOf(doc.birthSexDescriptor) ?? demo?.sex,
-        } as never);
+        writes.push({
+          entity: 'demographics', expectedHash: demo?.hash,
+          record: { ...(demo?.record as object), sourcedId, birthDate: doc.birthDate, sex: sexOf(doc.birthSexDescriptor) ?? demo?.record.sex } as never,
+        });
       }
-      return result;
+      return (await writeRecords(ctx.em, ctx.sourceId, writes))[0]!;
     },
   };
 }
@@ -188,35 +204,40 @@ function sectionAssociation(kind: 'student' | 'staff'): Pick<EdfiResource, 'writ
       const section = await refs.get('sections', 'Section', s, `$.sectionReference`);
       const who = await refs.get(kind === 'student' ? 'students' : 'staffs', kind === 'student' ? 'Student' : 'Staff', doc[personRef], `$.${personRef}`);
       refs.check();
-      const cls = (await stored(ctx.em, 'class', section!.sourcedId))!;
+      const cls = (await stored(ctx.em, 'class', section!.sourcedId))!.record;
       const uid = doc[personRef][idField];
       const sourcedId = existing?.sourcedId ?? md5(`${uid}-${s.localCourseCode}-${s.schoolId}-${s.schoolYear}-${s.sectionIdentifier}-${s.sessionName}-${doc.beginDate}`);
       const prev = await stored(ctx.em, 'enrollment', existing?.sourcedId);
-      if (kind === 'staff') await ensureRole(ctx, who!.sourcedId, cls.schoolSourcedId, 'teacher');
-      return writeRecord(ctx.em, ctx.sourceId, 'enrollment', {
-        ...(prev as object),
-        sourcedId,
-        classSourcedId: section!.sourcedId,
-        schoolSourcedId: cls.schoolSourcedId,
-        userSourcedId: who!.sourcedId,
-        role: kind === 'student' ? 'student' : 'teacher',
-        primary: kind === 'staff' && codeValue(doc.classroomPositionDescriptor) === 'Teacher of Record',
-        beginDate: doc.beginDate,
-        endDate: doc.endDate,
-        edfiKey: { ...s, [idField]: uid, beginDate: doc.beginDate },
-        edfi: extras(doc, ['beginDate', 'endDate', 'sectionReference', personRef]),
-      } as never);
+      const writes: RecordWrite[] = kind === 'staff' ? await roleAt(ctx, who!.sourcedId, cls.schoolSourcedId, 'teacher') : [];
+      writes.push({
+        entity: 'enrollment',
+        expectedHash: prev?.hash,
+        record: {
+          ...(prev?.record as object),
+          sourcedId,
+          classSourcedId: section!.sourcedId,
+          schoolSourcedId: cls.schoolSourcedId,
+          userSourcedId: who!.sourcedId,
+          role: kind === 'student' ? 'student' : 'teacher',
+          primary: kind === 'staff' && codeValue(doc.classroomPositionDescriptor) === 'Teacher of Record',
+          beginDate: doc.beginDate,
+          endDate: doc.endDate,
+          edfiKey: { ...s, [idField]: uid, beginDate: doc.beginDate },
+          edfi: extras(doc, ['beginDate', 'endDate', 'sectionReference', personRef]),
+        } as never,
+      });
+      return (await writeRecords(ctx.em, ctx.sourceId, writes)).at(-1)!;
     },
   };
 }
 
-/** Staff seen only through section associations teach at the section's school (as edfi-oneroster reads them). */
-async function ensureRole(ctx: WriteContext, userId: string, orgId: string, role: RoleRecord['role']) {
-  const user = (await stored(ctx.em, 'user', userId))!;
+/** Staff seen only through section associations teach at the section's school (as edfi-oneroster reads them): the user write that adds the role, if one is missing. */
+async function roleAt(ctx: WriteContext, userId: string, orgId: string, role: RoleRecord['role']): Promise<RecordWrite[]> {
+  const { record: user, hash } = (await stored(ctx.em, 'user', userId))!;
   const roles = (user.roles as RoleRecord[] | undefined) ?? [];
-  if (roles.some((r) => r.orgSourcedId === orgId)) return;
+  if (roles.some((r) => r.orgSourcedId === orgId)) return [];
   roles.push({ roleType: roles.some((r) => r.roleType === 'primary') ? 'secondary' : 'primary', role, orgSourcedId: orgId });
-  await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'staffUniqueId'), roles } as never);
+  return [{ entity: 'user', record: { ...user, ...personKey(user, 'staffUniqueId'), roles } as never, expectedHash: hash }];
 }
 
 /**
@@ -257,12 +278,10 @@ const coreResources: EdfiResource[] = [
     keyOf: (doc) => ({ localEducationAgencyId: doc.localEducationAgencyId }),
     view: views.localEducationAgencies!,
     async write(ctx, doc, existing) {
-      const prev = await stored(ctx.em, 'org', existing?.sourcedId);
       const id = doc.localEducationAgencyId;
-      return writeRecord(ctx.em, ctx.sourceId, 'org', {
-        ...(prev as object), sourcedId: existing?.sourcedId ?? md5(String(id)), name: doc.nameOfInstitution, type: 'district', identifier: String(id),
+      return merge(ctx, 'org', existing?.sourcedId, (prev) => ({ sourcedId: existing?.sourcedId ?? md5(String(id)), name: doc.nameOfInstitution, type: 'district', identifier: String(id),
         edfiKey: { localEducationAgencyId: id }, edfi: extras(doc, ['localEducationAgencyId', 'nameOfInstitution']),
-      } as never);
+      }));
     },
     remove: tombstone('org'),
     dependents: (e) => firstOf([
@@ -278,12 +297,10 @@ const coreResources: EdfiResource[] = [
       const refs = new References(ctx);
       const lea = await refs.optional('localEducationAgencies', 'LocalEducationAgency', doc.localEducationAgencyReference, '$.localEducationAgencyReference');
       refs.check();
-      const prev = await stored(ctx.em, 'org', existing?.sourcedId);
-      return writeRecord(ctx.em, ctx.sourceId, 'org', {
-        ...(prev as object), sourcedId: existing?.sourcedId ?? md5(String(doc.schoolId)), name: doc.nameOfInstitution, type: 'school',
+      return merge(ctx, 'org', existing?.sourcedId, (prev) => ({ sourcedId: existing?.sourcedId ?? md5(String(doc.schoolId)), name: doc.nameOfInstitution, type: 'school',
         identifier: String(doc.schoolId), parentSourcedId: lea?.sourcedId, edfiKey: { schoolId: doc.schoolId },
         edfi: extras(doc, ['schoolId', 'nameOfInstitution', 'localEducationAgencyReference']),
-      } as never);
+      }));
     },
     remove: tombstone('org'),
     dependents: (e) => firstOf([
@@ -304,13 +321,11 @@ const coreResources: EdfiResource[] = [
       await refs.get('schools', 'School', { schoolId }, '$.schoolReference');
       await refs.get('schoolYearTypes', 'SchoolYearType', { schoolYear }, '$.schoolYearTypeReference');
       refs.check();
-      const prev = await stored(ctx.em, 'academicSession', existing?.sourcedId);
-      return writeRecord(ctx.em, ctx.sourceId, 'academicSession', {
-        ...(prev as object), sourcedId: existing?.sourcedId ?? md5(`${schoolId}-${schoolYear}-${doc.sessionName}`), title: doc.sessionName,
+      return merge(ctx, 'academicSession', existing?.sourcedId, (prev) => ({ sourcedId: existing?.sourcedId ?? md5(`${schoolId}-${schoolYear}-${doc.sessionName}`), title: doc.sessionName,
         type: sessionType(doc.termDescriptor), startDate: doc.beginDate, endDate: doc.endDate, schoolYear: String(schoolYear),
         edfiKey: { schoolId, schoolYear, sessionName: doc.sessionName },
         edfi: extras(doc, ['sessionName', 'schoolReference', 'schoolYearTypeReference', 'beginDate', 'endDate']),
-      } as never);
+      }));
     },
     remove: tombstone('academicSession'),
     dependents: (e) => firstOf([
@@ -329,12 +344,10 @@ const coreResources: EdfiResource[] = [
       const edOrgId = doc.educationOrganizationReference.educationOrganizationId;
       const org = await refs.get('educationOrganizations', 'EducationOrganization', { educationOrganizationId: edOrgId }, '$.educationOrganizationReference');
       refs.check();
-      const prev = await stored(ctx.em, 'course', existing?.sourcedId);
-      return writeRecord(ctx.em, ctx.sourceId, 'course', {
-        ...(prev as object), sourcedId: existing?.sourcedId ?? md5(`${edOrgId}-${doc.courseCode}`), title: doc.courseTitle, courseCode: doc.courseCode,
+      return merge(ctx, 'course', existing?.sourcedId, (prev) => ({ sourcedId: existing?.sourcedId ?? md5(`${edOrgId}-${doc.courseCode}`), title: doc.courseTitle, courseCode: doc.courseCode,
         orgSourcedId: org!.sourcedId, edfiKey: { courseCode: doc.courseCode, educationOrganizationId: edOrgId },
         edfi: extras(doc, ['courseCode', 'courseTitle', 'educationOrganizationReference']),
-      } as never);
+      }));
     },
     remove: tombstone('course'),
     dependents: (e) => firstOf([
@@ -379,16 +392,14 @@ const coreResources: EdfiResource[] = [
       const school = await refs.get('schools', 'School', { schoolId: o.schoolId }, '$.courseOfferingReference');
       const session = await refs.get('sessions', 'Session', { schoolId: o.schoolId, schoolYear: o.schoolYear, sessionName: o.sessionName }, '$.courseOfferingReference');
       refs.check();
-      const prev = await stored(ctx.em, 'class', existing?.sourcedId);
       const lower = (v: unknown) => String(v).toLowerCase();
       const key = { localCourseCode: o.localCourseCode, schoolId: o.schoolId, schoolYear: o.schoolYear, sectionIdentifier: doc.sectionIdentifier, sessionName: o.sessionName };
-      return writeRecord(ctx.em, ctx.sourceId, 'class', {
-        ...(prev as object),
+      return merge(ctx, 'class', existing?.sourcedId, (prev) => ({
         sourcedId: existing?.sourcedId ?? md5(`${lower(o.localCourseCode)}-${o.schoolId}-${o.schoolYear}-${lower(doc.sectionIdentifier)}-${lower(o.sessionName)}`),
         title: doc.sectionName ?? doc.sectionIdentifier, classCode: doc.sectionIdentifier, classType: prev?.classType ?? 'scheduled',
         courseSourcedId: course!.sourcedId, schoolSourcedId: school!.sourcedId, termSourcedIds: [session!.sourcedId],
         edfiKey: key, edfi: extras(doc, ['sectionIdentifier', 'sectionName', 'courseOfferingReference']),
-      } as never);
+      }));
     },
     remove: tombstone('class'),
     dependents: (e) => firstOf([
@@ -425,7 +436,7 @@ const coreResources: EdfiResource[] = [
       const student = await refs.get('students', 'Student', doc.studentReference, '$.studentReference');
       const school = await refs.get('schools', 'School', doc.schoolReference, '$.schoolReference');
       refs.check();
-      const user = (await stored(ctx.em, 'user', student!.sourcedId))!;
+      const { record: user, hash } = (await stored(ctx.em, 'user', student!.sourcedId))!;
       const roles = (user.roles as RoleRecord[] | undefined) ?? [];
       const at = (r: RoleRecord) => r.role === 'student' && r.orgSourcedId === school!.sourcedId && (r.beginDate ?? null) === (doc.entryDate ?? null);
       const old = roles.find(at);
@@ -439,13 +450,13 @@ const coreResources: EdfiResource[] = [
       // The user's grade is the entry grade of their latest school association.
       const latest = next.filter((r) => r.role === 'student' && r.edfi?.entryGradeLevelDescriptor).sort((a, b) => String(b.beginDate).localeCompare(String(a.beginDate)))[0];
       const grade = latest && gradeCodes[codeValue(latest.edfi!.entryGradeLevelDescriptor) ?? ''];
-      const result = await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'studentUniqueId'), roles: next, ...(grade ? { grades: [grade] } : {}) } as never);
+      const result = await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'studentUniqueId'), roles: next, ...(grade ? { grades: [grade] } : {}) } as never, hash);
       return { ...result, edfiId: ssaId(student!.sourcedId, school!.sourcedId, doc.entryDate), outcome: old ? (result.outcome === 'unchanged' ? 'unchanged' : 'updated') : 'created' };
     },
     async remove(ctx, existing) {
-      const user = (await stored(ctx.em, 'user', existing.sourcedId))!;
+      const { record: user, hash } = (await stored(ctx.em, 'user', existing.sourcedId))!;
       const roles = (user.roles as RoleRecord[]).filter((r) => !(r.role === 'student' && r.orgSourcedId === existing.roleOrg && (r.beginDate ?? null) === (existing.roleBegin ?? null)));
-      await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'studentUniqueId'), roles } as never);
+      await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'studentUniqueId'), roles } as never, hash);
     },
   },
   {

@@ -4,8 +4,9 @@ import { bodyLimit } from 'hono/body-limit';
 import { sql, type RawBuilder } from 'kysely';
 import type { Caller } from '../../src/auth/bearer.ts';
 import { edfiAllows } from '../../src/auth/scopes.ts';
+import { runPrepared } from '../../src/db/prepared.ts';
 import { ensureSource } from '../../src/sync/reconcile.ts';
-import type { Written } from '../../src/sync/write.ts';
+import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
 import { problems, sendProblem, type EdfiProblem } from './problems.ts';
 import { Conflict, edfiResources, Invalid, referenceViews, resourceNamed, Unresolved, type EdfiResource, type Found, type WriteContext } from './resources.ts';
@@ -63,6 +64,16 @@ function parseValue(type: ParamType, raw: string): string | undefined {
 
 const label = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
 
+async function retryConflicts<T>(work: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!(error instanceof WriteConflict) || i >= attempts) throw error;
+    }
+  }
+}
+
 /** A date column as pg hands it back (a Date at local midnight) in Ed-Fi's form. */
 const dayOf = (value: unknown) =>
   value instanceof Date ? `${value.getFullYear()}-${String(value.getMonth() + 1).padStart(2, '0')}-${String(value.getDate()).padStart(2, '0')}` : value;
@@ -82,6 +93,22 @@ interface ListQuery {
   offset: number;
   totalCount: boolean;
   where: RawBuilder<unknown>[];
+  /** Query by example (not just paging and a change-version window). */
+  byExample: boolean;
+  /** Cursor paging: the page starts after this `seq` (from a Next-Page-Token). */
+  after?: string;
+  cursor: boolean;
+}
+
+/** Next-Page-Token: the last row's `seq`, opaque to the client. */
+export const pageToken = (seq: string) => Buffer.from(JSON.stringify([seq])).toString('base64url');
+function afterOf(token: string): string | undefined {
+  try {
+    const [seq] = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown[];
+    return typeof seq === 'string' && /^[0-9a-f-]{1,36}$/.test(seq) ? seq : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Paging, change-version window and query-by-example parameters; names are case-insensitive. */
@@ -89,10 +116,12 @@ function listQuery(c: Context, params: Record<string, ParamType>, extra: Record<
   const known = new Map(Object.entries({ ...params, ...extra, id: 'string' as ParamType }).map(([k, t]) => [k.toLowerCase(), [k, t] as const]));
   const errors: Record<string, string[]> = {};
   const messages: string[] = [];
-  const q: ListQuery = { limit: 25, offset: 0, totalCount: false, where: [] };
+  const q: ListQuery = { limit: 25, offset: 0, totalCount: false, where: [], byExample: false, cursor: false };
+  const given = new Set<string>();
   const url = new URL(c.req.url);
   for (const [rawName, raw] of url.searchParams) {
     const name = rawName.toLowerCase();
+    given.add(name);
     if (name === 'limit' || name === 'offset') {
       const n = /^-?\d+$/.test(raw) ? Number(raw) : Number.NaN;
       if (name === 'limit' && !(n >= 0 && n <= MAX_LIMIT)) messages.push(`Limit must be a value between 0 and ${MAX_LIMIT}.`);
@@ -106,8 +135,15 @@ function listQuery(c: Context, params: Record<string, ParamType>, extra: Record<
       else q.where.push(name === 'minchangeversion' ? sql`v.cv >= ${raw}::bigint` : sql`v.cv <= ${raw}::bigint`);
     } else if (name === 'correlationid') {
       continue;
-    } else if (name === 'pagetoken' || name === 'pagesize') {
-      messages.push('Cursor paging (pageToken, pageSize) is not supported by this API; use offset and limit.');
+    } else if (name === 'pagesize') {
+      const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+      if (!(n >= 1 && n <= MAX_LIMIT)) messages.push(`PageSize must be a value between 1 and ${MAX_LIMIT}.`);
+      else q.limit = n;
+      q.cursor = true;
+    } else if (name === 'pagetoken') {
+      q.after = afterOf(raw);
+      if (q.after === undefined) messages.push('The pageToken is not valid; use the Next-Page-Token of a previous response.');
+      q.cursor = true;
     } else {
       const found = known.get(name);
       if (!found) {
@@ -115,6 +151,7 @@ function listQuery(c: Context, params: Record<string, ParamType>, extra: Record<
         continue;
       }
       const [column, type] = found;
+      q.byExample = true;
       if (column === 'id') {
         const id = normaliseId(raw);
         if (!id) errors['$.id'] = [`The value '${raw}' is not valid for Id.`];
@@ -126,11 +163,17 @@ function listQuery(c: Context, params: Record<string, ParamType>, extra: Record<
       else q.where.push(compare(column, type, value));
     }
   }
+  if (given.has('pagetoken') && (given.has('limit') || given.has('offset'))) messages.push('pageToken cannot be combined with limit or offset.');
+  if (given.has('pagetoken') && q.totalCount) messages.push('totalCount cannot be combined with pageToken.');
   if (messages.length || Object.keys(errors).length) throw new ProblemError(problems.parameters(errors, ...messages));
   return q;
 }
 
+/** Descriptors found to exist are trusted this long without asking again (one that is deleted may pass that long). */
+const DESCRIPTOR_TTL_MS = 30_000;
+
 export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions) {
+  const knownDescriptors = new Map<string, number>();
   let sourceId: Promise<number> | undefined;
   const apiSource = () => (sourceId ??= ensureSource(orm.em.fork(), API_SOURCE, 'api').catch((e) => {
     sourceId = undefined;
@@ -139,8 +182,9 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
 
   const viewOf = (name: string): View | undefined => resourceNamed(name)?.view ?? referenceViews[name];
 
-  async function findOne(db: ReturnType<MikroORM['em']['getKysely']>, view: View, identity: readonly string[], where: RawBuilder<unknown>[]): Promise<Found | undefined> {
-    const { rows } = await sql<Record<string, any>>`select v.* from (${view.from}) v where ${sql.join(where, sql` and `)} limit 1`.execute(db);
+  /** Lookups run as prepared statements on the pool: their shapes are few, and planning the views costs as much as running them. */
+  async function findOne(em: ReturnType<MikroORM['em']['fork']>, view: View, identity: readonly string[], where: RawBuilder<unknown>[]): Promise<Found | undefined> {
+    const rows = await runPrepared(em, sql<Record<string, any>>`select v.* from (${view.from}) v where ${sql.join(where, sql` and `)} limit 1`);
     const row = rows[0];
     if (!row) return undefined;
     const keys = Object.fromEntries(identity.map((p) => [p, view.params[p] === 'date' ? dayOf(row[p]) : row[p]]));
@@ -159,7 +203,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
         if (!type || v === undefined || v === null) return undefined;
         where.push(compare(k, type, v));
       }
-      return findOne(em.getKysely(), view, resourceNamed(resource)?.identity ?? Object.keys(key), where);
+      return findOne(em, view, resourceNamed(resource)?.identity ?? Object.keys(key), where);
     },
   });
 
@@ -206,7 +250,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
   async function byId(em: ReturnType<MikroORM['em']['fork']>, resource: EdfiResource, raw: string, activeOnly = true): Promise<Found | undefined> {
     const id = normaliseId(raw);
     if (!id) throw new ProblemError(problems.validation({ '$.id': [`The value '${raw}' is not valid for Id.`] }));
-    return findOne(em.getKysely(), resource.view, resource.identity, [sql`v.id = ${id}::uuid`, ...(activeOnly ? [sql`v.status = 'active'`] : [])]);
+    return findOne(em, resource.view, resource.identity, [sql`v.id = ${id}::uuid`, ...(activeOnly ? [sql`v.status = 'active'`] : [])]);
   }
 
   async function readBody(c: Context): Promise<Record<string, unknown>> {
@@ -230,13 +274,15 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     const errors = result.ok ? {} : { ...result.errors };
     const doc = result.ok ? result.doc : body;
     const descriptors = descriptorsIn(doc);
-    if (descriptors.length) {
-      const wanted = [...new Set(descriptors.map(([, v]) => v.trim().toLowerCase()))];
-      const { rows } = await sql<{ k: string }>`select natural_key as k from edfi_document
-        where natural_key = any(${wanted}::text[]) and status = 'active' and resource like '%Descriptors'`.execute(em.getKysely());
-      const known = new Set(rows.map((r) => r.k));
+    const now = Date.now();
+    const wanted = [...new Set(descriptors.map(([, v]) => v.trim().toLowerCase()))].filter((d) => !((knownDescriptors.get(d) ?? 0) > now));
+    if (wanted.length) {
+      const rows = await runPrepared(em, sql<{ k: string }>`select natural_key as k from edfi_document
+        where natural_key = any(${wanted}::text[]) and status = 'active' and resource like '%Descriptors'`);
+      if (knownDescriptors.size > 10_000) knownDescriptors.clear();
+      for (const r of rows) knownDescriptors.set(r.k, now + DESCRIPTOR_TTL_MS);
       for (const [path, value] of descriptors) {
-        if (known.has(value.trim().toLowerCase())) continue;
+        if ((knownDescriptors.get(value.trim().toLowerCase()) ?? 0) > now) continue;
         const name = label(path.split('.').at(-1)!).replace(/^(Entry|Exit|Birth|Next|Primary)/, '');
         (errors[path] ??= []).push(`${name} value '${value}' does not exist.`);
       }
@@ -272,20 +318,20 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       const q = listQuery(c, {});
       const keyValues = sql.raw(`jsonb_build_object(${resource.identity.map((k) => `'${k}', v."${k}"`).join(', ')})`);
       const where = [sql`v.status = 'tobedeleted'`, ...q.where];
-      return list(c, q, resource.view, sql`jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'keyValues', ${keyValues})`, where, sql`v.cv`);
+      return list(c, q, resource.view, sql`jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'keyValues', ${keyValues})`, where, sql`v.cv`, sql`v.seq`);
     }));
 
     app.get(`${base}/:resource/keyChanges`, handle(async (c) => {
       const resource = resourceFor(c, false);
       const q = listQuery(c, {});
-      const from = sql`select k.change_version as cv, k.id, k.old_key_values, k.new_key_values from edfi_key_change k where k.resource = ${resource.name}`;
-      return list(c, q, { from, params: {} }, sql`jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'oldKeyValues', v.old_key_values, 'newKeyValues', v.new_key_values)`, q.where, sql`v.cv`);
+      const from = sql`select k.change_version as cv, k.change_version as seq, k.id, k.old_key_values, k.new_key_values from edfi_key_change k where k.resource = ${resource.name}`;
+      return list(c, q, { from, params: {} }, sql`jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'oldKeyValues', v.old_key_values, 'newKeyValues', v.new_key_values)`, q.where, sql`v.cv`, sql`v.cv`);
     }));
 
     app.get(`${base}/:resource`, handle(async (c) => {
       const resource = resourceFor(c, false);
       const q = listQuery(c, resource.view.params);
-      return list(c, q, resource.view, sql`v.doc || ${stamp('v')}`, [sql`v.status = 'active'`, ...q.where], sql`v.id`);
+      return list(c, q, resource.view, sql`v.doc || ${stamp('v')}`, [sql`v.status = 'active'`, ...q.where], sql`v.seq`, sql`v.seq`, true);
     }));
 
     app.get(`${base}/:resource/:id`, handle(async (c) => {
@@ -293,8 +339,8 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       const em = orm.em.fork();
       const id = normaliseId(c.req.param('id')!);
       if (!id) throw new ProblemError(problems.validation({ '$.id': [`The value '${c.req.param('id')}' is not valid for Id.`] }));
-      const { rows } = await sql<{ item: string; etag: string }>`select (v.doc || ${stamp('v')})::text as item, v.etag
-        from (${resource.view.from}) v where v.id = ${id}::uuid and v.status = 'active' limit 1`.execute(em.getKysely());
+      const rows = await runPrepared(em, sql<{ item: string; etag: string }>`select (v.doc || ${stamp('v')})::text as item, v.etag
+        from (${resource.view.from}) v where v.id = ${id}::uuid and v.status = 'active' limit 1`);
       const row = rows[0];
       if (!row) throw new ProblemError(problems.notFound());
       c.header('ETag', `"${row.etag}"`);
@@ -309,9 +355,12 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
         throw new ProblemError(problems.validation({ '$.id': ["Resource identifiers cannot be assigned by the client. The 'id' property should not be included in the request body."] }));
       }
       const source = await apiSource();
-      const written = await orm.em.fork().transactional(async (tx) => {
-        const doc = await checked(tx, resource, body);
-        const ctx = contextFor(tx, source);
+      const em = orm.em.fork();
+      const doc = await checked(em, resource, body);
+      if (resource.order === 1 && resource.identity.includes('codeValue')) knownDescriptors.clear();
+      // One statement per write, no transaction: a row changed between read and write is read again.
+      const written = await retryConflicts(async () => {
+        const ctx = contextFor(em, source);
         const existing = await ctx.find(resource.name, resource.keyOf(doc));
         preconditions(c, existing);
         return resource.write(ctx, doc, existing);
@@ -327,7 +376,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       const resource = resourceFor(c, true);
       const body = await readBody(c);
       const source = await apiSource();
-      const written = await orm.em.fork().transactional(async (tx) => {
+      const written = await retryConflicts(() => orm.em.fork().transactional(async (tx) => {
         const existing = await byId(tx, resource, c.req.param('id')!);
         if (!existing) throw new ProblemError(problems.notFound());
         const bodyId = Object.entries(body).find(([k]) => k.toLowerCase() === 'id')?.[1];
@@ -347,7 +396,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
             values (${result.changeVersion}, ${resource.name}, ${existing.id}::uuid, ${JSON.stringify(existing.keys)}::jsonb, ${JSON.stringify(newKey)}::jsonb)`.execute(tx.getKysely());
         }
         return result;
-      });
+      }));
       c.header('Location', `${locationBase(c, resource)}/${written.edfiId}`);
       c.header('ETag', `"${written.etag}"`);
       return c.body(null, 204);
@@ -356,7 +405,8 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     app.delete(`${base}/:resource/:id`, handle(async (c) => {
       const resource = resourceFor(c, true);
       const source = await apiSource();
-      await orm.em.fork().transactional(async (tx) => {
+      if (resource.identity.includes('codeValue')) knownDescriptors.clear();
+      await retryConflicts(() => orm.em.fork().transactional(async (tx) => {
         const existing = await byId(tx, resource, c.req.param('id')!);
         if (!existing) throw new ProblemError(problems.notFound());
         preconditions(c, existing);
@@ -365,7 +415,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
           if (rows[0]?.d) throw new Conflict(rows[0].d);
         }
         await resource.remove(contextFor(tx, source), existing);
-      });
+      }));
       return c.body(null, 204);
     }));
 
@@ -374,15 +424,29 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     app.on(['PATCH', 'OPTIONS', 'HEAD'], [`${base}/:resource`, `${base}/:resource/:id`], (c) => sendProblem(c, problems.methodNotAllowed(`${c.req.method} is not supported.`)));
   }
 
-  async function list(c: Context, q: ListQuery, view: View, item: RawBuilder<unknown>, where: RawBuilder<unknown>[], order: RawBuilder<unknown>) {
-    const db = orm.em.fork().getKysely();
+  /**
+   * One page as a JSON array: the page's ids first (only the columns the filter and order need),
+   * then the items of those ids alone, so no item is built for a row the page skips.
+   */
+  /** `order` is the stable order of the page; `key` picks the page's rows again (unique, indexed: each view's `seq`). */
+  async function list(c: Context, q: ListQuery, view: View, item: RawBuilder<unknown>, where: RawBuilder<unknown>[], order: RawBuilder<unknown>, key: RawBuilder<unknown>, cursorable = false) {
+    if (q.cursor && !cursorable) throw new ProblemError(problems.parameters({}, 'Cursor paging (pageToken, pageSize) is available on resource collections only.'));
+    const em = orm.em.fork();
     const condition = where.length ? sql.join(where, sql` and `) : sql`true`;
-    const { rows } = await sql<{ items: string }>`select coalesce(json_agg(p.item), '[]')::text as items from (
-        select ${item} as item from (${view.from}) v where ${condition} order by ${order} limit ${q.limit} offset ${q.offset}) p`.execute(db);
-    if (q.totalCount) {
-      const { rows: counted } = await sql<{ n: string }>`select count(*) as n from (${view.from}) v where ${condition}`.execute(db);
-      c.header('Total-Count', String(counted[0]!.n));
-    }
+    // Query-by-example shapes are few (which parameters are present), so lists run prepared too.
+    const after = q.after === undefined ? sql`true` : sql`v.seq > ${q.after}`;
+    const [rows, counted] = await Promise.all([
+      runPrepared(em, sql<{ items: string; n: number; last: string | null }>`select coalesce(json_agg(p.item order by p.o), '[]')::text as items,
+          count(*)::int as n, (array_agg(p.seq::text order by p.o desc))[1] as last from (
+        select ${item} as item, ${order} as o, v.seq from (${view.from}) v
+        where ${key} = any(array(select ${key} from (${q.byExample ? view.from : (view.pages ?? view.from)}) v
+          where ${condition} and ${after} order by ${order} limit ${q.limit} offset ${q.offset}))
+          and ${condition}) p`),
+      q.totalCount ? runPrepared(em, sql<{ n: string }>`select count(*) as n from (${view.from}) v where ${condition}`) : undefined,
+    ]);
+    if (counted) c.header('Total-Count', String(counted[0]!.n));
+    // A full page in `seq` order may have more after it (ODS/API 7.3 and DMS cursor paging).
+    if (cursorable && rows[0]!.n === q.limit && rows[0]!.last) c.header('Next-Page-Token', pageToken(rows[0]!.last));
     return c.body(rows[0]!.items, 200, { 'content-type': 'application/json' });
   }
 

@@ -16,13 +16,18 @@ export type ParamType = 'string' | 'integer' | 'date' | 'boolean';
 
 export interface View {
   from: RawBuilder<unknown>;
+  /**
+   * The same rows for walking a whole collection in `seq` order: its joins as row-by-row lookups
+   * the planner cannot reorder (filters by other columns are slow here, so only unfiltered pages use it).
+   */
+  pages?: RawBuilder<unknown>;
   params: Record<string, ParamType>;
 }
 
 const orgId = (alias: string) => `edfi_org_id(${alias}.identifier, ${alias}.sourced_id)`;
 const day = (expr: string) => `to_char(${expr}, 'YYYY-MM-DD')`;
 const rowMeta = (alias: string) =>
-  `${alias}.sourced_id, ${alias}.edfi_id as id, ${alias}.status, ${alias}.change_version as cv, ${alias}.etag, ${alias}.date_last_modified as lm`;
+  `${alias}.sourced_id, ${alias}.edfi_id as id, ${alias}.edfi_id as seq, ${alias}.status, ${alias}.change_version as cv, ${alias}.etag, ${alias}.date_last_modified as lm`;
 const uri = (name: string, code: string) => `'uri://ed-fi.org/${name}#${code.replace(/'/g, "''")}'`;
 const personId = (alias: string) => `coalesce(${alias}.identifier, ${alias}.sourced_id)`;
 
@@ -44,10 +49,32 @@ const sectionKey = (x: string) => `
 const sectionReference = `jsonb_build_object('localCourseCode', k.lcc, 'schoolId', k.school_id, 'schoolYear', k.school_year,
   'sectionIdentifier', k.section_id, 'sessionName', k.session_name)`;
 
+/**
+ * Whether user row `t` has one of these roles: a scalar subquery with LIMIT, so the planner probes
+ * the index row by row (a page classifies only its own rows) instead of hashing every role first.
+ */
+const hasRole = (roles: string) => `coalesce((select true from user_role r where r.user_sourced_id = t.sourced_id and r.role in ${roles} limit 1), false)`;
+
+/**
+ * The row of `table` an association points to: a plain join, or (`walk`) a lateral subquery the
+ * planner cannot flatten (LIMIT), so a page walks the association table in `seq` order and looks
+ * the rest up row by row instead of joining every association before sorting.
+ */
+const join = (walk: boolean, table: string, alias: string, on: string) =>
+  walk ? `cross join lateral (select * from ${table} ${alias} where ${on} limit 1) ${alias}` : `join ${table} ${alias} on ${on}`;
+
+/** A view with both forms (see View.pages). */
+const both = (text: (walk: boolean) => string, params: Record<string, ParamType>): View => ({ from: sql.raw(text(false)), pages: sql.raw(text(true)), params });
+
+const sectionAssociationParams = (person: string): Record<string, ParamType> => ({
+  [person]: 'string', beginDate: 'date', endDate: 'date', localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer',
+  sectionIdentifier: 'string', sessionName: 'string',
+});
+
 const staffRoles = `('teacher', 'aide', 'administrator', 'counselor', 'districtAdministrator', 'siteAdministrator', 'principal', 'systemAdministrator', 'proctor')`;
 
 const documents = (resource: string, columns: string) => sql.raw(`
-  select d.id::text as sourced_id, d.id, d.status, d.change_version as cv, d.etag, d.last_modified as lm, ${columns}, d.body as doc
+  select d.id::text as sourced_id, d.id, d.id as seq, d.status, d.change_version as cv, d.etag, d.last_modified as lm, ${columns}, d.body as doc
   from edfi_document d where d.resource = '${resource}'`);
 
 export function descriptorView(resource: string): View {
@@ -128,7 +155,7 @@ export const views: Record<string, View> = {
           'birthDate', ${day('d.birth_date')})) || coalesce(t.edfi, '{}') as doc
       from "user" t left join demographics d on d.sourced_id = t.sourced_id
       where (t.edfi_key ? 'studentUniqueId'
-        or (t.edfi_key is null and exists (select 1 from user_role r where r.user_sourced_id = t.sourced_id and r.role = 'student')))`),
+        or (t.edfi_key is null and ${hasRole("('student')")}))`),
     params: { studentUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', birthDate: 'date' },
   },
   staffs: {
@@ -141,48 +168,38 @@ export const views: Record<string, View> = {
             'electronicMailTypeDescriptor', ${uri('ElectronicMailTypeDescriptor', 'Work')})) end)) || coalesce(t.edfi, '{}') as doc
       from "user" t left join demographics d on d.sourced_id = t.sourced_id
       where (t.edfi_key ? 'staffUniqueId'
-        or (t.edfi_key is null and exists (select 1 from user_role r where r.user_sourced_id = t.sourced_id and r.role in ${staffRoles})))`),
+        or (t.edfi_key is null and ${hasRole(staffRoles)}))`),
     params: { staffUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', loginId: 'string' },
   },
-  studentSchoolAssociations: {
-    // An association is a student role of the user: it changes (and versions) with its user.
-    from: sql.raw(`select r.user_sourced_id as sourced_id,
-        ${ssaIdSql('r.user_sourced_id', 'r.org_sourced_id', 'r.begin_date')} as id,
+  studentSchoolAssociations: both((walk) => `select r.user_sourced_id as sourced_id,
+        ${ssaIdSql('r.user_sourced_id', 'r.org_sourced_id', 'r.begin_date')} as id, r.id as seq,
         u.status, u.change_version as cv, u.etag, u.date_last_modified as lm, r.org_sourced_id as role_org, r.begin_date as role_begin,
         ${personId('u')} as "studentUniqueId", ${orgId('o')} as "schoolId", r.begin_date as "entryDate", r.end_date as "exitWithdrawDate",
         jsonb_strip_nulls(jsonb_build_object('entryDate', ${day('r.begin_date')}, 'schoolReference', jsonb_build_object('schoolId', ${orgId('o')}),
           'studentReference', jsonb_build_object('studentUniqueId', ${personId('u')}), 'exitWithdrawDate', ${day('r.end_date')},
           'entryGradeLevelDescriptor', ${gradeDescriptor('u.grades[1]')})) || coalesce(r.edfi, '{}') as doc
-      from user_role r join "user" u on u.sourced_id = r.user_sourced_id join org o on o.sourced_id = r.org_sourced_id
-      where r.role = 'student' and o.type = 'school'`),
-    params: { studentUniqueId: 'string', schoolId: 'integer', entryDate: 'date', exitWithdrawDate: 'date' },
-  },
-  studentSectionAssociations: {
-    from: sql.raw(`select ${rowMeta('t')}, ${personId('u')} as "studentUniqueId", t.begin_date as "beginDate", t.end_date as "endDate",
+      from user_role r
+        ${join(walk, '"user"', 'u', 'u.sourced_id = r.user_sourced_id')}
+        ${join(walk, 'org', 'o', "o.sourced_id = r.org_sourced_id and o.type = 'school'")}
+      where r.role = 'student'`, { studentUniqueId: 'string', schoolId: 'integer', entryDate: 'date', exitWithdrawDate: 'date' }),
+  studentSectionAssociations: both((walk) => `select ${rowMeta('t')}, ${personId('u')} as "studentUniqueId", t.begin_date as "beginDate", t.end_date as "endDate",
         k.lcc as "localCourseCode", k.school_id as "schoolId", k.school_year as "schoolYear", k.section_id as "sectionIdentifier", k.session_name as "sessionName",
         jsonb_strip_nulls(jsonb_build_object('beginDate', ${day('t.begin_date')}, 'sectionReference', ${sectionReference},
           'studentReference', jsonb_build_object('studentUniqueId', ${personId('u')}), 'endDate', ${day('t.end_date')})) || coalesce(t.edfi, '{}') as doc
-      from enrollment t join "user" u on u.sourced_id = t.user_sourced_id join class x on x.sourced_id = t.class_sourced_id
+      from enrollment t
+        ${join(walk, '"user"', 'u', 'u.sourced_id = t.user_sourced_id')}
+        ${join(walk, 'class', 'x', 'x.sourced_id = t.class_sourced_id')}
         cross join lateral (${sectionKey('x')}) k
-      where t.role = 'student'`),
-    params: {
-      studentUniqueId: 'string', beginDate: 'date', endDate: 'date', localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer',
-      sectionIdentifier: 'string', sessionName: 'string',
-    },
-  },
-  staffSectionAssociations: {
-    from: sql.raw(`select ${rowMeta('t')}, ${personId('u')} as "staffUniqueId", t.begin_date as "beginDate", t.end_date as "endDate",
+      where t.role = 'student'`, sectionAssociationParams('studentUniqueId')),
+  staffSectionAssociations: both((walk) => `select ${rowMeta('t')}, ${personId('u')} as "staffUniqueId", t.begin_date as "beginDate", t.end_date as "endDate",
         k.lcc as "localCourseCode", k.school_id as "schoolId", k.school_year as "schoolYear", k.section_id as "sectionIdentifier", k.session_name as "sessionName",
         jsonb_strip_nulls(jsonb_build_object('beginDate', ${day('t.begin_date')}, 'sectionReference', ${sectionReference},
           'staffReference', jsonb_build_object('staffUniqueId', ${personId('u')}), 'endDate', ${day('t.end_date')},
           'classroomPositionDescriptor', case when t."primary" then ${uri('ClassroomPositionDescriptor', 'Teacher of Record')}
             else ${uri('ClassroomPositionDescriptor', 'Support Teacher')} end)) || coalesce(t.edfi, '{}') as doc
-      from enrollment t join "user" u on u.sourced_id = t.user_sourced_id join class x on x.sourced_id = t.class_sourced_id
+      from enrollment t
+        ${join(walk, '"user"', 'u', 'u.sourced_id = t.user_sourced_id')}
+        ${join(walk, 'class', 'x', 'x.sourced_id = t.class_sourced_id')}
         cross join lateral (${sectionKey('x')}) k
-      where t.role <> 'student'`),
-    params: {
-      staffUniqueId: 'string', beginDate: 'date', endDate: 'date', localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer',
-      sectionIdentifier: 'string', sessionName: 'string',
-    },
-  },
+      where t.role <> 'student'`, sectionAssociationParams('staffUniqueId')),
 };
