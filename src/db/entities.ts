@@ -166,6 +166,14 @@ export const User = defineEntity({
 export const ssaIdSql = (user: string, org: string, begin: string) =>
   `md5('SSA-' || ${user} || '-' || ${org} || '-' || coalesce((${begin} - date '2000-01-01')::text, ''))::uuid`;
 
+/** The same for the staffEducationOrganizationAssignmentAssociation behind a staff role (the role is part of its key). */
+export const seoaaIdSql = (user: string, org: string, begin: string, role: string) =>
+  `md5('SEOAA-' || ${user} || '-' || ${org} || '-' || coalesce((${begin} - date '2000-01-01')::text, '') || '-' || ${role})::uuid`;
+
+/** Ids of Ed-Fi associations derived from a row (a student's contact, demographics without an Ed-Fi original). */
+export const scaIdSql = (student: string, contact: string) => `md5('SCA-' || ${student} || '-' || ${contact})::uuid`;
+export const seoaIdSql = (user: string) => `md5('SEOA-' || ${user})::uuid`;
+
 /** `user.roles[]`: part of the user's content (a role change is a user change). */
 export const UserRole = defineEntity({
   name: 'UserRole',
@@ -190,6 +198,10 @@ export const UserRole = defineEntity({
     {
       name: 'user_role_edfi_id_idx',
       expression: `create index "user_role_edfi_id_idx" on "user_role" ((${ssaIdSql('"user_sourced_id"', '"org_sourced_id"', '"begin_date"')}))`,
+    },
+    {
+      name: 'user_role_seoaa_id_idx',
+      expression: `create index "user_role_seoaa_id_idx" on "user_role" ((${seoaaIdSql('"user_sourced_id"', '"org_sourced_id"', '"begin_date"', '"role"')}))`,
     },
   ],
 });

@@ -5,7 +5,7 @@ import { readRecords } from '../../src/sync/read.ts';
 import type { EntityName, RoleRecord } from '../../src/sync/records.ts';
 import { tombstoneRow, writeRecord, writeRecords, type RecordWrite, type Written } from '../../src/sync/write.ts';
 import { saveDocument, tombstoneDocument } from './documents.ts';
-import { codeValue, gradeCodes, seededDescriptors, sessionType, sexOf, staffRole } from './vocabulary.ts';
+import { codeValue, contactRole, gradeCodes, raceFlags, seededDescriptors, sessionType, sexOf, staffRole } from './vocabulary.ts';
 import { descriptorView, views, type View } from './views.ts';
 
 /**
@@ -28,6 +28,7 @@ export interface Found {
   keys: Record<string, unknown>;
   roleOrg?: string;
   roleBegin?: string | null;
+  roleName?: string;
 }
 
 export class Unresolved extends Error {
@@ -82,9 +83,9 @@ export interface EdfiResource {
 
 export const md5 = (text: string) => createHash('md5').update(text).digest('hex');
 const md5Uuid = (text: string) => md5(text).replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
-/** As ssaIdSql (src/db/entities.ts) computes it: the entry date as days since 2000-01-01. */
-const ssaId = (user: string, org: string, begin: string | null | undefined) =>
-  md5Uuid(`SSA-${user}-${org}-${begin ? Math.round((Date.parse(begin) - Date.parse('2000-01-01')) / 86_400_000) : ''}`);
+/** As ssaIdSql / seoaaIdSql (src/db/entities.ts) compute them: the begin date as days since 2000-01-01. */
+const roleId = (prefix: 'SSA' | 'SEOAA', user: string, org: string, begin: string | null | undefined, role?: string) =>
+  md5Uuid(`${prefix}-${user}-${org}-${begin ? Math.round((Date.parse(begin) - Date.parse('2000-01-01')) / 86_400_000) : ''}${role ? `-${role}` : ''}`);
 
 const metaFields = new Set(['id', '_etag', '_lastModifiedDate', 'link']);
 /** What is left of a body once the mapped fields are taken out: kept as sent (minus reference links). */
@@ -150,9 +151,13 @@ const removeDocument = async (ctx: WriteContext, existing: Found) => {
 const firstOf = (checks: [string, RawBuilder<unknown>][]): RawBuilder<string | null> =>
   sql<string | null>`(select coalesce(${sql.join(checks.map(([name, q]) => sql`case when exists (${q}) then ${name}::text end`))}))`;
 
-function person(kind: 'student' | 'staff'): Pick<EdfiResource, 'write'> {
-  const idField = kind === 'student' ? 'studentUniqueId' : 'staffUniqueId';
-  const prefix = kind === 'student' ? 'STU-' : 'STA-';
+type PersonKind = 'student' | 'staff' | 'contact';
+const personIds = { student: 'studentUniqueId', staff: 'staffUniqueId', contact: 'contactUniqueId' } as const;
+
+/** Students, staff and contacts are OneRoster users, ids as edfi-oneroster forms them (STU-/STA-/PAR- + unique id). */
+function person(kind: PersonKind): Pick<EdfiResource, 'write'> {
+  const idField = personIds[kind];
+  const prefix = { student: 'STU-', staff: 'STA-', contact: 'PAR-' }[kind];
   const mapped = [idField, 'firstName', 'lastSurname', 'middleName', 'preferredFirstName', 'preferredLastSurname', ...(kind === 'student' ? ['birthDate'] : ['loginId'])];
   return {
     async write(ctx, doc, existing) {
@@ -161,7 +166,7 @@ function person(kind: 'student' | 'staff'): Pick<EdfiResource, 'write'> {
       const prev = await stored(ctx.em, 'user', existing?.sourcedId);
       const user = prev?.record;
       const userIds = [...((user?.userIds as { type: string; identifier: string }[] | undefined) ?? []).filter((u) => u.type !== idField), { type: idField, identifier: uid }];
-      const email = kind === 'staff' ? (doc.electronicMails as Doc[] | undefined)?.[0]?.electronicMailAddress : undefined;
+      const email = kind !== 'student' ? (doc.electronicMails as Doc[] | undefined)?.[0]?.electronicMailAddress : undefined;
       const writes: RecordWrite[] = [{
         entity: 'user',
         expectedHash: prev?.hash,
@@ -176,7 +181,7 @@ function person(kind: 'student' | 'staff'): Pick<EdfiResource, 'write'> {
           preferredLastName: doc.preferredLastSurname,
           identifier: uid,
           userIds,
-          ...(kind === 'staff' ? { username: doc.loginId ?? user?.username, email: email ?? user?.email } : {}),
+          ...(kind !== 'student' ? { username: doc.loginId ?? user?.username, email: email ?? user?.email } : {}),
           roles: (user?.roles as RoleRecord[] | undefined) ?? [],
           edfiKey: { [idField]: uid },
           edfi: extras(doc, mapped),
@@ -241,10 +246,29 @@ async function roleAt(ctx: WriteContext, userId: string, orgId: string, role: Ro
 }
 
 /**
+ * A student's OneRoster demographics from their studentEducationOrganizationAssociations: races and
+ * ethnicity unioned across every education organization (as edfi-oneroster resolves them), sex from
+ * the latest one that states it; birth data stays as the student record set it.
+ */
+async function projectDemographics(ctx: WriteContext, sourcedId: string, uid: string) {
+  const { rows } = await sql<{ body: Doc }>`select body from edfi_document where resource = 'studentEducationOrganizationAssociations'
+    and status = 'active' and key_values->>'studentUniqueId' = ${uid} order by last_modified`.execute(ctx.em.getKysely());
+  const races = new Set(rows.flatMap((r) => ((r.body.races as Doc[] | undefined) ?? []).map((x) => codeValue(x.raceDescriptor))));
+  const sex = rows.map((r) => sexOf(r.body.sexDescriptor)).filter(Boolean).at(-1);
+  const hispanic = rows.some((r) => r.body.hispanicLatinoEthnicity === true) || (rows.some((r) => r.body.hispanicLatinoEthnicity === false) ? false : undefined);
+  const flags = Object.fromEntries(Object.entries(raceFlags).map(([flag, code]) => [flag, races.has(code)]));
+  const known = [...races].filter((r) => Object.values(raceFlags).includes(r!));
+  await merge(ctx, 'demographics', sourcedId, (prev) => ({
+    sourcedId, ...(rows.length ? { ...flags, demographicRaceTwoOrMoreRaces: known.length > 1 } : {}),
+    sex: sex ?? prev?.sex, hispanicOrLatinoEthnicity: hispanic ?? prev?.hispanicOrLatinoEthnicity,
+  }));
+}
+
+/**
  * A person an Ed-Fi write touched keeps their Ed-Fi kind: a student whose last school association
  * was deleted is still a student (OneRoster rows are students only while they have the role).
  */
-const personKey = (user: Doc, idField: 'studentUniqueId' | 'staffUniqueId') => ({
+const personKey = (user: Doc, idField: (typeof personIds)[PersonKind]) => ({
   edfiKey: user.edfiKey ?? { [idField]: String(user.identifier ?? user.sourcedId) },
 });
 
@@ -311,7 +335,7 @@ const coreResources: EdfiResource[] = [
     ]),
   },
   {
-    name: 'sessions', schema: 'edFi_session', identity: ['schoolId', 'schoolYear', 'sessionName'], title: 'Session', keyUpdatable: true, order: 4,
+    name: 'sessions', schema: 'edFi_session', identity: ['schoolId', 'schoolYear', 'sessionName'], title: 'Session', keyUpdatable: true, order: 5,
     keyOf: (doc) => ({ schoolId: doc.schoolReference?.schoolId, schoolYear: doc.schoolYearTypeReference?.schoolYear, sessionName: doc.sessionName }),
     view: views.sessions!,
     async write(ctx, doc, existing) {
@@ -358,7 +382,7 @@ const coreResources: EdfiResource[] = [
     ]),
   },
   {
-    name: 'courseOfferings', schema: 'edFi_courseOffering', identity: ['localCourseCode', 'schoolId', 'schoolYear', 'sessionName'], title: 'CourseOffering', order: 5,
+    name: 'courseOfferings', schema: 'edFi_courseOffering', identity: ['localCourseCode', 'schoolId', 'schoolYear', 'sessionName'], title: 'CourseOffering', order: 6,
     keyOf: (doc) => ({
       localCourseCode: doc.localCourseCode, schoolId: doc.schoolReference?.schoolId, schoolYear: doc.sessionReference?.schoolYear, sessionName: doc.sessionReference?.sessionName,
     }),
@@ -380,7 +404,7 @@ const coreResources: EdfiResource[] = [
   },
   {
     name: 'sections', schema: 'edFi_section', identity: ['localCourseCode', 'schoolId', 'schoolYear', 'sectionIdentifier', 'sessionName'], title: 'Section',
-    keyUpdatable: true, order: 6,
+    keyUpdatable: true, order: 7,
     keyOf: (doc) => ({ ...doc.courseOfferingReference, sectionIdentifier: doc.sectionIdentifier }),
     view: views.sections!,
     async write(ctx, doc, existing) {
@@ -408,7 +432,7 @@ const coreResources: EdfiResource[] = [
     ]),
   },
   {
-    name: 'students', schema: 'edFi_student', identity: ['studentUniqueId'], title: 'Student', order: 2,
+    name: 'students', schema: 'edFi_student', identity: ['studentUniqueId'], title: 'Student', order: 4,
     keyOf: (doc) => ({ studentUniqueId: doc.studentUniqueId }),
     view: views.students!,
     ...person('student'),
@@ -419,7 +443,7 @@ const coreResources: EdfiResource[] = [
     ]),
   },
   {
-    name: 'staffs', schema: 'edFi_staff', identity: ['staffUniqueId'], title: 'Staff', order: 2,
+    name: 'staffs', schema: 'edFi_staff', identity: ['staffUniqueId'], title: 'Staff', order: 4,
     keyOf: (doc) => ({ staffUniqueId: doc.staffUniqueId }),
     view: views.staffs!,
     ...person('staff'),
@@ -451,7 +475,7 @@ const coreResources: EdfiResource[] = [
       const latest = next.filter((r) => r.role === 'student' && r.edfi?.entryGradeLevelDescriptor).sort((a, b) => String(b.beginDate).localeCompare(String(a.beginDate)))[0];
       const grade = latest && gradeCodes[codeValue(latest.edfi!.entryGradeLevelDescriptor) ?? ''];
       const result = await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'studentUniqueId'), roles: next, ...(grade ? { grades: [grade] } : {}) } as never, hash);
-      return { ...result, edfiId: ssaId(student!.sourcedId, school!.sourcedId, doc.entryDate), outcome: old ? (result.outcome === 'unchanged' ? 'unchanged' : 'updated') : 'created' };
+      return { ...result, edfiId: roleId('SSA', student!.sourcedId, school!.sourcedId, doc.entryDate), outcome: old ? (result.outcome === 'unchanged' ? 'unchanged' : 'updated') : 'created' };
     },
     async remove(ctx, existing) {
       const { record: user, hash } = (await stored(ctx.em, 'user', existing.sourcedId))!;
@@ -462,7 +486,7 @@ const coreResources: EdfiResource[] = [
   {
     name: 'studentSectionAssociations', schema: 'edFi_studentSectionAssociation',
     identity: ['beginDate', 'localCourseCode', 'schoolId', 'schoolYear', 'sectionIdentifier', 'sessionName', 'studentUniqueId'],
-    title: 'StudentSectionAssociation', keyUpdatable: true, order: 7,
+    title: 'StudentSectionAssociation', keyUpdatable: true, order: 8,
     keyOf: (doc) => ({ beginDate: doc.beginDate, ...doc.sectionReference, studentUniqueId: doc.studentReference?.studentUniqueId }),
     view: views.studentSectionAssociations!,
     ...sectionAssociation('student'),
@@ -471,11 +495,135 @@ const coreResources: EdfiResource[] = [
   {
     name: 'staffSectionAssociations', schema: 'edFi_staffSectionAssociation',
     identity: ['beginDate', 'localCourseCode', 'schoolId', 'schoolYear', 'sectionIdentifier', 'sessionName', 'staffUniqueId'],
-    title: 'StaffSectionAssociation', order: 7,
+    title: 'StaffSectionAssociation', order: 8,
     keyOf: (doc) => ({ beginDate: doc.beginDate, ...doc.sectionReference, staffUniqueId: doc.staffReference?.staffUniqueId }),
     view: views.staffSectionAssociations!,
     ...sectionAssociation('staff'),
     remove: tombstone('enrollment'),
+  },
+  {
+    name: 'gradingPeriods', schema: 'edFi_gradingPeriod', identity: ['gradingPeriodDescriptor', 'gradingPeriodName', 'schoolId', 'schoolYear'],
+    title: 'GradingPeriod', order: 4,
+    keyOf: (doc) => ({ gradingPeriodDescriptor: doc.gradingPeriodDescriptor, gradingPeriodName: doc.gradingPeriodName,
+      schoolId: doc.schoolReference?.schoolId, schoolYear: doc.schoolYearTypeReference?.schoolYear }),
+    view: views.gradingPeriods!,
+    async write(ctx, doc, existing) {
+      const refs = new References(ctx);
+      const schoolId = doc.schoolReference.schoolId;
+      const schoolYear = doc.schoolYearTypeReference.schoolYear;
+      await refs.get('schools', 'School', { schoolId }, '$.schoolReference');
+      await refs.get('schoolYearTypes', 'SchoolYearType', { schoolYear }, '$.schoolYearTypeReference');
+      refs.check();
+      return merge(ctx, 'academicSession', existing?.sourcedId, () => ({
+        sourcedId: existing?.sourcedId ?? md5(`${schoolId}-${schoolYear}-${codeValue(doc.gradingPeriodDescriptor)}-${doc.gradingPeriodName}`),
+        title: doc.gradingPeriodName, type: 'gradingPeriod', startDate: doc.beginDate, endDate: doc.endDate, schoolYear: String(schoolYear),
+        edfiKey: this.keyOf(doc), edfi: extras(doc, ['gradingPeriodName', 'schoolReference', 'schoolYearTypeReference', 'beginDate', 'endDate']),
+      }));
+    },
+    remove: tombstone('academicSession'),
+  },
+  {
+    name: 'contacts', schema: 'edFi_contact', identity: ['contactUniqueId'], title: 'Contact', order: 4,
+    keyOf: (doc) => ({ contactUniqueId: doc.contactUniqueId }),
+    view: views.contacts!,
+    ...person('contact'),
+    remove: tombstone('user'),
+    dependents: (e) => firstOf([['StudentContactAssociation', sql`select 1 from "user" s where s.status = 'active' and s.agent_sourced_ids @> array[${e.sourcedId}::text]`]]),
+  },
+  {
+    name: 'studentContactAssociations', schema: 'edFi_studentContactAssociation', identity: ['contactUniqueId', 'studentUniqueId'],
+    title: 'StudentContactAssociation', order: 5,
+    keyOf: (doc) => ({ contactUniqueId: doc.contactReference?.contactUniqueId, studentUniqueId: doc.studentReference?.studentUniqueId }),
+    view: views.studentContactAssociations!,
+    async write(ctx, doc) {
+      const refs = new References(ctx);
+      const student = await refs.get('students', 'Student', doc.studentReference, '$.studentReference');
+      const contact = await refs.get('contacts', 'Contact', doc.contactReference, '$.contactReference');
+      refs.check();
+      // The contact becomes the student's agent, with a role (from the relation) at the student's orgs.
+      const s = (await stored(ctx.em, 'user', student!.sourcedId))!;
+      const c = (await stored(ctx.em, 'user', contact!.sourcedId))!;
+      const agents = (s.record.agentSourcedIds as string[] | undefined) ?? [];
+      const role = contactRole(doc.relationDescriptor);
+      const contactRoles = (c.record.roles as RoleRecord[] | undefined) ?? [];
+      const orgs = [...new Set(((s.record.roles as RoleRecord[] | undefined) ?? []).map((r) => r.orgSourcedId))].filter((o) => !contactRoles.some((r) => r.orgSourcedId === o));
+      const writes: RecordWrite[] = [];
+      if (!agents.includes(contact!.sourcedId)) {
+        writes.push({ entity: 'user', expectedHash: s.hash, record: { ...s.record, ...personKey(s.record, 'studentUniqueId'), agentSourcedIds: [...agents, contact!.sourcedId] } as never });
+      }
+      if (orgs.length) {
+        const roles = [...contactRoles, ...orgs.map((o, i): RoleRecord => ({ roleType: contactRoles.length || i ? 'secondary' : 'primary', role, orgSourcedId: o }))];
+        writes.push({ entity: 'user', expectedHash: c.hash, record: { ...c.record, ...personKey(c.record, 'contactUniqueId'), roles } as never });
+      }
+      if (writes.length) await writeRecords(ctx.em, ctx.sourceId, writes);
+      const key = this.keyOf(doc);
+      const saved = await saveDocument(ctx.em, 'studentContactAssociations', `${student!.sourcedId}|${contact!.sourcedId}`, key,
+        extras(doc, ['contactReference', 'studentReference']) ?? {});
+      const linked = await ctx.find('studentContactAssociations', key);
+      return { ...saved, edfiId: linked!.id, etag: linked!.etag, outcome: agents.includes(contact!.sourcedId) ? saved.outcome : 'created' };
+    },
+    async remove(ctx, existing) {
+      const { record, hash } = (await stored(ctx.em, 'user', existing.sourcedId))!;
+      const contact = (await ctx.find('contacts', { contactUniqueId: existing.keys.contactUniqueId }))!;
+      const agents = ((record.agentSourcedIds as string[] | undefined) ?? []).filter((a) => a !== contact.sourcedId);
+      await writeRecord(ctx.em, ctx.sourceId, 'user', { ...record, agentSourcedIds: agents.length ? agents : undefined } as never, hash);
+      await sql`update edfi_document set status = 'tobedeleted' where resource = 'studentContactAssociations'
+        and natural_key = ${`${existing.sourcedId}|${contact.sourcedId}`}`.execute(ctx.em.getKysely());
+    },
+  },
+  {
+    name: 'studentEducationOrganizationAssociations', schema: 'edFi_studentEducationOrganizationAssociation',
+    identity: ['educationOrganizationId', 'studentUniqueId'], title: 'StudentEducationOrganizationAssociation', order: 5,
+    keyOf: (doc) => ({ educationOrganizationId: doc.educationOrganizationReference?.educationOrganizationId, studentUniqueId: doc.studentReference?.studentUniqueId }),
+    view: views.studentEducationOrganizationAssociations!,
+    async write(ctx, doc, existing) {
+      const refs = new References(ctx);
+      const student = await refs.get('students', 'Student', doc.studentReference, '$.studentReference');
+      await refs.get('educationOrganizations', 'EducationOrganization', doc.educationOrganizationReference, '$.educationOrganizationReference');
+      refs.check();
+      const key = this.keyOf(doc);
+      const saved = await saveDocument(ctx.em, 'studentEducationOrganizationAssociations', `${key.educationOrganizationId}|${key.studentUniqueId}`, key,
+        extras(doc, []) ?? {}, existing && /^[0-9a-f-]{36}$/.test(existing.sourcedId) ? existing.id : undefined);
+      await projectDemographics(ctx, student!.sourcedId, String(key.studentUniqueId));
+      return saved;
+    },
+    async remove(ctx, existing) {
+      if (!(await tombstoneDocument(ctx.em, existing.id))) return;
+      const student = await ctx.find('students', { studentUniqueId: existing.keys.studentUniqueId });
+      if (student) await projectDemographics(ctx, student.sourcedId, String(existing.keys.studentUniqueId));
+    },
+  },
+  {
+    name: 'staffEducationOrganizationAssignmentAssociations', schema: 'edFi_staffEducationOrganizationAssignmentAssociation',
+    identity: ['beginDate', 'educationOrganizationId', 'staffClassificationDescriptor', 'staffUniqueId'],
+    title: 'StaffEducationOrganizationAssignmentAssociation', order: 5,
+    keyOf: (doc) => ({ beginDate: doc.beginDate, educationOrganizationId: doc.educationOrganizationReference?.educationOrganizationId,
+      staffClassificationDescriptor: doc.staffClassificationDescriptor, staffUniqueId: doc.staffReference?.staffUniqueId }),
+    view: views.staffEducationOrganizationAssignmentAssociations!,
+    async write(ctx, doc, existing) {
+      const refs = new References(ctx);
+      const staff = await refs.get('staffs', 'Staff', doc.staffReference, '$.staffReference');
+      const org = await refs.get('educationOrganizations', 'EducationOrganization', doc.educationOrganizationReference, '$.educationOrganizationReference');
+      refs.check();
+      const { record: user, hash } = (await stored(ctx.em, 'user', staff!.sourcedId))!;
+      const roles = (user.roles as RoleRecord[] | undefined) ?? [];
+      const role = staffRole(doc.staffClassificationDescriptor);
+      const old = roles.find((r) => r.orgSourcedId === org!.sourcedId && (r.beginDate ?? null) === (doc.beginDate ?? null) && r.role === role);
+      const next: RoleRecord = {
+        ...(old?.sourcedId ? { sourcedId: old.sourcedId } : {}),
+        roleType: old?.roleType ?? (roles.some((r) => r.roleType === 'primary') ? 'secondary' : 'primary'),
+        role, orgSourcedId: org!.sourcedId, beginDate: doc.beginDate, endDate: doc.endDate,
+        edfi: extras(doc, ['beginDate', 'educationOrganizationReference', 'staffReference', 'endDate']),
+      };
+      const result = await writeRecord(ctx.em, ctx.sourceId, 'user',
+        { ...user, ...personKey(user, 'staffUniqueId'), roles: old ? roles.map((r) => (r === old ? next : r)) : [...roles, next] } as never, hash);
+      return { ...result, edfiId: roleId('SEOAA', staff!.sourcedId, org!.sourcedId, doc.beginDate, role), outcome: old ? (result.outcome === 'unchanged' ? 'unchanged' : 'updated') : 'created' };
+    },
+    async remove(ctx, existing) {
+      const { record: user, hash } = (await stored(ctx.em, 'user', existing.sourcedId))!;
+      const roles = (user.roles as RoleRecord[]).filter((r) => !(r.orgSourcedId === existing.roleOrg && (r.beginDate ?? null) === (existing.roleBegin ?? null) && r.role === existing.roleName));
+      await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'staffUniqueId'), roles } as never, hash);
+    },
   },
 ];
 

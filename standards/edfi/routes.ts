@@ -188,7 +188,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     const row = rows[0];
     if (!row) return undefined;
     const keys = Object.fromEntries(identity.map((p) => [p, view.params[p] === 'date' ? dayOf(row[p]) : row[p]]));
-    return { sourcedId: row.sourced_id, id: row.id, etag: row.etag, status: row.status, doc: row.doc, keys, roleOrg: row.role_org, roleBegin: row.role_begin };
+    return { sourcedId: row.sourced_id, id: row.id, etag: row.etag, status: row.status, doc: row.doc, keys, roleOrg: row.role_org, roleBegin: dayOf(row.role_begin) as string | null, roleName: row.role_name };
   }
 
   const contextFor = (em: ReturnType<MikroORM['em']['fork']>, source: number): WriteContext => ({

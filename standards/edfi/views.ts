@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
-import { ssaIdSql } from '../../src/db/entities.ts';
-import { gradeCodes, termOfType } from './vocabulary.ts';
+import { scaIdSql, seoaaIdSql, seoaIdSql, ssaIdSql } from '../../src/db/entities.ts';
+import { classificationOfRole, gradeCodes, raceFlags, sexCodes, termOfType } from './vocabulary.ts';
 
 /**
  * How each Ed-Fi resource reads the shared schema: one SQL subquery per resource with the columns
@@ -71,6 +71,20 @@ const sectionAssociationParams = (person: string): Record<string, ParamType> => 
   sectionIdentifier: 'string', sessionName: 'string',
 });
 
+const contactRoles = `('parent', 'guardian', 'relative')`;
+
+/** The school of a session row: the one it was written with, else the first school whose classes use it (or its parent). */
+const sessionSchool = (t: string) => `select coalesce((${t}.edfi_key->>'schoolId')::bigint, (select ${orgId('o')} from class c join org o on o.sourced_id = c.school_sourced_id
+    where c.term_sourced_ids && array[${t}.sourced_id::text, ${t}.parent_sourced_id::text] order by c.school_sourced_id limit 1)) as school_id`;
+
+/** Weekdays between a session row's dates: Ed-Fi requires totalInstructionalDays, OneRoster has no calendar. */
+const weekdays = (t: string) => `(select count(*)::int from generate_series(${t}.start_date, ${t}.end_date, interval '1 day') g where extract(isodow from g) < 6)`;
+
+const classification = (role: string) =>
+  `case ${role} ${Object.entries(classificationOfRole).map(([r, code]) => `when '${r}' then ${uri('StaffClassificationDescriptor', code)}`).join(' ')} end`;
+
+const snake = (camel: string) => camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
 const staffRoles = `('teacher', 'aide', 'administrator', 'counselor', 'districtAdministrator', 'siteAdministrator', 'principal', 'systemAdministrator', 'proctor')`;
 
 const documents = (resource: string, columns: string) => sql.raw(`
@@ -114,14 +128,25 @@ export const views: Record<string, View> = {
         jsonb_strip_nulls(jsonb_build_object('sessionName', t.title, 'schoolReference', jsonb_build_object('schoolId', s.school_id),
           'schoolYearTypeReference', jsonb_build_object('schoolYear', t.school_year::int), 'beginDate', ${day('t.start_date')},
           'endDate', ${day('t.end_date')}, 'termDescriptor', tt.term,
-          'totalInstructionalDays', (select count(*)::int from generate_series(t.start_date, t.end_date, interval '1 day') g where extract(isodow from g) < 6)))
-          || coalesce(t.edfi, '{}') as doc
+          'totalInstructionalDays', ${weekdays('t')})) || coalesce(t.edfi, '{}') as doc
       from academic_session t
-        cross join lateral (select coalesce((t.edfi_key->>'schoolId')::bigint, (select ${orgId('o')} from class c join org o on o.sourced_id = c.school_sourced_id
-          where c.term_sourced_ids @> array[t.sourced_id::text] order by c.school_sourced_id limit 1)) as school_id) s
+        cross join lateral (${sessionSchool('t')}) s
         cross join lateral (select case t.type ${Object.entries(termOfType).map(([type, code]) => `when '${type}' then ${uri('TermDescriptor', code)}`).join(' ')} end as term) tt
       where (t.edfi_key ? 'sessionName' or (t.edfi_key is null and t.type in ('term', 'semester')))`),
     params: { schoolId: 'integer', schoolYear: 'integer', sessionName: 'string', beginDate: 'date', endDate: 'date', termDescriptor: 'string' },
+  },
+  gradingPeriods: {
+    from: sql.raw(`select ${rowMeta('t')}, s.school_id as "schoolId", t.school_year::int as "schoolYear", t.title as "gradingPeriodName",
+        t.start_date as "beginDate", t.end_date as "endDate", coalesce(t.edfi->>'gradingPeriodDescriptor', g.descriptor) as "gradingPeriodDescriptor",
+        jsonb_strip_nulls(jsonb_build_object('gradingPeriodName', t.title, 'gradingPeriodDescriptor', g.descriptor,
+          'schoolReference', jsonb_build_object('schoolId', s.school_id), 'schoolYearTypeReference', jsonb_build_object('schoolYear', t.school_year::int),
+          'beginDate', ${day('t.start_date')}, 'endDate', ${day('t.end_date')}, 'totalInstructionalDays', ${weekdays('t')})) || coalesce(t.edfi, '{}') as doc
+      from academic_session t
+        cross join lateral (${sessionSchool('t')}) s
+        -- OneRoster has no grading-period vocabulary: the title, in the gateway's own descriptor namespace.
+        cross join lateral (select 'uri://rostergate.org/GradingPeriodDescriptor#' || left(t.title, 50) as descriptor) g
+      where (t.edfi_key ? 'gradingPeriodName' or (t.edfi_key is null and t.type = 'gradingPeriod'))`),
+    params: { schoolId: 'integer', schoolYear: 'integer', gradingPeriodName: 'string', gradingPeriodDescriptor: 'string', beginDate: 'date', endDate: 'date' },
   },
   courses: {
     from: sql.raw(`select ${rowMeta('t')}, coalesce(t.course_code, t.sourced_id) as "courseCode", ${orgId('o')} as "educationOrganizationId",
@@ -171,6 +196,62 @@ export const views: Record<string, View> = {
         or (t.edfi_key is null and ${hasRole(staffRoles)}))`),
     params: { staffUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', loginId: 'string' },
   },
+  contacts: {
+    from: sql.raw(`select ${rowMeta('t')}, ${personId('t')} as "contactUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
+        t.middle_name as "middleName", t.username as "loginId",
+        jsonb_strip_nulls(jsonb_build_object('contactUniqueId', ${personId('t')}, 'firstName', t.given_name, 'lastSurname', t.family_name,
+          'middleName', t.middle_name, 'preferredFirstName', t.preferred_first_name, 'preferredLastSurname', t.preferred_last_name, 'loginId', t.username,
+          'electronicMails', case when t.email is not null then jsonb_build_array(jsonb_build_object('electronicMailAddress', t.email,
+            'electronicMailTypeDescriptor', ${uri('ElectronicMailTypeDescriptor', 'Home/Personal')})) end)) || coalesce(t.edfi, '{}') as doc
+      from "user" t
+      where (t.edfi_key ? 'contactUniqueId' or (t.edfi_key is null and ${hasRole(contactRoles)}))`),
+    params: { contactUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', loginId: 'string' },
+  },
+  // A student's contacts are the user's agents; the association's own attributes, when sent through Ed-Fi, sit in edfi_document.
+  studentContactAssociations: {
+    from: sql.raw(`select s.sourced_id, ${scaIdSql('s.sourced_id', 'a.id')} as id, ${scaIdSql('s.sourced_id', 'a.id')} as seq, s.status,
+        greatest(s.change_version, d.change_version) as cv, case when d.change_version > s.change_version then d.etag else s.etag end as etag,
+        greatest(s.date_last_modified, d.last_modified) as lm, a.id as contact_sourced_id,
+        ${personId('c')} as "contactUniqueId", ${personId('s')} as "studentUniqueId", d.body->>'relationDescriptor' as "relationDescriptor",
+        jsonb_build_object('contactReference', jsonb_build_object('contactUniqueId', ${personId('c')}),
+          'studentReference', jsonb_build_object('studentUniqueId', ${personId('s')})) || coalesce(d.body, '{}') as doc
+      from "user" s cross join unnest(s.agent_sourced_ids) as a(id)
+        join "user" c on c.sourced_id = a.id
+        left join edfi_document d on d.resource = 'studentContactAssociations' and d.status = 'active' and d.natural_key = s.sourced_id || '|' || a.id
+      where s.agent_sourced_ids is not null`),
+    params: { contactUniqueId: 'string', studentUniqueId: 'string', relationDescriptor: 'string' },
+  },
+  // Demographics by education organization: what was sent through Ed-Fi, else one derived from the OneRoster demographics.
+  studentEducationOrganizationAssociations: {
+    from: sql.raw(`select d.id::text as sourced_id, d.id, d.id as seq, d.status, d.change_version as cv, d.etag, d.last_modified as lm,
+        (d.key_values->>'educationOrganizationId')::bigint as "educationOrganizationId", d.key_values->>'studentUniqueId' as "studentUniqueId", d.body as doc
+      from edfi_document d where d.resource = 'studentEducationOrganizationAssociations'
+      union all
+      select m.sourced_id, ${seoaIdSql('m.sourced_id')}, ${seoaIdSql('m.sourced_id')}, m.status, m.change_version, m.etag, m.date_last_modified,
+        e.org_id, ${personId('u')},
+        jsonb_strip_nulls(jsonb_build_object('educationOrganizationReference', jsonb_build_object('educationOrganizationId', e.org_id),
+          'studentReference', jsonb_build_object('studentUniqueId', ${personId('u')}),
+          'sexDescriptor', case m.sex ${Object.entries(sexCodes).map(([sex, code]) => `when '${sex}' then ${uri('SexDescriptor', code)}`).join(' ')} end,
+          'hispanicLatinoEthnicity', m.hispanic_or_latino_ethnicity,
+          'races', nullif(jsonb_path_query_array(jsonb_build_array(${Object.entries(raceFlags).map(([flag, code]) => `case when m.${snake(flag)} then jsonb_build_object('raceDescriptor', ${uri('RaceDescriptor', code)}) end`).join(', ')}), '$[*] ? (@ != null)'), '[]'::jsonb))) as doc
+      from demographics m join "user" u on u.sourced_id = m.sourced_id
+        cross join lateral (select ${orgId('o')} as org_id from user_role r join org o on o.sourced_id = r.org_sourced_id
+          where r.user_sourced_id = m.sourced_id and r.role = 'student' order by r.id limit 1) e
+      where not exists (select 1 from edfi_document x where x.resource = 'studentEducationOrganizationAssociations' and x.key_values->>'studentUniqueId' = ${personId('u')})`),
+    params: { educationOrganizationId: 'integer', studentUniqueId: 'string' },
+  },
+  staffEducationOrganizationAssignmentAssociations: both((walk) => `select r.user_sourced_id as sourced_id,
+        ${seoaaIdSql('r.user_sourced_id', 'r.org_sourced_id', 'r.begin_date', 'r.role')} as id, r.id as seq,
+        u.status, u.change_version as cv, u.etag, u.date_last_modified as lm, r.org_sourced_id as role_org, r.begin_date as role_begin, r.role as role_name,
+        ${personId('u')} as "staffUniqueId", ${orgId('o')} as "educationOrganizationId", r.begin_date as "beginDate", r.end_date as "endDate",
+        coalesce(r.edfi->>'staffClassificationDescriptor', ${classification('r.role')}) as "staffClassificationDescriptor",
+        jsonb_strip_nulls(jsonb_build_object('beginDate', ${day('r.begin_date')}, 'educationOrganizationReference', jsonb_build_object('educationOrganizationId', ${orgId('o')}),
+          'staffReference', jsonb_build_object('staffUniqueId', ${personId('u')}), 'staffClassificationDescriptor', ${classification('r.role')},
+          'endDate', ${day('r.end_date')})) || coalesce(r.edfi, '{}') as doc
+      from user_role r
+        ${join(walk, '"user"', 'u', 'u.sourced_id = r.user_sourced_id')}
+        ${join(walk, 'org', 'o', 'o.sourced_id = r.org_sourced_id')}
+      where r.role in ${staffRoles}`, { staffUniqueId: 'string', educationOrganizationId: 'integer', beginDate: 'date', endDate: 'date', staffClassificationDescriptor: 'string' }),
   studentSchoolAssociations: both((walk) => `select r.user_sourced_id as sourced_id,
         ${ssaIdSql('r.user_sourced_id', 'r.org_sourced_id', 'r.begin_date')} as id, r.id as seq,
         u.status, u.change_version as cv, u.etag, u.date_last_modified as lm, r.org_sourced_id as role_org, r.begin_date as role_begin,

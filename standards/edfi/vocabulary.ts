@@ -40,6 +40,18 @@ export const seededDescriptors: Record<string, string[]> = {
     'School course code', 'State course code', 'University course code',
   ],
   ElectronicMailTypeDescriptor: ['Home/Personal', 'Organization', 'Other', 'Work'],
+  GradingPeriodDescriptor: [
+    'First Semester', 'Second Semester', 'Summer Semester', 'First Summer Session', 'Second Summer Session', 'Third Summer Session',
+    'First Trimester', 'Second Trimester', 'Third Trimester', 'First Nine Weeks', 'Second Nine Weeks', 'Third Nine Weeks', 'Fourth Nine Weeks',
+    'First Six Weeks', 'Second Six Weeks', 'Third Six Weeks', 'Fourth Six Weeks', 'Fifth Six Weeks', 'Sixth Six Weeks', 'End of Year',
+  ],
+  RelationDescriptor: [
+    'Aunt', 'Brother', 'BrotherInLaw', 'CourtAppointedGuardian', 'Cousin', 'Daughter', 'DaughterInLaw', 'Employer', 'Father', 'Father, step',
+    'FatherInLaw', 'FathersCivilPartner', 'FathersSignificantOther', 'Fiance', 'Fiancee', 'Foster parent', 'Friend', 'Godparent', 'Grandfather',
+    'Grandmother', 'Grandparent', 'Great aunt', 'Great Grandparent', 'Great uncle', 'Husband', 'Mother', 'Mother, step', 'MotherInLaw',
+    'MothersCivilPartner', 'MothersSignificantOther', 'Neighbor', 'Nephew', 'Niece', 'Other', 'Parent', 'Parent, step', 'Relative', 'Sibling',
+    'SignificantOther', 'Sister', 'SisterInLaw', 'Son', 'SonInLaw', 'Spouse', 'Uncle', 'Unknown', 'Ward', 'Wife',
+  ],
 };
 
 /** `uri://ed-fi.org/TermDescriptor#Fall Semester` → `Fall Semester` (null when it is not a descriptor URI). */
@@ -77,6 +89,30 @@ export function staffRole(classification: string): 'teacher' | 'aide' | 'counsel
   if (/^School Administra/i.test(code)) return 'siteAdministrator';
   return 'teacher';
 }
+
+/** RelationDescriptor → the OneRoster role of a student's contact. */
+export function contactRole(relation: string | undefined): 'parent' | 'guardian' | 'relative' {
+  const code = codeValue(relation) ?? '';
+  if (/^(Father|Mother|Parent|Foster parent)/.test(code)) return 'parent';
+  if (/Guardian|Ward/.test(code)) return 'guardian';
+  return 'relative';
+}
+
+/** OneRoster role → a StaffClassificationDescriptor, for staff roles that did not come through Ed-Fi. */
+export const classificationOfRole: Record<string, string> = {
+  teacher: 'Ungraded Teacher', aide: 'Paraprofessional/Instructional Aide', counselor: 'School Counselor',
+  districtAdministrator: 'LEA Administrator', siteAdministrator: 'School Administrator', principal: 'School Administrator',
+  administrator: 'School Administrator', systemAdministrator: 'LEA Administrative Support Staff', proctor: 'All Other Support Staff',
+};
+
+/** OneRoster race flags ↔ RaceDescriptor code values. */
+export const raceFlags: Record<string, string> = {
+  americanIndianOrAlaskaNative: 'American Indian - Alaska Native', asian: 'Asian', blackOrAfricanAmerican: 'Black - African American',
+  nativeHawaiianOrOtherPacificIslander: 'Native Hawaiian - Pacific Islander', white: 'White',
+};
+
+/** OneRoster sex → SexDescriptor code value. */
+export const sexCodes: Record<string, string> = { female: 'Female', male: 'Male', other: 'Non-binary', unspecified: 'Not Selected' };
 
 /** SexDescriptor → OneRoster demographics sex. */
 export function sexOf(descriptor: string | undefined): 'male' | 'female' | 'other' | 'unspecified' | undefined {

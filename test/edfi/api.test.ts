@@ -62,6 +62,18 @@ const staffSection = { beginDate: '2021-08-23', sectionReference: sectionKey, st
   classroomPositionDescriptor: 'uri://ed-fi.org/ClassroomPositionDescriptor#Teacher of Record' };
 const studentSection = { beginDate: '2021-08-23', sectionReference: sectionKey, studentReference: { studentUniqueId: '604821' }, homeroomIndicator: false };
 
+const gradingPeriod = { gradingPeriodDescriptor: 'uri://ed-fi.org/GradingPeriodDescriptor#First Nine Weeks', gradingPeriodName: 'Q1',
+  schoolReference: { schoolId: 255901001 }, schoolYearTypeReference: { schoolYear: 2022 }, beginDate: '2021-08-23', endDate: '2021-10-22', totalInstructionalDays: 44, periodSequence: 1 };
+const contact = { contactUniqueId: 'C-1001', firstName: 'Anne', lastSurname: 'Isabella', electronicMails: [{ electronicMailAddress: 'anne@example.org',
+  electronicMailTypeDescriptor: 'uri://ed-fi.org/ElectronicMailTypeDescriptor#Home/Personal' }] };
+const studentContact = { contactReference: { contactUniqueId: 'C-1001' }, studentReference: { studentUniqueId: '604821' },
+  relationDescriptor: 'uri://ed-fi.org/RelationDescriptor#Mother', primaryContactStatus: true, livesWith: true };
+const seoa = { educationOrganizationReference: { educationOrganizationId: 255901 }, studentReference: { studentUniqueId: '604821' },
+  sexDescriptor: 'uri://ed-fi.org/SexDescriptor#Female', hispanicLatinoEthnicity: false,
+  races: [{ raceDescriptor: 'uri://ed-fi.org/RaceDescriptor#White' }, { raceDescriptor: 'uri://ed-fi.org/RaceDescriptor#Asian' }] };
+const seoaa = { beginDate: '2021-08-01', educationOrganizationReference: { educationOrganizationId: 255901001 }, staffReference: { staffUniqueId: '207219' },
+  staffClassificationDescriptor: 'uri://ed-fi.org/StaffClassificationDescriptor#School Administrator', positionTitle: 'Assistant Principal' };
+
 const locations: Record<string, string> = {};
 
 beforeAll(async () => {
@@ -86,15 +98,20 @@ describe('Ed-Fi writes in dependency order, read back through both doors', () =>
   const chain: [string, string, Record<string, unknown>][] = [
     ['localEducationAgencies', 'edFi_localEducationAgency', lea],
     ['schools', 'edFi_school', school],
+    ['gradingPeriods', 'edFi_gradingPeriod', gradingPeriod],
     ['sessions', 'edFi_session', session],
     ['courses', 'edFi_course', course],
     ['courseOfferings', 'edFi_courseOffering', offering],
     ['sections', 'edFi_section', section],
     ['students', 'edFi_student', student],
     ['staffs', 'edFi_staff', staff],
+    ['contacts', 'edFi_contact', contact],
     ['studentSchoolAssociations', 'edFi_studentSchoolAssociation', ssa],
     ['staffSectionAssociations', 'edFi_staffSectionAssociation', staffSection],
     ['studentSectionAssociations', 'edFi_studentSectionAssociation', studentSection],
+    ['studentContactAssociations', 'edFi_studentContactAssociation', studentContact],
+    ['studentEducationOrganizationAssociations', 'edFi_studentEducationOrganizationAssociation', seoa],
+    ['staffEducationOrganizationAssignmentAssociations', 'edFi_staffEducationOrganizationAssignmentAssociation', seoaa],
   ];
 
   test.each(chain)('POST %s creates (201, Location, ETag); the item reads back valid and whole', async (resource, schema, body) => {
@@ -142,13 +159,40 @@ describe('Ed-Fi writes in dependency order, read back through both doors', () =>
     const demo = await json(await roster(`/demographics/${md5('STU-604821')}`));
     expect(demo.demographics).toMatchObject({ birthDate: '2007-12-10', sex: 'female' });
     const teacher = await json(await roster(`/users/${md5('STA-207219')}`));
-    expect(teacher.user).toMatchObject({ username: 'cbabbage', email: 'cbabbage@gbisd.example', roles: [{ role: 'teacher', org: { sourcedId: md5('255901001') } }] });
+    expect(teacher.user).toMatchObject({ username: 'cbabbage', email: 'cbabbage@gbisd.example' });
+    expect(teacher.user.roles).toContainEqual(expect.objectContaining({ role: 'teacher', org: expect.objectContaining({ sourcedId: md5('255901001') }) }));
     const enrollments = await json(await roster(`/classes/${classId}/enrollments`.replace('/enrollments', '/students')));
     expect(enrollments.users.map((u: { sourcedId: string }) => u.sourcedId)).toEqual([md5('STU-604821')]);
     const teachers = await json(await roster(`/classes/${classId}/teachers`));
     expect(teachers.users.map((u: { sourcedId: string }) => u.sourcedId)).toEqual([md5('STA-207219')]);
     const e = await json(await roster(`/enrollments?filter=${encodeURIComponent(`class.sourcedId='${classId}'`)}&sort=role`));
     expect(e.enrollments.map((x: { role: string; primary: string }) => [x.role, x.primary])).toEqual([['student', 'false'], ['teacher', 'true']]);
+  });
+
+  test('contacts, demographics and staff assignments land on the OneRoster users', async () => {
+    const ada = (await json(await roster(`/users/${md5('STU-604821')}`))).user;
+    expect(ada.agents).toEqual([expect.objectContaining({ sourcedId: md5('PAR-C-1001') })]);
+    const anne = (await json(await roster(`/users/${md5('PAR-C-1001')}`))).user;
+    expect(anne).toMatchObject({ email: 'anne@example.org', roles: [{ role: 'parent', org: { sourcedId: md5('255901001') } }] });
+    const demo = (await json(await roster(`/demographics/${md5('STU-604821')}`))).demographics;
+    expect(demo).toMatchObject({ sex: 'female', white: 'true', asian: 'true', demographicRaceTwoOrMoreRaces: 'true', hispanicOrLatinoEthnicity: 'false', birthDate: '2007-12-10' });
+    const teacher = (await json(await roster(`/users/${md5('STA-207219')}`))).user;
+    expect(teacher.roles.map((r: { role: string }) => r.role).sort()).toEqual(['siteAdministrator', 'teacher']);
+    const gp = (await json(await roster(`/gradingPeriods/${md5('255901001-2022-First Nine Weeks-Q1')}`))).academicSession;
+    expect(gp).toMatchObject({ title: 'Q1', type: 'gradingPeriod', startDate: '2021-08-23' });
+  });
+
+  test('deleting an association removes what it projected (a school association with a date, a contact link, a staff assignment)', async () => {
+    const extraSsa = { ...ssa, entryDate: '2022-01-10' };
+    const created = await post('studentSchoolAssociations', extraSsa);
+    expect(created.status).toBe(201);
+    expect((await json(await roster(`/users/${md5('STU-604821')}`))).user.roles).toHaveLength(2);
+    expect((await send('DELETE', created.headers.get('location')!, '')).status).toBe(204);
+    expect((await json(await roster(`/users/${md5('STU-604821')}`))).user.roles).toHaveLength(1);
+    const assignment = await post('staffEducationOrganizationAssignmentAssociations', { ...seoaa, beginDate: '2022-02-01' });
+    expect(assignment.status).toBe(201);
+    expect((await send('DELETE', assignment.headers.get('location')!, '')).status).toBe(204);
+    expect((await json(await roster(`/users/${md5('STA-207219')}`))).user.roles).toHaveLength(2);
   });
 
   test('a student without a school association is an Ed-Fi student but not yet a OneRoster user', async () => {

@@ -99,6 +99,32 @@ describe('a OneRoster CSV import, read through Ed-Fi', () => {
   });
 });
 
+describe('contacts and demographics of a OneRoster CSV import, read through Ed-Fi', () => {
+  test('a parent with agents is a contact with student contact associations', async () => {
+    const [homer] = await edfi('/contacts');
+    expect(homer).toMatchObject({ firstName: 'Homer', lastSurname: 'Simpson', electronicMails: [{ electronicMailAddress: 'homer@example.org' }] });
+    expect(oas.validate('edFi_contact', homer)).toEqual([]);
+    const links = await edfi(`/studentContactAssociations?contactUniqueId=${homer.contactUniqueId}`);
+    expect(links.map((l: { studentReference: { studentUniqueId: string } }) => l.studentReference.studentUniqueId).sort()).toEqual(['1001', '1002']);
+    for (const l of links) expect(oas.validate('edFi_studentContactAssociation', l)).toEqual([]);
+    expect((await edfi(`/studentContactAssociations/${links[0].id}`)).id).toBe(links[0].id);
+  });
+
+  test('demographics are a studentEducationOrganizationAssociation at the student\'s school', async () => {
+    const [seoa] = await edfi('/studentEducationOrganizationAssociations?studentUniqueId=1001');
+    expect(seoa).toMatchObject({ educationOrganizationReference: { educationOrganizationId: 101 }, sexDescriptor: 'uri://ed-fi.org/SexDescriptor#Male',
+      races: [{ raceDescriptor: 'uri://ed-fi.org/RaceDescriptor#White' }], hispanicLatinoEthnicity: false });
+    expect(oas.validate('edFi_studentEducationOrganizationAssociation', seoa)).toEqual([]);
+  });
+
+  test('staff roles are staff assignments', async () => {
+    const assignments = await edfi('/staffEducationOrganizationAssignmentAssociations');
+    expect(assignments.map((a: { educationOrganizationReference: { educationOrganizationId: number } }) => a.educationOrganizationReference.educationOrganizationId).sort())
+      .toEqual([101, 102]);
+    expect(assignments[0].staffClassificationDescriptor).toBe('uri://ed-fi.org/StaffClassificationDescriptor#Ungraded Teacher');
+  });
+});
+
 describe('a change through one door is a change through the other', () => {
   test('a OneRoster delta bumps the Ed-Fi etag and change version; an unchanged re-import bumps nothing', async () => {
     const [before] = await edfi('/students?studentUniqueId=1001');
