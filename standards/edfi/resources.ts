@@ -73,6 +73,12 @@ export interface EdfiResource {
   keyUpdatable?: boolean;
   /** Load order, as /metadata/data/v3/dependencies reports it. */
   order: number;
+  /**
+   * How a client limited to some education organizations sees this resource: through the view
+   * column holding the item's Ed-Fi ed-org id, or (`person`) through the person's roles at those
+   * orgs. Absent: not limited (descriptors, school years).
+   */
+  edOrg?: string | 'person';
   keyOf(doc: Doc): Record<string, string | number>;
   view: View;
   write(ctx: WriteContext, doc: Doc, existing?: Found): Promise<Written>;
@@ -298,7 +304,7 @@ const coreResources: EdfiResource[] = [
     dependents: (e) => firstOf([['Session', sql`select 1 from academic_session a where a.status = 'active' and a.school_year = ${String(e.keys.schoolYear)}`]]),
   },
   {
-    name: 'localEducationAgencies', schema: 'edFi_localEducationAgency', identity: ['localEducationAgencyId'], title: 'LocalEducationAgency', order: 2,
+    name: 'localEducationAgencies', edOrg: 'localEducationAgencyId', schema: 'edFi_localEducationAgency', identity: ['localEducationAgencyId'], title: 'LocalEducationAgency', order: 2,
     keyOf: (doc) => ({ localEducationAgencyId: doc.localEducationAgencyId }),
     view: views.localEducationAgencies!,
     async write(ctx, doc, existing) {
@@ -314,7 +320,7 @@ const coreResources: EdfiResource[] = [
     ]),
   },
   {
-    name: 'schools', schema: 'edFi_school', identity: ['schoolId'], title: 'School', order: 3,
+    name: 'schools', edOrg: 'schoolId', schema: 'edFi_school', identity: ['schoolId'], title: 'School', order: 3,
     keyOf: (doc) => ({ schoolId: doc.schoolId }),
     view: views.schools!,
     async write(ctx, doc, existing) {
@@ -335,7 +341,7 @@ const coreResources: EdfiResource[] = [
     ]),
   },
   {
-    name: 'sessions', schema: 'edFi_session', identity: ['schoolId', 'schoolYear', 'sessionName'], title: 'Session', keyUpdatable: true, order: 5,
+    name: 'sessions', edOrg: 'schoolId', schema: 'edFi_session', identity: ['schoolId', 'schoolYear', 'sessionName'], title: 'Session', keyUpdatable: true, order: 5,
     keyOf: (doc) => ({ schoolId: doc.schoolReference?.schoolId, schoolYear: doc.schoolYearTypeReference?.schoolYear, sessionName: doc.sessionName }),
     view: views.sessions!,
     async write(ctx, doc, existing) {
@@ -360,7 +366,7 @@ const coreResources: EdfiResource[] = [
     ]),
   },
   {
-    name: 'courses', schema: 'edFi_course', identity: ['courseCode', 'educationOrganizationId'], title: 'Course', order: 4,
+    name: 'courses', edOrg: 'educationOrganizationId', schema: 'edFi_course', identity: ['courseCode', 'educationOrganizationId'], title: 'Course', order: 4,
     keyOf: (doc) => ({ courseCode: doc.courseCode, educationOrganizationId: doc.educationOrganizationReference?.educationOrganizationId }),
     view: views.courses!,
     async write(ctx, doc, existing) {
@@ -382,7 +388,7 @@ const coreResources: EdfiResource[] = [
     ]),
   },
   {
-    name: 'courseOfferings', schema: 'edFi_courseOffering', identity: ['localCourseCode', 'schoolId', 'schoolYear', 'sessionName'], title: 'CourseOffering', order: 6,
+    name: 'courseOfferings', edOrg: 'schoolId', schema: 'edFi_courseOffering', identity: ['localCourseCode', 'schoolId', 'schoolYear', 'sessionName'], title: 'CourseOffering', order: 6,
     keyOf: (doc) => ({
       localCourseCode: doc.localCourseCode, schoolId: doc.schoolReference?.schoolId, schoolYear: doc.sessionReference?.schoolYear, sessionName: doc.sessionReference?.sessionName,
     }),
@@ -403,7 +409,7 @@ const coreResources: EdfiResource[] = [
       and c.edfi_key->>'sessionName' = ${String(e.keys.sessionName)}`]]),
   },
   {
-    name: 'sections', schema: 'edFi_section', identity: ['localCourseCode', 'schoolId', 'schoolYear', 'sectionIdentifier', 'sessionName'], title: 'Section',
+    name: 'sections', edOrg: 'schoolId', schema: 'edFi_section', identity: ['localCourseCode', 'schoolId', 'schoolYear', 'sectionIdentifier', 'sessionName'], title: 'Section',
     keyUpdatable: true, order: 7,
     keyOf: (doc) => ({ ...doc.courseOfferingReference, sectionIdentifier: doc.sectionIdentifier }),
     view: views.sections!,
@@ -432,7 +438,7 @@ const coreResources: EdfiResource[] = [
     ]),
   },
   {
-    name: 'students', schema: 'edFi_student', identity: ['studentUniqueId'], title: 'Student', order: 4,
+    name: 'students', edOrg: 'person', schema: 'edFi_student', identity: ['studentUniqueId'], title: 'Student', order: 4,
     keyOf: (doc) => ({ studentUniqueId: doc.studentUniqueId }),
     view: views.students!,
     ...person('student'),
@@ -443,7 +449,7 @@ const coreResources: EdfiResource[] = [
     ]),
   },
   {
-    name: 'staffs', schema: 'edFi_staff', identity: ['staffUniqueId'], title: 'Staff', order: 4,
+    name: 'staffs', edOrg: 'person', schema: 'edFi_staff', identity: ['staffUniqueId'], title: 'Staff', order: 4,
     keyOf: (doc) => ({ staffUniqueId: doc.staffUniqueId }),
     view: views.staffs!,
     ...person('staff'),
@@ -451,7 +457,7 @@ const coreResources: EdfiResource[] = [
     dependents: (e) => firstOf([['StaffSectionAssociation', sql`select 1 from enrollment n where n.status = 'active' and n.user_sourced_id = ${e.sourcedId}`]]),
   },
   {
-    name: 'studentSchoolAssociations', schema: 'edFi_studentSchoolAssociation', identity: ['entryDate', 'schoolId', 'studentUniqueId'],
+    name: 'studentSchoolAssociations', edOrg: 'schoolId', schema: 'edFi_studentSchoolAssociation', identity: ['entryDate', 'schoolId', 'studentUniqueId'],
     title: 'StudentSchoolAssociation', order: 5,
     keyOf: (doc) => ({ entryDate: doc.entryDate, schoolId: doc.schoolReference?.schoolId, studentUniqueId: doc.studentReference?.studentUniqueId }),
     view: views.studentSchoolAssociations!,
@@ -484,7 +490,7 @@ const coreResources: EdfiResource[] = [
     },
   },
   {
-    name: 'studentSectionAssociations', schema: 'edFi_studentSectionAssociation',
+    name: 'studentSectionAssociations', edOrg: 'schoolId', schema: 'edFi_studentSectionAssociation',
     identity: ['beginDate', 'localCourseCode', 'schoolId', 'schoolYear', 'sectionIdentifier', 'sessionName', 'studentUniqueId'],
     title: 'StudentSectionAssociation', keyUpdatable: true, order: 8,
     keyOf: (doc) => ({ beginDate: doc.beginDate, ...doc.sectionReference, studentUniqueId: doc.studentReference?.studentUniqueId }),
@@ -493,7 +499,7 @@ const coreResources: EdfiResource[] = [
     remove: tombstone('enrollment'),
   },
   {
-    name: 'staffSectionAssociations', schema: 'edFi_staffSectionAssociation',
+    name: 'staffSectionAssociations', edOrg: 'schoolId', schema: 'edFi_staffSectionAssociation',
     identity: ['beginDate', 'localCourseCode', 'schoolId', 'schoolYear', 'sectionIdentifier', 'sessionName', 'staffUniqueId'],
     title: 'StaffSectionAssociation', order: 8,
     keyOf: (doc) => ({ beginDate: doc.beginDate, ...doc.sectionReference, staffUniqueId: doc.staffReference?.staffUniqueId }),
@@ -502,7 +508,7 @@ const coreResources: EdfiResource[] = [
     remove: tombstone('enrollment'),
   },
   {
-    name: 'gradingPeriods', schema: 'edFi_gradingPeriod', identity: ['gradingPeriodDescriptor', 'gradingPeriodName', 'schoolId', 'schoolYear'],
+    name: 'gradingPeriods', edOrg: 'schoolId', schema: 'edFi_gradingPeriod', identity: ['gradingPeriodDescriptor', 'gradingPeriodName', 'schoolId', 'schoolYear'],
     title: 'GradingPeriod', order: 4,
     keyOf: (doc) => ({ gradingPeriodDescriptor: doc.gradingPeriodDescriptor, gradingPeriodName: doc.gradingPeriodName,
       schoolId: doc.schoolReference?.schoolId, schoolYear: doc.schoolYearTypeReference?.schoolYear }),
@@ -523,7 +529,7 @@ const coreResources: EdfiResource[] = [
     remove: tombstone('academicSession'),
   },
   {
-    name: 'contacts', schema: 'edFi_contact', identity: ['contactUniqueId'], title: 'Contact', order: 4,
+    name: 'contacts', edOrg: 'person', schema: 'edFi_contact', identity: ['contactUniqueId'], title: 'Contact', order: 4,
     keyOf: (doc) => ({ contactUniqueId: doc.contactUniqueId }),
     view: views.contacts!,
     ...person('contact'),
@@ -531,7 +537,7 @@ const coreResources: EdfiResource[] = [
     dependents: (e) => firstOf([['StudentContactAssociation', sql`select 1 from "user" s where s.status = 'active' and s.agent_sourced_ids @> array[${e.sourcedId}::text]`]]),
   },
   {
-    name: 'studentContactAssociations', schema: 'edFi_studentContactAssociation', identity: ['contactUniqueId', 'studentUniqueId'],
+    name: 'studentContactAssociations', edOrg: 'person', schema: 'edFi_studentContactAssociation', identity: ['contactUniqueId', 'studentUniqueId'],
     title: 'StudentContactAssociation', order: 5,
     keyOf: (doc) => ({ contactUniqueId: doc.contactReference?.contactUniqueId, studentUniqueId: doc.studentReference?.studentUniqueId }),
     view: views.studentContactAssociations!,
@@ -572,7 +578,7 @@ const coreResources: EdfiResource[] = [
     },
   },
   {
-    name: 'studentEducationOrganizationAssociations', schema: 'edFi_studentEducationOrganizationAssociation',
+    name: 'studentEducationOrganizationAssociations', edOrg: 'educationOrganizationId', schema: 'edFi_studentEducationOrganizationAssociation',
     identity: ['educationOrganizationId', 'studentUniqueId'], title: 'StudentEducationOrganizationAssociation', order: 5,
     keyOf: (doc) => ({ educationOrganizationId: doc.educationOrganizationReference?.educationOrganizationId, studentUniqueId: doc.studentReference?.studentUniqueId }),
     view: views.studentEducationOrganizationAssociations!,
@@ -594,7 +600,7 @@ const coreResources: EdfiResource[] = [
     },
   },
   {
-    name: 'staffEducationOrganizationAssignmentAssociations', schema: 'edFi_staffEducationOrganizationAssignmentAssociation',
+    name: 'staffEducationOrganizationAssignmentAssociations', edOrg: 'educationOrganizationId', schema: 'edFi_staffEducationOrganizationAssignmentAssociation',
     identity: ['beginDate', 'educationOrganizationId', 'staffClassificationDescriptor', 'staffUniqueId'],
     title: 'StaffEducationOrganizationAssignmentAssociation', order: 5,
     keyOf: (doc) => ({ beginDate: doc.beginDate, educationOrganizationId: doc.educationOrganizationReference?.educationOrganizationId,

@@ -9,7 +9,7 @@ import { ensureSource } from '../../src/sync/reconcile.ts';
 import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
 import { problems, sendProblem, type EdfiProblem } from './problems.ts';
-import { Conflict, edfiResources, Invalid, referenceViews, resourceNamed, Unresolved, type EdfiResource, type Found, type WriteContext } from './resources.ts';
+import { Conflict, edfiResources, Invalid, referenceViews, resourceNamed, Unresolved, type Doc, type EdfiResource, type Found, type WriteContext } from './resources.ts';
 import { descriptorsIn, validateBody } from './validate.ts';
 import type { ParamType, View } from './views.ts';
 
@@ -87,6 +87,8 @@ function normaliseId(raw: string): string | undefined {
 
 /** Entity tags from If-Match / If-None-Match: quoted or not, weak or not, one or a list. */
 const tagsOf = (header: string | undefined) => (header ?? '').split(',').map((t) => t.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1')).filter(Boolean);
+
+interface EdOrgs { sourcedIds: string[]; edfiIds: string[] }
 
 interface ListQuery {
   limit: number;
@@ -215,8 +217,38 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     }
     c.set('caller', caller);
     c.set('clientId', caller.clientId);
+    if (caller.orgs) c.set('edOrgs', await edOrgsOf(caller.orgs));
     await next();
   };
+
+  /** A limited client's orgs and every org below them, as sourcedIds and as Ed-Fi ids. */
+  async function edOrgsOf(orgs: string[]): Promise<EdOrgs> {
+    const { rows } = await sql<{ id: string; edfi: string }>`with recursive tree(id) as (
+        select unnest(${orgs}::text[]) union select o.sourced_id from org o join tree on o.parent_sourced_id = tree.id)
+      select o.sourced_id as id, edfi_org_id(o.identifier, o.sourced_id)::text as edfi from tree join org o on o.sourced_id = tree.id`.execute(orm.em.fork().getKysely());
+    return { sourcedIds: rows.map((r) => r.id), edfiIds: rows.map((r) => r.edfi) };
+  }
+
+  /** The rows of a resource a limited client may see (undefined: every row). */
+  function scopeOf(c: Context, resource: EdfiResource): RawBuilder<unknown> | undefined {
+    const orgs = c.get('edOrgs') as EdOrgs | undefined;
+    if (!orgs || !resource.edOrg) return undefined;
+    if (resource.edOrg === 'person') {
+      return sql`exists (select 1 from user_role r where r.user_sourced_id = v.sourced_id and r.org_sourced_id = any(${orgs.sourcedIds}::text[]))`;
+    }
+    return sql`${sql.ref(`v.${resource.edOrg}`)} = any(${orgs.edfiIds}::bigint[])`;
+  }
+
+  /** A limited client writes only within its education organizations (people are created freely, as Ed-Fi's claim sets allow). */
+  function checkWriteScope(c: Context, resource: EdfiResource, doc: Doc) {
+    const orgs = c.get('edOrgs') as EdOrgs | undefined;
+    if (!orgs || !resource.edOrg || resource.edOrg === 'person') return;
+    const edOrg = resource.keyOf(doc)[resource.edOrg];
+    if (!orgs.edfiIds.includes(String(edOrg))) {
+      throw new ProblemError({ ...problems.forbidden('write', resource.name), type: 'urn:ed-fi:api:security:authorization:access-denied:resource',
+        errors: [`The caller is not authorized to write items of education organization ${edOrg}.`] });
+    }
+  }
 
   const handle = (work: (c: Context) => Promise<Response>) => async (c: Context) => {
     try {
@@ -317,7 +349,8 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       const resource = resourceFor(c, false);
       const q = listQuery(c, {});
       const keyValues = sql.raw(`jsonb_build_object(${resource.identity.map((k) => `'${k}', v."${k}"`).join(', ')})`);
-      const where = [sql`v.status = 'tobedeleted'`, ...q.where];
+      const scope = scopeOf(c, resource);
+      const where = [sql`v.status = 'tobedeleted'`, ...q.where, ...(scope ? [scope] : [])];
       return list(c, q, resource.view, sql`jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'keyValues', ${keyValues})`, where, sql`v.cv`, sql`v.seq`);
     }));
 
@@ -331,7 +364,8 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     app.get(`${base}/:resource`, handle(async (c) => {
       const resource = resourceFor(c, false);
       const q = listQuery(c, resource.view.params);
-      return list(c, q, resource.view, sql`v.doc || ${stamp('v')}`, [sql`v.status = 'active'`, ...q.where], sql`v.seq`, sql`v.seq`, true);
+      const scope = scopeOf(c, resource);
+      return list(c, q, resource.view, sql`v.doc || ${stamp('v')}`, [sql`v.status = 'active'`, ...q.where, ...(scope ? [scope] : [])], sql`v.seq`, sql`v.seq`, true);
     }));
 
     app.get(`${base}/:resource/:id`, handle(async (c) => {
@@ -339,10 +373,13 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       const em = orm.em.fork();
       const id = normaliseId(c.req.param('id')!);
       if (!id) throw new ProblemError(problems.validation({ '$.id': [`The value '${c.req.param('id')}' is not valid for Id.`] }));
-      const rows = await runPrepared(em, sql<{ item: string; etag: string }>`select (v.doc || ${stamp('v')})::text as item, v.etag
+      const scope = scopeOf(c, resource);
+      const rows = await runPrepared(em, sql<{ item: string; etag: string; allowed: boolean }>`select (v.doc || ${stamp('v')})::text as item, v.etag,
+          ${scope ?? sql`true`} as allowed
         from (${resource.view.from}) v where v.id = ${id}::uuid and v.status = 'active' limit 1`);
       const row = rows[0];
       if (!row) throw new ProblemError(problems.notFound());
+      if (!row.allowed) throw new ProblemError(problems.forbidden('read', resource.name));
       c.header('ETag', `"${row.etag}"`);
       if (tagsOf(c.req.header('if-none-match')).some((t) => t === row.etag || t === '*')) return c.body(null, 304);
       return c.body(row.item, 200, { 'content-type': 'application/json' });
@@ -357,7 +394,8 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       const source = await apiSource();
       const em = orm.em.fork();
       const doc = await checked(em, resource, body);
-      if (resource.order === 1 && resource.identity.includes('codeValue')) knownDescriptors.clear();
+      checkWriteScope(c, resource, doc);
+      if (resource.identity.includes('codeValue')) knownDescriptors.clear();
       // One statement per write, no transaction: a row changed between read and write is read again.
       const written = await retryConflicts(async () => {
         const ctx = contextFor(em, source);
@@ -385,6 +423,8 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
         }
         preconditions(c, existing);
         const doc = await checked(tx, resource, body);
+        checkWriteScope(c, resource, existing.doc);
+        checkWriteScope(c, resource, doc);
         const newKey = resource.keyOf(doc);
         const changed = keyString(newKey) !== keyString(existing.keys as Record<string, unknown>);
         if (changed && !resource.keyUpdatable) throw new ProblemError(problems.keyChange(resource.title));
@@ -409,6 +449,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       await retryConflicts(() => orm.em.fork().transactional(async (tx) => {
         const existing = await byId(tx, resource, c.req.param('id')!);
         if (!existing) throw new ProblemError(problems.notFound());
+        checkWriteScope(c, resource, existing.doc);
         preconditions(c, existing);
         if (resource.dependents) {
           const { rows } = await sql<{ d: string | null }>`select ${resource.dependents(existing)} as d`.execute(tx.getKysely());

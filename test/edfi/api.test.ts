@@ -20,8 +20,8 @@ let db: TestDatabase;
 let app: ReturnType<typeof createApp>;
 const tokens: Record<string, string> = {};
 
-async function tokenFor(name: string, scopeList: string[]) {
-  const client = await createClient(db.orm, { name, scopes: scopeList });
+async function tokenFor(name: string, scopeList: string[], orgs?: string[]) {
+  const client = await createClient(db.orm, { name, scopes: scopeList, orgs });
   const res = await app.request(`${ORIGIN}/oauth/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}` },
@@ -324,6 +324,21 @@ describe('security', () => {
       const denied = await app.request(`${ORIGIN}${path}`, { method, headers: { 'content-type': 'application/json', ...auth(tokens.roster!) }, body });
       expect([403, 405], `${method} ${path}`).toContain(denied.status);
     }
+  });
+
+  test('a client limited to a school sees and writes only within it', async () => {
+    await tokenFor('grandBendHigh', [scopes.edfiWrite], [md5('255901001')]);
+    const token = tokens.grandBendHigh!;
+    const schools = await json(await get('/schools', token));
+    expect(schools.map((s: { schoolId: number }) => s.schoolId)).toEqual([255901001]);
+    const middle = (await json(await get('/schools?schoolId=255901002'))).at(0);
+    expect((await get(`/schools/${middle.id}`, token)).status).toBe(403);
+    const students = await json(await get('/students?limit=500', token));
+    expect(students.map((s: { studentUniqueId: string }) => s.studentUniqueId)).toContain('604821');
+    expect(students.map((s: { studentUniqueId: string }) => s.studentUniqueId)).not.toContain('700001');
+    expect((await send('POST', '/sessions', { ...session, schoolReference: { schoolId: 255901002 }, sessionName: 'Elsewhere' }, {}, token)).status).toBe(403);
+    expect((await send('POST', '/sessions', session, {}, token)).status).toBe(200);
+    expect(await json(await get('/localEducationAgencies', token))).toEqual([]);
   });
 
   test('claims are per resource and per action', async () => {
