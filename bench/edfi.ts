@@ -79,7 +79,7 @@ export async function edfiBench({ orm, scale }: BenchContext): Promise<string> {
     ...results.map((r) => `| ${r.name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.requests} | ${r.errors} |`),
     '',
     '- Writes: each POST validates the body against the official schema, checks its descriptors, resolves its references and',
-    '  upserts by natural key in one transaction; a studentSchoolAssociation rewrites the student (a role of the OneRoster user).',
+    '  upserts by natural key in one statement; a studentSchoolAssociation rewrites the student (a role of the OneRoster user).',
     '- Targets (issue #5): ≥ 1 000 writes/s and ≥ 1 500 reads/s, p99 < 150 ms. Ed-Fi anchors: 454–837 records/s bulk load,',
     '  35–140 req/s volume tests on 2 vCPU (../shared/reference/edfi.md §9).',
     '',

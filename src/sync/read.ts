@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type RawBuilder } from 'kysely';
+import { runPrepared } from '../db/prepared.ts';
 import { entitySpec, type EntitySpec } from './entities.ts';
 import type { EntityName } from './records.ts';
 
@@ -40,8 +41,9 @@ const columnsOf = (spec: EntitySpec) => sql`${recordOf(spec)} as record, t.statu
 export async function readRecords(em: EntityManager, entity: EntityName, ids: readonly string[]): Promise<Map<string, StoredRecord>> {
   if (ids.length === 0) return new Map();
   const spec = entitySpec(entity);
-  const { rows } = await sql<StoredRecord>`select ${columnsOf(spec)} from ${sql.table(spec.table)} t
-    where t.sourced_id = any(${ids}::text[])`.execute(em.getKysely());
+  const query = sql<StoredRecord>`select ${columnsOf(spec)} from ${sql.table(spec.table)} t where t.sourced_id = any(${ids}::text[])`;
+  // One shape per entity: prepared on the pool unless the caller is inside a transaction.
+  const rows = em.isInTransaction() ? (await query.execute(em.getKysely())).rows : await runPrepared(em, query);
   return new Map(rows.map((r) => [r.record.sourcedId as string, r]));
 }
 

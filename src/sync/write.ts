@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type RawBuilder } from 'kysely';
 import { z } from 'zod';
+import { runPrepared } from '../db/prepared.ts';
 import { entitySpec, type EntitySpec } from './entities.ts';
 import { roleRecord, userRecord, type EntityName, type RecordsByEntity } from './records.ts';
 import { storedForm } from './stage.ts';
@@ -43,6 +44,27 @@ const schemas: Partial<Record<EntityName, z.ZodType>> = { user: userRecord.exten
 const columnsOf = (spec: EntitySpec, record: Record<string, unknown>) =>
   Object.fromEntries(spec.fields.map((f, i) => [spec.columns[i]!, record[f] ?? null]));
 
+/** Column lists of an entity's statements, built once: they are constants of the schema (and a request builds them often). */
+const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
+const fragments = new Map<string, { table: RawBuilder<unknown>; columns: RawBuilder<unknown>; fromRecord: RawBuilder<unknown>; updates: RawBuilder<unknown> }>();
+function fragmentsOf(spec: EntitySpec) {
+  let f = fragments.get(spec.table);
+  if (!f) {
+    f = {
+      table: sql.raw(quote(spec.table)),
+      columns: sql.raw(spec.columns.map(quote).join(', ')),
+      fromRecord: sql.raw(spec.columns.map((c) => `r.${quote(c)}`).join(', ')),
+      updates: sql.raw(spec.columns.filter((c) => c !== 'sourced_id').map((c) => `${quote(c)} = excluded.${quote(c)}`).join(', ')),
+    };
+    fragments.set(spec.table, f);
+  }
+  return f;
+}
+function childFragmentsOf(child: EntitySpec['children'][number]) {
+  const cols = ['user_sourced_id', ...child.columns];
+  return { table: sql.raw(quote(child.table)), columns: sql.raw(cols.map(quote).join(', ')), fromRecord: sql.raw(cols.map((c) => `r.${quote(c)}`).join(', ')) };
+}
+
 interface Row { i: number; k: 'w' | 's'; edfi_id: string; etag: string; change_version: string; date_last_modified: Date; content_hash: string; status: string; created: boolean }
 
 export async function writeRecords(em: EntityManager, sourceId: number, writes: readonly RecordWrite[]): Promise<Written[]> {
@@ -56,19 +78,16 @@ export async function writeRecords(em: EntityManager, sourceId: number, writes: 
     const id = record.sourcedId as string;
     const { content } = storedForm(spec, record);
     hashes.push(content);
-    const table = sql.table(spec.table);
+    const { table, columns, fromRecord, updates } = fragmentsOf(spec);
     const w = sql.raw(`w${i}`);
-    const updatable = spec.columns.filter((c) => c !== 'sourced_id');
     const guard = write.expectedHash === undefined ? sql`` : sql`and t.content_hash = ${write.expectedHash}`;
     ctes.push(sql`${w} as (
-      insert into ${table} as t (edfi_id, status, date_last_modified, etag, change_version, content_hash, input_hash, source_id, ${sql.join(spec.columns.map((c) => sql.ref(c)))})
-      select ${uuidv7()}::uuid, 'active', ${now}, x.cv::text || '-' || left(${content}, 8), x.cv, ${content}, null, ${sourceId},
-        ${sql.join(spec.columns.map((c) => sql.ref(`r.${c}`)))}
+      insert into ${table} as t (edfi_id, status, date_last_modified, etag, change_version, content_hash, input_hash, source_id, ${columns})
+      select ${uuidv7()}::uuid, 'active', ${now}, x.cv::text || '-' || left(${content}, 8), x.cv, ${content}, null, ${sourceId}, ${fromRecord}
       from jsonb_populate_record(null::${table}, ${JSON.stringify(columnsOf(spec, record))}::jsonb) r, (select nextval('change_version_seq') as cv) x
       on conflict (sourced_id) do update set
         status = 'active', date_last_modified = excluded.date_last_modified, etag = excluded.etag, change_version = excluded.change_version,
-        content_hash = excluded.content_hash, input_hash = null,
-        ${sql.join(updatable.map((c) => sql`${sql.ref(c)} = excluded.${sql.ref(c)}`))}
+        content_hash = excluded.content_hash, input_hash = null, ${updates}
       where (t.content_hash is distinct from excluded.content_hash or t.status <> 'active') ${guard}
       returning t.edfi_id, t.etag, t.change_version, t.date_last_modified, t.content_hash, t.status, (t.xmax = 0) as created)`);
     spec.children.forEach((child, c) => {
@@ -76,13 +95,13 @@ export async function writeRecords(em: EntityManager, sourceId: number, writes: 
         user_sourced_id: id,
         ...Object.fromEntries(child.fields.map((f, j) => [child.columns[j]!, item[f] ?? null])),
       }));
-      const cols = ['user_sourced_id', ...child.columns];
+      const frag = childFragmentsOf(child);
       // Replaced only when the parent was written; the statement's snapshot keeps the new rows out of the delete.
-      ctes.push(sql`${sql.raw(`d${i}_${c}`)} as (delete from ${sql.table(child.table)} where user_sourced_id = ${id}
+      ctes.push(sql`${sql.raw(`d${i}_${c}`)} as (delete from ${frag.table} where user_sourced_id = ${id}
         and exists (select 1 from ${w} where not ${w}.created))`);
       if (items.length) {
-        ctes.push(sql`${sql.raw(`n${i}_${c}`)} as (insert into ${sql.table(child.table)} (${sql.join(cols.map((x) => sql.ref(x)))})
-          select ${sql.join(cols.map((x) => sql.ref(`r.${x}`)))} from jsonb_populate_recordset(null::${sql.table(child.table)}, ${JSON.stringify(items)}::jsonb) r
+        ctes.push(sql`${sql.raw(`n${i}_${c}`)} as (insert into ${frag.table} (${frag.columns})
+          select ${frag.fromRecord} from jsonb_populate_recordset(null::${frag.table}, ${JSON.stringify(items)}::jsonb) r
           where exists (select 1 from ${w}))`);
       }
     });
@@ -90,7 +109,9 @@ export async function writeRecords(em: EntityManager, sourceId: number, writes: 
     results.push(sql`select ${i}::int as i, 'w' as k, * from ${w}`);
     results.push(sql`select ${i}::int, 's', edfi_id, etag, change_version, date_last_modified, content_hash, status, false from ${table} where sourced_id = ${id}`);
   });
-  const { rows } = await sql<Row>`with ${sql.join(ctes)} ${sql.join(results, sql` union all `)}`.execute(em.getKysely());
+  const statement = sql<Row>`with ${sql.join(ctes)} ${sql.join(results, sql` union all `)}`;
+  // Outside a transaction the statement runs prepared on the pool (its shapes are few; planning it costs as much as running it).
+  const rows = em.isInTransaction() ? (await statement.execute(em.getKysely())).rows : await runPrepared(em, statement);
   return writes.map((_, i) => {
     const done = rows.find((r) => r.i === i && r.k === 'w');
     const before = rows.find((r) => r.i === i && r.k === 's');

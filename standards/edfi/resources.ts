@@ -24,7 +24,8 @@ export interface Found {
   id: string;
   etag: string;
   status: string;
-  doc: Doc;
+  /** The item as served (only when asked for: building it costs). */
+  doc?: Doc;
   keys: Record<string, unknown>;
   roleOrg?: string;
   roleBegin?: string | null;
@@ -58,7 +59,7 @@ export interface WriteContext {
   em: EntityManager;
   sourceId: number;
   /** The active row of `resource` with these key values. */
-  find(resource: string, key: Record<string, unknown>): Promise<Found | undefined>;
+  find(resource: string, key: Record<string, unknown>, withDoc?: boolean): Promise<Found | undefined>;
 }
 
 export interface EdfiResource {
@@ -113,8 +114,8 @@ class References {
   constructor(ctx: WriteContext) {
     this.ctx = ctx;
   }
-  async get(resource: string, title: string, key: Record<string, unknown>, path: string): Promise<Found | undefined> {
-    const found = await this.ctx.find(resource, key);
+  async get(resource: string, title: string, key: Record<string, unknown>, path: string, withDoc = false): Promise<Found | undefined> {
+    const found = await this.ctx.find(resource, key, withDoc);
     if (!found) this.#missing.push({ resource: title, path });
     return found;
   }
@@ -416,9 +417,9 @@ const coreResources: EdfiResource[] = [
     async write(ctx, doc, existing) {
       const refs = new References(ctx);
       const o = doc.courseOfferingReference as Doc;
-      const offering = await refs.get('courseOfferings', 'CourseOffering', o, '$.courseOfferingReference');
+      const offering = await refs.get('courseOfferings', 'CourseOffering', o, '$.courseOfferingReference', true);
       refs.check();
-      const course = await refs.get('courses', 'Course', offering!.doc.courseReference, '$.courseOfferingReference');
+      const course = await refs.get('courses', 'Course', offering!.doc!.courseReference, '$.courseOfferingReference');
       const school = await refs.get('schools', 'School', { schoolId: o.schoolId }, '$.courseOfferingReference');
       const session = await refs.get('sessions', 'Session', { schoolId: o.schoolId, schoolYear: o.schoolYear, sessionName: o.sessionName }, '$.courseOfferingReference');
       refs.check();

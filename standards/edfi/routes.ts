@@ -9,7 +9,7 @@ import { ensureSource } from '../../src/sync/reconcile.ts';
 import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
 import { problems, sendProblem, type EdfiProblem } from './problems.ts';
-import { Conflict, edfiResources, Invalid, referenceViews, resourceNamed, Unresolved, type Doc, type EdfiResource, type Found, type WriteContext } from './resources.ts';
+import { Conflict, edfiResources, Invalid, referenceViews, resourceNamed, Unresolved, type EdfiResource, type Found, type WriteContext } from './resources.ts';
 import { descriptorsIn, validateBody } from './validate.ts';
 import type { ParamType, View } from './views.ts';
 
@@ -185,8 +185,9 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
   const viewOf = (name: string): View | undefined => resourceNamed(name)?.view ?? referenceViews[name];
 
   /** Lookups run as prepared statements on the pool: their shapes are few, and planning the views costs as much as running them. */
-  async function findOne(em: ReturnType<MikroORM['em']['fork']>, view: View, identity: readonly string[], where: RawBuilder<unknown>[]): Promise<Found | undefined> {
-    const rows = await runPrepared(em, sql<Record<string, any>>`select v.* from (${view.from}) v where ${sql.join(where, sql` and `)} limit 1`);
+  async function findOne(em: ReturnType<MikroORM['em']['fork']>, view: View, identity: readonly string[], where: RawBuilder<unknown>[], withDoc = false): Promise<Found | undefined> {
+    const columns = ['sourced_id', 'id', 'etag', 'status', ...identity, ...(view.internal ?? []), ...(withDoc ? ['doc'] : [])].map((c) => sql.ref(`v.${c}`));
+    const rows = await runPrepared(em, sql<Record<string, any>>`select ${sql.join(columns)} from (${view.from}) v where ${sql.join(where, sql` and `)} limit 1`);
     const row = rows[0];
     if (!row) return undefined;
     const keys = Object.fromEntries(identity.map((p) => [p, view.params[p] === 'date' ? dayOf(row[p]) : row[p]]));
@@ -196,7 +197,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
   const contextFor = (em: ReturnType<MikroORM['em']['fork']>, source: number): WriteContext => ({
     em,
     sourceId: source,
-    async find(resource, key) {
+    async find(resource, key, withDoc) {
       const view = viewOf(resource)!;
       const where = [sql`v.status = 'active'`];
       for (const [k, v] of Object.entries(key)) {
@@ -205,7 +206,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
         if (!type || v === undefined || v === null) return undefined;
         where.push(compare(k, type, v));
       }
-      return findOne(em, view, resourceNamed(resource)?.identity ?? Object.keys(key), where);
+      return findOne(em, view, resourceNamed(resource)?.identity ?? Object.keys(key), where, withDoc);
     },
   });
 
@@ -240,10 +241,10 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
   }
 
   /** A limited client writes only within its education organizations (people are created freely, as Ed-Fi's claim sets allow). */
-  function checkWriteScope(c: Context, resource: EdfiResource, doc: Doc) {
+  function checkWriteScope(c: Context, resource: EdfiResource, key: Record<string, unknown>) {
     const orgs = c.get('edOrgs') as EdOrgs | undefined;
     if (!orgs || !resource.edOrg || resource.edOrg === 'person') return;
-    const edOrg = resource.keyOf(doc)[resource.edOrg];
+    const edOrg = key[resource.edOrg];
     if (!orgs.edfiIds.includes(String(edOrg))) {
       throw new ProblemError({ ...problems.forbidden('write', resource.name), type: 'urn:ed-fi:api:security:authorization:access-denied:resource',
         errors: [`The caller is not authorized to write items of education organization ${edOrg}.`] });
@@ -394,7 +395,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       const source = await apiSource();
       const em = orm.em.fork();
       const doc = await checked(em, resource, body);
-      checkWriteScope(c, resource, doc);
+      checkWriteScope(c, resource, resource.keyOf(doc));
       if (resource.identity.includes('codeValue')) knownDescriptors.clear();
       // One statement per write, no transaction: a row changed between read and write is read again.
       const written = await retryConflicts(async () => {
@@ -423,9 +424,9 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
         }
         preconditions(c, existing);
         const doc = await checked(tx, resource, body);
-        checkWriteScope(c, resource, existing.doc);
-        checkWriteScope(c, resource, doc);
         const newKey = resource.keyOf(doc);
+        checkWriteScope(c, resource, existing.keys);
+        checkWriteScope(c, resource, newKey);
         const changed = keyString(newKey) !== keyString(existing.keys as Record<string, unknown>);
         if (changed && !resource.keyUpdatable) throw new ProblemError(problems.keyChange(resource.title));
         const ctx = contextFor(tx, source);
@@ -449,7 +450,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       await retryConflicts(() => orm.em.fork().transactional(async (tx) => {
         const existing = await byId(tx, resource, c.req.param('id')!);
         if (!existing) throw new ProblemError(problems.notFound());
-        checkWriteScope(c, resource, existing.doc);
+        checkWriteScope(c, resource, existing.keys);
         preconditions(c, existing);
         if (resource.dependents) {
           const { rows } = await sql<{ d: string | null }>`select ${resource.dependents(existing)} as d`.execute(tx.getKysely());

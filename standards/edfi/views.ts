@@ -22,6 +22,8 @@ export interface View {
    */
   pages?: RawBuilder<unknown>;
   params: Record<string, ParamType>;
+  /** Further columns writes need from a looked-up row (the child row behind an association). */
+  internal?: string[];
 }
 
 const orgId = (alias: string) => `edfi_org_id(${alias}.identifier, ${alias}.sourced_id)`;
@@ -64,7 +66,8 @@ const join = (walk: boolean, table: string, alias: string, on: string) =>
   walk ? `cross join lateral (select * from ${table} ${alias} where ${on} limit 1) ${alias}` : `join ${table} ${alias} on ${on}`;
 
 /** A view with both forms (see View.pages). */
-const both = (text: (walk: boolean) => string, params: Record<string, ParamType>): View => ({ from: sql.raw(text(false)), pages: sql.raw(text(true)), params });
+const both = (text: (walk: boolean) => string, params: Record<string, ParamType>, internal?: string[]): View =>
+  ({ from: sql.raw(text(false)), pages: sql.raw(text(true)), params, ...(internal ? { internal } : {}) });
 
 const sectionAssociationParams = (person: string): Record<string, ParamType> => ({
   [person]: 'string', beginDate: 'date', endDate: 'date', localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer',
@@ -251,7 +254,8 @@ export const views: Record<string, View> = {
       from user_role r
         ${join(walk, '"user"', 'u', 'u.sourced_id = r.user_sourced_id')}
         ${join(walk, 'org', 'o', 'o.sourced_id = r.org_sourced_id')}
-      where r.role in ${staffRoles}`, { staffUniqueId: 'string', educationOrganizationId: 'integer', beginDate: 'date', endDate: 'date', staffClassificationDescriptor: 'string' }),
+      where r.role in ${staffRoles}`, { staffUniqueId: 'string', educationOrganizationId: 'integer', beginDate: 'date', endDate: 'date', staffClassificationDescriptor: 'string' },
+    ['role_org', 'role_begin', 'role_name']),
   studentSchoolAssociations: both((walk) => `select r.user_sourced_id as sourced_id,
         ${ssaIdSql('r.user_sourced_id', 'r.org_sourced_id', 'r.begin_date')} as id, r.id as seq,
         u.status, u.change_version as cv, u.etag, u.date_last_modified as lm, r.org_sourced_id as role_org, r.begin_date as role_begin,
@@ -262,7 +266,7 @@ export const views: Record<string, View> = {
       from user_role r
         ${join(walk, '"user"', 'u', 'u.sourced_id = r.user_sourced_id')}
         ${join(walk, 'org', 'o', "o.sourced_id = r.org_sourced_id and o.type = 'school'")}
-      where r.role = 'student'`, { studentUniqueId: 'string', schoolId: 'integer', entryDate: 'date', exitWithdrawDate: 'date' }),
+      where r.role = 'student'`, { studentUniqueId: 'string', schoolId: 'integer', entryDate: 'date', exitWithdrawDate: 'date' }, ['role_org', 'role_begin']),
   studentSectionAssociations: both((walk) => `select ${rowMeta('t')}, ${personId('u')} as "studentUniqueId", t.begin_date as "beginDate", t.end_date as "endDate",
         k.lcc as "localCourseCode", k.school_id as "schoolId", k.school_year as "schoolYear", k.section_id as "sectionIdentifier", k.session_name as "sessionName",
         jsonb_strip_nulls(jsonb_build_object('beginDate', ${day('t.begin_date')}, 'sectionReference', ${sectionReference},
