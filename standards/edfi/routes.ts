@@ -113,9 +113,40 @@ function afterOf(token: string): string | undefined {
   }
 }
 
+type Param = readonly [name: string, type: ParamType | 'number', column: boolean];
+
+/**
+ * The query-by-example parameters of a resource: every one its official GET operation lists (those
+ * the view has as a column compare the column, indexed; the others compare the served item), plus `id`.
+ */
+const paramsCache = new Map<string, Map<string, Param>>();
+function paramsOf(resource: EdfiResource | undefined, view: View): Map<string, Param> {
+  const key = resource?.name ?? '';
+  let known = paramsCache.get(key);
+  if (!known) {
+    known = new Map();
+    const listed = (servedSpec().paths[`/ed-fi/${resource?.name}`]?.get?.parameters ?? []) as { name?: string; in?: string; schema?: { type?: string; format?: string } }[];
+    for (const p of listed) {
+      if (!p.name || p.in !== 'query' || !/^[a-zA-Z]+$/.test(p.name)) continue;
+      const t = p.schema?.type;
+      const type: ParamType | 'number' = t === 'integer' ? 'integer' : t === 'boolean' ? 'boolean' : t === 'number' ? 'number' : p.schema?.format === 'date' ? 'date' : 'string';
+      known.set(p.name.toLowerCase(), [p.name, type, false]);
+    }
+    for (const [name, type] of Object.entries(view.params)) known.set(name.toLowerCase(), [name, type, true]);
+    known.set('id', ['id', 'string', true]);
+    paramsCache.set(key, known);
+  }
+  return known;
+}
+
+/** A parameter the view has no column for: the item's property of that name, at the top or inside a reference. */
+function compareInItem(name: string, type: ParamType | 'number', value: string): RawBuilder<unknown> {
+  const typed = type === 'integer' ? sql`${value}::bigint` : type === 'number' ? sql`${value}::numeric` : type === 'boolean' ? sql`${value}::boolean` : sql`${value}::text`;
+  return sql`jsonb_path_exists(v.doc, ${`$.** ? (@."${name}" == $v)`}::jsonpath, jsonb_build_object('v', ${typed}))`;
+}
+
 /** Paging, change-version window and query-by-example parameters; names are case-insensitive. */
-function listQuery(c: Context, params: Record<string, ParamType>, extra: Record<string, ParamType> = {}): ListQuery {
-  const known = new Map(Object.entries({ ...params, ...extra, id: 'string' as ParamType }).map(([k, t]) => [k.toLowerCase(), [k, t] as const]));
+function listQuery(c: Context, known: Map<string, Param> = new Map()): ListQuery {
   const errors: Record<string, string[]> = {};
   const messages: string[] = [];
   const q: ListQuery = { limit: 25, offset: 0, totalCount: false, where: [], byExample: false, cursor: false };
@@ -152,7 +183,7 @@ function listQuery(c: Context, params: Record<string, ParamType>, extra: Record<
         messages.push(`The request parameter '${rawName}' is not a property of this resource.`);
         continue;
       }
-      const [column, type] = found;
+      const [column, type, isColumn] = found;
       q.byExample = true;
       if (column === 'id') {
         const id = normaliseId(raw);
@@ -160,9 +191,9 @@ function listQuery(c: Context, params: Record<string, ParamType>, extra: Record<
         else q.where.push(sql`v.id = ${id}::uuid`);
         continue;
       }
-      const value = parseValue(type, raw);
+      const value = type === 'number' ? (/^-?\d+(\.\d+)?$/.test(raw) ? raw : undefined) : parseValue(type, raw);
       if (value === undefined) errors[`$.${column}`] = [`The value '${raw}' is not valid for ${label(column)}.`];
-      else q.where.push(compare(column, type, value));
+      else q.where.push(isColumn ? compare(column, type as ParamType, value) : compareInItem(column, type, value));
     }
   }
   if (given.has('pagetoken') && (given.has('limit') || given.has('offset'))) messages.push('pageToken cannot be combined with limit or offset.');
@@ -348,7 +379,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
 
     app.get(`${base}/:resource/deletes`, handle(async (c) => {
       const resource = resourceFor(c, false);
-      const q = listQuery(c, {});
+      const q = listQuery(c);
       const keyValues = sql.raw(`jsonb_build_object(${resource.identity.map((k) => `'${k}', v."${k}"`).join(', ')})`);
       const scope = scopeOf(c, resource);
       const where = [sql`v.status = 'tobedeleted'`, ...q.where, ...(scope ? [scope] : [])];
@@ -357,14 +388,14 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
 
     app.get(`${base}/:resource/keyChanges`, handle(async (c) => {
       const resource = resourceFor(c, false);
-      const q = listQuery(c, {});
+      const q = listQuery(c);
       const from = sql`select k.change_version as cv, k.change_version as seq, k.id, k.old_key_values, k.new_key_values from edfi_key_change k where k.resource = ${resource.name}`;
       return list(c, q, { from, params: {} }, sql`jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'oldKeyValues', v.old_key_values, 'newKeyValues', v.new_key_values)`, q.where, sql`v.cv`, sql`v.cv`);
     }));
 
     app.get(`${base}/:resource`, handle(async (c) => {
       const resource = resourceFor(c, false);
-      const q = listQuery(c, resource.view.params);
+      const q = listQuery(c, paramsOf(resource, resource.view));
       const scope = scopeOf(c, resource);
       return list(c, q, resource.view, sql`v.doc || ${stamp('v')}`, [sql`v.status = 'active'`, ...q.where, ...(scope ? [scope] : [])], sql`v.seq`, sql`v.seq`, true);
     }));

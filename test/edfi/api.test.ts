@@ -274,6 +274,17 @@ describe('Ed-Fi conventions on bad input (every problem of a request at once, no
     expect(await json(await get('/students?limit=0'))).toEqual([]);
   });
 
+  test('every query parameter the official GET lists works, columns or not', async () => {
+    const byCity = await json(await get('/students?birthCity=London'));
+    expect(byCity.map((s: { studentUniqueId: string }) => s.studentUniqueId)).toEqual(['604821']);
+    const grade = encodeURIComponent('uri://ed-fi.org/GradeLevelDescriptor#Ninth grade');
+    expect((await json(await get(`/studentSchoolAssociations?entryGradeLevelDescriptor=${grade}&schoolId=255901001`))).length).toBe(1);
+    expect((await json(await get('/studentSectionAssociations?homeroomIndicator=false'))).length).toBe(1);
+    expect((await json(await get('/studentSectionAssociations?homeroomIndicator=true'))).length).toBe(0);
+    expect((await json(await get('/gradingPeriods?periodSequence=1'))).length).toBe(1);
+    expect((await get('/gradingPeriods?periodSequence=first')).status).toBe(400);
+  });
+
   test('PUT replaces by id, never creates, and refuses key changes Ed-Fi does not allow', async () => {
     const id = locations.students!.split('/').at(-1)!;
     await problem(await send('PUT', `/students/${'0'.repeat(32)}`, student), 404, 'urn:ed-fi:api:not-found');
