@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { serve } from '@hono/node-server';
@@ -27,12 +28,19 @@ if (mode === 'gateway') {
   });
   serve({ fetch: app.fetch, port: Number(port), hostname: '127.0.0.1' }, () => process.send?.('ready'));
 } else {
-  const queries = JSON.parse(readFileSync(extra, 'utf8')) as Record<string, { key: string; page: { sql: string; parameters: unknown[] }; total: { sql: string; parameters: unknown[] } }>;
+  // OneRoster entries wrap rows in the standard's envelope; Ed-Fi entries (`items`) answer with the page the SQL built.
+  const queries = JSON.parse(readFileSync(extra, 'utf8')) as Record<string, { key?: string; items?: boolean; page: { sql: string; parameters: unknown[] }; total: { sql: string; parameters: unknown[] } }>;
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   createServer(async (req, res) => {
     const q = queries[req.url!];
     if (!q) {
       res.writeHead(404).end();
+      return;
+    }
+    if (q.items) {
+      // Prepared, as the gateway runs it.
+      const page = await pool.query({ name: `b_${createHash('sha1').update(q.page.sql).digest('hex').slice(0, 24)}`, text: q.page.sql, values: q.page.parameters });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(page.rows[0].items);
       return;
     }
     const [page, total] = await Promise.all([pool.query(q.page.sql, q.page.parameters), pool.query(q.total.sql, q.total.parameters)]);

@@ -7,7 +7,10 @@ import { scopes } from '../src/auth/scopes.ts';
 import { TokenIssuer } from '../src/auth/tokens.ts';
 import { reconcile } from '../src/sync/reconcile.ts';
 import { generateDistrict } from './generate.ts';
-import { pageToken } from '../standards/edfi/routes.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { resourceNamed } from '../standards/edfi/resources.ts';
+import { collectionQueries, pageToken } from '../standards/edfi/routes.ts';
 import type { BenchContext } from './reconcile.ts';
 
 /**
@@ -22,9 +25,9 @@ const SECONDS = 6;
 const KEY = 'bench-signing-key-0123456789abcdef0123456789';
 const WRITES = { small: 2_000, district: 10_000, large: 10_000 } as const;
 
-interface Load { name: string; rps: number; p50: number; p99: number; errors: number; requests: number }
+interface Load { name: string; rps: number; p50: number; p99: number; errors: number; requests: number; baseline?: Load }
 
-export async function edfiBench({ orm, scale }: BenchContext): Promise<string> {
+export async function edfiBench({ orm, scale, workDir }: BenchContext): Promise<string> {
   const db = orm.em.fork().getKysely();
   console.log('loading the district…');
   await reconcile(orm, { source: 'bench', mode: 'bulk', batches: generateDistrict({ scale }), holdShare: 0.3, batchSize: 10_000 });
@@ -35,7 +38,8 @@ export async function edfiBench({ orm, scale }: BenchContext): Promise<string> {
   const token = await new TokenIssuer(KEY, 3600).issue(client.clientId, [scopes.edfiWrite], null);
   const port = 19_000 + (process.pid % 1000);
   const base = `http://127.0.0.1:${port}/data/v3/ed-fi`;
-  const gateway = await start(orm.config.get('clientUrl')!, port);
+  const gateway = await start(orm.config.get('clientUrl')!, port, 'gateway', KEY);
+  let baseline: ChildProcess | undefined;
   const results: Load[] = [];
   try {
     const count = WRITES[scale];
@@ -52,7 +56,7 @@ export async function edfiBench({ orm, scale }: BenchContext): Promise<string> {
     results.push(await load('POST /students (unchanged re-post)', `${base}/students`, token, { amount: count, body: student }));
     const offset = Math.floor(users / 2);
     const { rows: [middle] } = await sql<{ seq: string }>`select edfi_id::text as seq from "user" order by edfi_id offset ${offset} limit 1`.execute(db);
-    for (const [name, path] of [
+    const reads = [
       ['GET /students (default page of 25)', '/students'],
       ['GET /students?limit=100', '/students?limit=100'],
       [`GET /students?limit=100&offset=${offset}`, `/students?limit=100&offset=${offset}`],
@@ -60,12 +64,28 @@ export async function edfiBench({ orm, scale }: BenchContext): Promise<string> {
       ['GET /studentSchoolAssociations?limit=100', '/studentSchoolAssociations?limit=100'],
       ['GET /students?studentUniqueId=…', '/students?studentUniqueId=B0000042'],
       ['GET /sections?limit=100', '/sections?limit=100'],
-    ] as const) {
+    ] as const;
+    // The baseline answers each read with the SQL the gateway compiles for it: node:http + pg, no auth, no parsing.
+    const compiled: Record<string, unknown> = {};
+    for (const [, path] of reads) {
+      const url = new URL(`http://127.0.0.1${path}`);
+      const { page, total } = collectionQueries(resourceNamed(url.pathname.slice(1))!, url);
+      compiled[`/data/v3/ed-fi${path}`] = { items: true, page: page.compile(db), total: total.compile(db) };
+    }
+    mkdirSync(workDir, { recursive: true });
+    const queryFile = join(workDir, 'edfi-queries.json');
+    writeFileSync(queryFile, JSON.stringify(compiled));
+    baseline = await start(orm.config.get('clientUrl')!, port + 1000, 'baseline', queryFile);
+    for (const [name, path] of reads) {
       await load(name, `${base}${path}`, token, { seconds: 1 });
-      results.push(await load(name, `${base}${path}`, token, { seconds: SECONDS }));
+      const g = await load(name, `${base}${path}`, token, { seconds: SECONDS });
+      await load(name, `http://127.0.0.1:${port + 1000}/data/v3/ed-fi${path}`, token, { seconds: 1 });
+      g.baseline = await load(name, `http://127.0.0.1:${port + 1000}/data/v3/ed-fi${path}`, token, { seconds: SECONDS });
+      results.push(g);
     }
   } finally {
     gateway.kill();
+    baseline?.kill();
   }
   for (const r of results) console.log(`${r.name}: ${r.rps} req/s, p99 ${r.p99} ms, ${r.errors} errors`);
   return [
@@ -74,10 +94,11 @@ export async function edfiBench({ orm, scale }: BenchContext): Promise<string> {
     `Measured ${new Date().toISOString().slice(0, 10)} on ${process.platform}/${process.arch}, Node ${process.version}; ${CONNECTIONS} connections;`,
     `${users.toLocaleString('en')} users in the database before the writes.`,
     '',
-    '| request | req/s | p50 ms | p99 ms | requests | errors |',
-    '|---|---:|---:|---:|---:|---:|',
-    ...results.map((r) => `| ${r.name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.requests} | ${r.errors} |`),
+    '| request | req/s | p50 ms | p99 ms | requests | errors | baseline req/s | gateway ÷ baseline |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...results.map((r) => `| ${r.name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.requests} | ${r.errors} | ${r.baseline?.rps ?? '—'} | ${r.baseline ? (r.rps / r.baseline.rps).toFixed(2) : '—'} |`),
     '',
+    '- Baseline (reads): node:http + pg running the very SQL the gateway compiles for the request; no auth, no parsing.',
     '- Writes: each POST validates the body against the official schema, checks its descriptors, resolves its references and',
     '  upserts by natural key in one statement; a studentSchoolAssociation rewrites the student (a role of the OneRoster user).',
     '- Targets (issue #5): ≥ 1 000 writes/s and ≥ 1 500 reads/s, p99 < 150 ms. Ed-Fi anchors: 454–837 records/s bulk load,',
@@ -101,9 +122,9 @@ async function load(name: string, url: string, token: string, options: { amount?
   return { name, rps: Math.round(result.requests.total / seconds), p50: result.latency.p50, p99: result.latency.p99, errors, requests: result.requests.total };
 }
 
-async function start(url: string, port: number): Promise<ChildProcess> {
-  const child = fork(new URL('./api-server.ts', import.meta.url), ['gateway', url, String(port), KEY], { stdio: 'inherit' });
+async function start(url: string, port: number, mode: 'gateway' | 'baseline', extra: string): Promise<ChildProcess> {
+  const child = fork(new URL('./api-server.ts', import.meta.url), [mode, url, String(port), extra], { stdio: 'inherit' });
   const [message] = (await Promise.race([once(child, 'message'), once(child, 'exit').then(() => ['exit'])])) as [string];
-  if (message !== 'ready') throw new Error('gateway did not start');
+  if (message !== 'ready') throw new Error(`${mode} server did not start`);
   return child;
 }
