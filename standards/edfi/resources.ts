@@ -162,11 +162,17 @@ type PersonKind = 'student' | 'staff' | 'contact';
 const personIds = { student: 'studentUniqueId', staff: 'staffUniqueId', contact: 'contactUniqueId' } as const;
 
 /** Students, staff and contacts are OneRoster users, ids as edfi-oneroster forms them (STU-/STA-/PAR- + unique id). */
-function person(kind: PersonKind): Pick<EdfiResource, 'write'> {
+function person(kind: PersonKind, dependents: EdfiResource['dependents']): EdfiResource {
   const idField = personIds[kind];
   const prefix = { student: 'STU-', staff: 'STA-', contact: 'PAR-' }[kind];
+  const name = { student: 'students', staff: 'staffs', contact: 'contacts' }[kind];
   const mapped = [idField, 'firstName', 'lastSurname', 'middleName', 'preferredFirstName', 'preferredLastSurname', ...(kind === 'student' ? ['birthDate'] : ['loginId'])];
   return {
+    name, edOrg: 'person', schema: `edFi_${kind}`, identity: [idField], title: kind[0]!.toUpperCase() + kind.slice(1), order: 4,
+    keyOf: (doc) => ({ [idField]: doc[idField] }),
+    view: views[name]!,
+    remove: tombstone('user'),
+    dependents,
     async write(ctx, doc, existing) {
       const uid = String(doc[idField]);
       const sourcedId = existing?.sourcedId ?? md5(`${prefix}${uid}`);
@@ -438,25 +444,11 @@ const coreResources: EdfiResource[] = [
       ['StaffSectionAssociation', sql`select 1 from enrollment n where n.status = 'active' and n.class_sourced_id = ${e.sourcedId}`],
     ]),
   },
-  {
-    name: 'students', edOrg: 'person', schema: 'edFi_student', identity: ['studentUniqueId'], title: 'Student', order: 4,
-    keyOf: (doc) => ({ studentUniqueId: doc.studentUniqueId }),
-    view: views.students!,
-    ...person('student'),
-    remove: tombstone('user'),
-    dependents: (e) => firstOf([
-      ['StudentSchoolAssociation', sql`select 1 from user_role r where r.user_sourced_id = ${e.sourcedId} and r.role = 'student'`],
-      ['StudentSectionAssociation', sql`select 1 from enrollment n where n.status = 'active' and n.user_sourced_id = ${e.sourcedId}`],
-    ]),
-  },
-  {
-    name: 'staffs', edOrg: 'person', schema: 'edFi_staff', identity: ['staffUniqueId'], title: 'Staff', order: 4,
-    keyOf: (doc) => ({ staffUniqueId: doc.staffUniqueId }),
-    view: views.staffs!,
-    ...person('staff'),
-    remove: tombstone('user'),
-    dependents: (e) => firstOf([['StaffSectionAssociation', sql`select 1 from enrollment n where n.status = 'active' and n.user_sourced_id = ${e.sourcedId}`]]),
-  },
+  person('student', (e) => firstOf([
+    ['StudentSchoolAssociation', sql`select 1 from user_role r where r.user_sourced_id = ${e.sourcedId} and r.role = 'student'`],
+    ['StudentSectionAssociation', sql`select 1 from enrollment n where n.status = 'active' and n.user_sourced_id = ${e.sourcedId}`],
+  ])),
+  person('staff', (e) => firstOf([['StaffSectionAssociation', sql`select 1 from enrollment n where n.status = 'active' and n.user_sourced_id = ${e.sourcedId}`]])),
   {
     name: 'studentSchoolAssociations', edOrg: 'schoolId', schema: 'edFi_studentSchoolAssociation', identity: ['entryDate', 'schoolId', 'studentUniqueId'],
     title: 'StudentSchoolAssociation', order: 5,
@@ -529,14 +521,7 @@ const coreResources: EdfiResource[] = [
     },
     remove: tombstone('academicSession'),
   },
-  {
-    name: 'contacts', edOrg: 'person', schema: 'edFi_contact', identity: ['contactUniqueId'], title: 'Contact', order: 4,
-    keyOf: (doc) => ({ contactUniqueId: doc.contactUniqueId }),
-    view: views.contacts!,
-    ...person('contact'),
-    remove: tombstone('user'),
-    dependents: (e) => firstOf([['StudentContactAssociation', sql`select 1 from "user" s where s.status = 'active' and s.agent_sourced_ids @> array[${e.sourcedId}::text]`]]),
-  },
+  person('contact', (e) => firstOf([['StudentContactAssociation', sql`select 1 from "user" s where s.status = 'active' and s.agent_sourced_ids @> array[${e.sourcedId}::text]`]])),
   {
     name: 'studentContactAssociations', edOrg: 'person', schema: 'edFi_studentContactAssociation', identity: ['contactUniqueId', 'studentUniqueId'],
     title: 'StudentContactAssociation', order: 5,
