@@ -54,8 +54,8 @@ const rosterRow = () => ({
   inputHash: p.text().nullable(),
   source: () => p.manyToOne(Source).index(),
   nativeKey: p.text().nullable(),
-  /** Ed-Fi natural key (identity members); looked up by equality from the Ed-Fi door. */
-  edfiKey: p.json<Record<string, string | number>>().nullable().index(),
+  /** Ed-Fi natural key (identity members) of a row written through Ed-Fi; the Ed-Fi views read it (not indexed: lookups go by indexed columns). */
+  edfiKey: p.json<Record<string, string | number>>().nullable(),
   /** Ed-Fi attributes with no OneRoster equivalent (descriptors, counts, …), kept for the Ed-Fi door. */
   edfi: p.json<Record<string, unknown>>().nullable(),
   metadata: p.json<Record<string, unknown>>().nullable(),
