@@ -1,5 +1,8 @@
 import { sql, type RawBuilder } from 'kysely';
 import { scaIdSql, seoaaIdSql, seoaIdSql, ssaIdSql } from '../../src/db/entities.ts';
+
+/** The id of a course offering derived from classes of another door (course, school, first term). */
+const coIdSql = (course: string, school: string, term: string) => `md5('CO-' || ${course} || '-' || ${school} || '-' || coalesce(${term}, ''))::uuid`;
 import { classificationOfRole, gradeCodes, raceFlags, sexCodes, termOfType } from './vocabulary.ts';
 
 /**
@@ -90,13 +93,13 @@ const snake = (camel: string) => camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCas
 
 const staffRoles = `('teacher', 'aide', 'administrator', 'counselor', 'districtAdministrator', 'siteAdministrator', 'principal', 'systemAdministrator', 'proctor')`;
 
-const documents = (resource: string, columns: string) => sql.raw(`
+const documents = (resource: string, columns: string) => `
   select d.id::text as sourced_id, d.id, d.id as seq, d.status, d.change_version as cv, d.etag, d.last_modified as lm, ${columns}, d.body as doc
-  from edfi_document d where d.resource = '${resource}'`);
+  from edfi_document d where d.resource = '${resource}'`;
 
 export function descriptorView(resource: string): View {
   return {
-    from: documents(resource, `d.body->>'namespace' as "namespace", d.body->>'codeValue' as "codeValue", d.body->>'shortDescription' as "shortDescription"`),
+    from: sql.raw(documents(resource, `d.body->>'namespace' as "namespace", d.body->>'codeValue' as "codeValue", d.body->>'shortDescription' as "shortDescription"`)),
     params: { namespace: 'string', codeValue: 'string', shortDescription: 'string' },
   };
 }
@@ -122,7 +125,7 @@ export const views: Record<string, View> = {
     params: { schoolId: 'integer', nameOfInstitution: 'string', localEducationAgencyId: 'integer' },
   },
   schoolYearTypes: {
-    from: documents('schoolYearTypes', `(d.key_values->>'schoolYear')::int as "schoolYear", (d.body->>'currentSchoolYear')::boolean as "currentSchoolYear"`),
+    from: sql.raw(documents('schoolYearTypes', `(d.key_values->>'schoolYear')::int as "schoolYear", (d.body->>'currentSchoolYear')::boolean as "currentSchoolYear"`)),
     params: { schoolYear: 'integer', currentSchoolYear: 'boolean' },
   },
   sessions: {
@@ -161,9 +164,24 @@ export const views: Record<string, View> = {
       from course t left join org o on o.sourced_id = t.org_sourced_id`),
     params: { courseCode: 'string', educationOrganizationId: 'integer', courseTitle: 'string' },
   },
+  // What was sent through Ed-Fi, and one offering per course, school and term of the classes from other doors.
   courseOfferings: {
-    from: documents('courseOfferings', `d.key_values->>'localCourseCode' as "localCourseCode", (d.key_values->>'schoolId')::bigint as "schoolId",
-      (d.key_values->>'schoolYear')::int as "schoolYear", d.key_values->>'sessionName' as "sessionName", d.body->>'localCourseTitle' as "localCourseTitle"`),
+    from: sql.raw(`${documents('courseOfferings', `d.key_values->>'localCourseCode' as "localCourseCode", (d.key_values->>'schoolId')::bigint as "schoolId",
+      (d.key_values->>'schoolYear')::int as "schoolYear", d.key_values->>'sessionName' as "sessionName", d.body->>'localCourseTitle' as "localCourseTitle"`)}
+      union all
+      select min(x.sourced_id), ${coIdSql('x.course_sourced_id', 'x.school_sourced_id', 'x.term')}, ${coIdSql('x.course_sourced_id', 'x.school_sourced_id', 'x.term')},
+        case when bool_or(x.status = 'active') then 'active' else 'tobedeleted' end, max(x.change_version), max(x.change_version)::text || '-offering',
+        max(x.date_last_modified), x.lcc, x.school_id, x.school_year, x.session_name, min(x.course_title),
+        jsonb_strip_nulls(jsonb_build_object('localCourseCode', x.lcc, 'localCourseTitle', min(x.course_title),
+          'courseReference', jsonb_build_object('courseCode', x.lcc, 'educationOrganizationId', min(x.course_org)),
+          'schoolReference', jsonb_build_object('schoolId', x.school_id),
+          'sessionReference', jsonb_build_object('schoolId', x.school_id, 'schoolYear', x.school_year, 'sessionName', x.session_name)))
+      from (select t.sourced_id, t.status, t.change_version, t.date_last_modified, t.course_sourced_id, t.school_sourced_id, t.term_sourced_ids[1] as term,
+          k.lcc, k.school_id, k.school_year, k.session_name, c.title as course_title, ${orgId('co')} as course_org
+        from class t cross join lateral (${sectionKey('t')}) k
+          left join course c on c.sourced_id = t.course_sourced_id left join org co on co.sourced_id = c.org_sourced_id
+        where t.edfi_key is null) x
+      group by x.course_sourced_id, x.school_sourced_id, x.term, x.lcc, x.school_id, x.school_year, x.session_name`),
     params: { localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer', sessionName: 'string', localCourseTitle: 'string' },
   },
   sections: {

@@ -397,6 +397,21 @@ describe('paging and change queries', () => {
     expect((await send('PUT', location, section)).status).toBe(204);
   });
 
+  test('descriptors and school years are resources: seeded, valid, extensible by POST', async () => {
+    const [ninth] = await json(await get(`/gradeLevelDescriptors?codeValue=${encodeURIComponent('Ninth grade')}`));
+    expect(ninth).toMatchObject({ namespace: 'uri://ed-fi.org/GradeLevelDescriptor', codeValue: 'Ninth grade' });
+    expect(oas.validate('edFi_gradeLevelDescriptor', ninth)).toEqual([]);
+    const [year] = await json(await get('/schoolYearTypes?schoolYear=2022'));
+    expect(oas.validate('edFi_schoolYearType', year)).toEqual([]);
+    const site = { namespace: 'uri://gbisd.example/TermDescriptor', codeValue: 'Block 1', shortDescription: 'Block 1 ' };
+    const created = await post('termDescriptors', site);
+    expect(created.status).toBe(201);
+    expect((await json(await get(created.headers.get('location')!))).shortDescription).toBe('Block 1');
+    const res = await post('sessions', { ...session, sessionName: 'Block 1', termDescriptor: 'uri://gbisd.example/TermDescriptor#Block 1' });
+    expect(res.status).toBe(201);
+    expect((await json(await roster(`/academicSessions/${md5('255901001-2022-Block 1')}`))).academicSession.type).toBe('term');
+  });
+
   test('discovery, dependencies and the served OpenAPI', async () => {
     const root = await json(await app.request(`${ORIGIN}/`));
     expect(root).toMatchObject({ dataModels: [{ name: 'Ed-Fi', version: '5.0.0' }], urls: { oauth: `${ORIGIN}/oauth/token`, dataManagementApi: `${ORIGIN}/data/v3/` } });

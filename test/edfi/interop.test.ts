@@ -93,6 +93,15 @@ describe('a OneRoster CSV import, read through Ed-Fi', () => {
     const [enrolled] = await edfi('/studentSectionAssociations?studentUniqueId=1001');
     expect(enrolled).toMatchObject({ beginDate: '2024-08-15', sectionReference: { sectionIdentifier: 'ALG-1', schoolId: 101 } });
     expect(oas.validate('edFi_studentSectionAssociation', enrolled)).toEqual([]);
+    const offerings = await edfi('/courseOfferings?localCourseCode=MATH1');
+    expect(offerings.map((o: { schoolReference: { schoolId: number } }) => o.schoolReference.schoolId).sort()).toEqual([101, 102]);
+    for (const o of offerings) expect(oas.validate('edFi_courseOffering', o)).toEqual([]);
+    expect(offerings[0]).toMatchObject({ localCourseTitle: 'Algebra I', sessionReference: { schoolYear: 2025, sessionName: 'Fall' } });
+    // An Ed-Fi client can add a section to an offering that came from the CSV.
+    const added = await change('sections', { sectionIdentifier: 'ALG-9', courseOfferingReference: sections[0].courseOfferingReference }, 'POST', '/sections');
+    expect(added.status).toBe(201);
+    const cls = (await oneRoster('/classes?filter=' + encodeURIComponent("classCode='ALG-9'"))).classes[0];
+    expect(cls).toMatchObject({ course: { sourcedId: 'c-math' }, school: { sourcedId: 's1' }, terms: [{ sourcedId: 't1' }] });
     const courses = await edfi('/courses');
     expect(courses[0]).toMatchObject({ courseCode: 'MATH1', courseTitle: 'Algebra I' });
     expect(oas.validate('edFi_course', courses[0])).toEqual([]);
