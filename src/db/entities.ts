@@ -161,10 +161,11 @@ export const User = defineEntity({
 /**
  * The Ed-Fi id of the studentSchoolAssociation behind a student role: a UUID from the role's key
  * (the entry date as days since 2000-01-01, since a date's text form depends on settings and an
- * index needs an immutable expression). standards/edfi computes the same in JS.
+ * index needs an immutable expression), or the id it kept through a key change (`edfi.id`).
+ * standards/edfi computes the same in JS.
  */
-export const ssaIdSql = (user: string, org: string, begin: string) =>
-  `md5('SSA-' || ${user} || '-' || ${org} || '-' || coalesce((${begin} - date '2000-01-01')::text, ''))::uuid`;
+export const ssaIdSql = (user: string, org: string, begin: string, edfi: string) =>
+  `coalesce((${edfi}->>'id')::uuid, md5('SSA-' || ${user} || '-' || ${org} || '-' || coalesce((${begin} - date '2000-01-01')::text, ''))::uuid)`;
 
 /** The same for the staffEducationOrganizationAssignmentAssociation behind a staff role (the role is part of its key). */
 export const seoaaIdSql = (user: string, org: string, begin: string, role: string) =>
@@ -197,7 +198,7 @@ export const UserRole = defineEntity({
     // The Ed-Fi id of the studentSchoolAssociation behind a student role (standards/edfi).
     {
       name: 'user_role_edfi_id_idx',
-      expression: `create index "user_role_edfi_id_idx" on "user_role" ((${ssaIdSql('"user_sourced_id"', '"org_sourced_id"', '"begin_date"')}))`,
+      expression: `create index "user_role_edfi_id_idx" on "user_role" ((${ssaIdSql('"user_sourced_id"', '"org_sourced_id"', '"begin_date"', '"edfi"')}))`,
     },
     {
       name: 'user_role_seoaa_id_idx',

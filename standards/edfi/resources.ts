@@ -451,7 +451,7 @@ const coreResources: EdfiResource[] = [
   person('staff', (e) => firstOf([['StaffSectionAssociation', sql`select 1 from enrollment n where n.status = 'active' and n.user_sourced_id = ${e.sourcedId}`]])),
   {
     name: 'studentSchoolAssociations', edOrg: 'schoolId', schema: 'edFi_studentSchoolAssociation', identity: ['entryDate', 'schoolId', 'studentUniqueId'],
-    title: 'StudentSchoolAssociation', order: 5,
+    title: 'StudentSchoolAssociation', keyUpdatable: true, order: 5,
     keyOf: (doc) => ({ entryDate: doc.entryDate, schoolId: doc.schoolReference?.schoolId, studentUniqueId: doc.studentReference?.studentUniqueId }),
     view: views.studentSchoolAssociations!,
     async write(ctx, doc, existing) {
@@ -459,22 +459,28 @@ const coreResources: EdfiResource[] = [
       const student = await refs.get('students', 'Student', doc.studentReference, '$.studentReference');
       const school = await refs.get('schools', 'School', doc.schoolReference, '$.schoolReference');
       refs.check();
+      if (existing && existing.sourcedId !== student!.sourcedId) {
+        throw new Invalid('$.studentReference', 'A school association cannot move to another student; delete it and create a new one.');
+      }
       const { record: user, hash } = (await stored(ctx.em, 'user', student!.sourcedId))!;
       const roles = (user.roles as RoleRecord[] | undefined) ?? [];
-      const at = (r: RoleRecord) => r.role === 'student' && r.orgSourcedId === school!.sourcedId && (r.beginDate ?? null) === (doc.entryDate ?? null);
-      const old = roles.find(at);
+      // The role behind the association: the one a PUT names (its key may change), else the one with this key.
+      const [org, begin] = existing ? [existing.roleOrg, existing.roleBegin] : [school!.sourcedId, doc.entryDate];
+      const old = roles.find((r) => r.role === 'student' && r.orgSourcedId === org && (r.beginDate ?? null) === (begin ?? null));
+      // A changed key keeps the association's id.
+      const keptId = old?.edfi?.id ?? (existing && (org !== school!.sourcedId || (begin ?? null) !== (doc.entryDate ?? null)) ? existing.id : undefined);
       const role: RoleRecord = {
         ...(old?.sourcedId ? { sourcedId: old.sourcedId } : {}),
         roleType: old?.roleType ?? (roles.some((r) => r.roleType === 'primary') ? 'secondary' : 'primary'),
         role: 'student', orgSourcedId: school!.sourcedId, beginDate: doc.entryDate, endDate: doc.exitWithdrawDate,
-        edfi: extras(doc, ['entryDate', 'schoolReference', 'studentReference', 'exitWithdrawDate']),
+        edfi: { ...extras(doc, ['entryDate', 'schoolReference', 'studentReference', 'exitWithdrawDate']), ...(keptId ? { id: keptId } : {}) },
       };
       const next = old ? roles.map((r) => (r === old ? role : r)) : [...roles, role];
       // The user's grade is the entry grade of their latest school association.
       const latest = next.filter((r) => r.role === 'student' && r.edfi?.entryGradeLevelDescriptor).sort((a, b) => String(b.beginDate).localeCompare(String(a.beginDate)))[0];
       const grade = latest && gradeCodes[codeValue(latest.edfi!.entryGradeLevelDescriptor) ?? ''];
       const result = await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'studentUniqueId'), roles: next, ...(grade ? { grades: [grade] } : {}) } as never, hash);
-      return { ...result, edfiId: roleId('SSA', student!.sourcedId, school!.sourcedId, doc.entryDate), outcome: old ? (result.outcome === 'unchanged' ? 'unchanged' : 'updated') : 'created' };
+      return { ...result, edfiId: (keptId as string | undefined) ?? roleId('SSA', student!.sourcedId, school!.sourcedId, doc.entryDate), outcome: old ? (result.outcome === 'unchanged' ? 'unchanged' : 'updated') : 'created' };
     },
     async remove(ctx, existing) {
       const { record: user, hash } = (await stored(ctx.em, 'user', existing.sourcedId))!;

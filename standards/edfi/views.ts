@@ -275,7 +275,7 @@ export const views: Record<string, View> = {
       where r.role in ${staffRoles}`, { staffUniqueId: 'string', educationOrganizationId: 'integer', beginDate: 'date', endDate: 'date', staffClassificationDescriptor: 'string' },
     ['role_org', 'role_begin', 'role_name']),
   studentSchoolAssociations: both((walk) => `select r.user_sourced_id as sourced_id,
-        ${ssaIdSql('r.user_sourced_id', 'r.org_sourced_id', 'r.begin_date')} as id, r.id as seq,
+        ${ssaIdSql('r.user_sourced_id', 'r.org_sourced_id', 'r.begin_date', 'r.edfi')} as id, r.id as seq,
         u.status, u.change_version as cv, u.etag, u.date_last_modified as lm, r.org_sourced_id as role_org, r.begin_date as role_begin,
         ${personId('u')} as "studentUniqueId", ${orgId('o')} as "schoolId", r.begin_date as "entryDate", r.end_date as "exitWithdrawDate",
         jsonb_strip_nulls(jsonb_build_object('entryDate', ${day('r.begin_date')}, 'schoolReference', jsonb_build_object('schoolId', ${orgId('o')}),

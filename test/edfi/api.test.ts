@@ -384,6 +384,22 @@ describe('paging and change queries', () => {
     expect(await json(await get(`/students?minChangeVersion=${before.newestChangeVersion + 1}&maxChangeVersion=${before.newestChangeVersion}`))).toEqual([]);
   });
 
+  test('a school association whose entry date is corrected by PUT keeps its id', async () => {
+    const created = await post('studentSchoolAssociations', { ...ssa, schoolReference: { schoolId: 255901002 }, entryDate: '2022-03-01' });
+    expect(created.status).toBe(201);
+    const location = created.headers.get('location')!;
+    const res = await send('PUT', location, { ...ssa, schoolReference: { schoolId: 255901002 }, entryDate: '2022-03-02' });
+    expect(res.status).toBe(204);
+    const item = await json(await get(location));
+    expect(item).toMatchObject({ id: location.split('/').at(-1), entryDate: '2022-03-02' });
+    expect(await json(await get('/studentSchoolAssociations/keyChanges'))).toEqual([expect.objectContaining({
+      id: item.id, oldKeyValues: expect.objectContaining({ entryDate: '2022-03-01' }), newKeyValues: expect.objectContaining({ entryDate: '2022-03-02' }),
+    })]);
+    expect((await send('PUT', location, { ...ssa, studentReference: { studentUniqueId: '700001' }, schoolReference: { schoolId: 255901002 } })).status).toBe(400);
+    expect((await send('DELETE', location, '')).status).toBe(204);
+    expect((await get(location)).status).toBe(404);
+  });
+
   test('a section renamed by PUT keeps its id and shows in /keyChanges', async () => {
     const location = locations.sections!;
     const res = await send('PUT', location, { ...section, sectionIdentifier: 'ALG1-01B' });
