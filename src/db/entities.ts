@@ -15,9 +15,9 @@ import { defineEntity, p, Routine } from '@mikro-orm/core';
  * What a sync compares for every id it is sent (src/sync/stage.ts): covering it lets an unchanged
  * re-sync answer from the index alone, without visiting the rows. On the large tables only.
  */
-const seenIndex = (table: string) => ({
+const seenIndex = (table: string, ...more: string[]) => ({
   name: `${table}_seen_idx`,
-  expression: `create index "${table}_seen_idx" on "${table}" ("sourced_id") include ("input_hash", "content_hash", "status", "source_id")`,
+  expression: `create index "${table}_seen_idx" on "${table}" ("sourced_id") include (${['input_hash', 'content_hash', 'status', 'source_id', ...more].map((c) => `"${c}"`).join(', ')})`,
 });
 
 export const Source = defineEntity({
@@ -154,7 +154,8 @@ export const User = defineEntity({
     { name: 'user_agent_sourced_ids_gin', expression: 'create index "user_agent_sourced_ids_gin" on "user" using gin ("agent_sourced_ids")' },
     // Ed-Fi person ids (studentUniqueId, staffUniqueId).
     { name: 'user_unique_id_idx', expression: 'create index "user_unique_id_idx" on "user" ((coalesce("identifier", "sourced_id")))' },
-    seenIndex('user'),
+    // edfi_key too: the OneRoster door's visibility test (resources.ts) then reads the index alone.
+    seenIndex('user', 'edfi_key'),
   ],
 });
 

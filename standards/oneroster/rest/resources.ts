@@ -25,7 +25,11 @@ export interface Resource {
   /** Properties in the spec's order: name → SQL producing the JSON value (null leaves it out). */
   properties: (base: RawBuilder<unknown>) => [string, RawBuilder<unknown>][];
   fields: Record<string, FilterField>;
-  /** Rows the service shows at all (users need a role: a person known only to Ed-Fi has none yet). */
+  /**
+   * Rows the service shows at all: users need a role, and a person written through Ed-Fi (the only
+   * kind with an edfi_key) may have none yet. Rows from other doors always have one, so they pass on
+   * the first test, which the covering index answers without visiting rows or roles.
+   */
   visible?: RawBuilder<unknown>;
 }
 
@@ -136,7 +140,7 @@ export const resources: Record<ResourceName, Resource> = {
   },
   user: {
     name: 'user', table: 'user',
-    visible: sql`exists (select 1 from user_role r where r.user_sourced_id = t.sourced_id)`,
+    visible: sql`(t.edfi_key is null or coalesce((select true from user_role r where r.user_sourced_id = t.sourced_id limit 1), false))`,
     properties: (base) => [
       ...common(),
       ['userMasterIdentifier', t('user_master_identifier')],
