@@ -42,24 +42,42 @@ function credentials(c: Context, form: Record<string, string>): { id: string; se
   return { id: form.client_id, secret: form.client_secret, basic: false };
 }
 
+/**
+ * The request's parameters: a form, as RFC 6749 asks, or a JSON object of strings, which the Ed-Fi
+ * ODS/API accepts too (some Ed-Fi clients send it). Anything else: undefined.
+ */
+async function tokenRequest(type: string | undefined, text: string): Promise<Record<string, string> | undefined> {
+  if (type === 'application/x-www-form-urlencoded') return Object.fromEntries(new URLSearchParams(text));
+  if (type !== 'application/json') return undefined;
+  try {
+    const body = JSON.parse(text) as unknown;
+    if (!body || typeof body !== 'object' || Array.isArray(body) || Object.values(body).some((v) => typeof v !== 'string')) return undefined;
+    return body as Record<string, string>;
+  } catch {
+    return undefined;
+  }
+}
+
+const tokenRequestSchema = z.object({
+  grant_type: z.literal('client_credentials'),
+  scope: z.string().optional().openapi({ description: 'Space-separated scope URIs; default: every scope the client has' }),
+  client_id: z.string().optional(),
+  client_secret: z.string().optional(),
+});
+
 export function registerOAuthRoutes(app: OpenAPIHono<AppEnv>, orm: Orm, tokens: TokenIssuer, logger: Logger) {
   app.openAPIRegistry.registerPath({
     method: 'post',
     path: '/oauth/token',
-    summary: 'OAuth 2.0 client credentials: an access token for the OneRoster API (and, with the admin scope, the admin API)',
+    summary: 'OAuth 2.0 client credentials: an access token for the OneRoster and Ed-Fi APIs (and, with the admin scope, the admin API)',
     security: [{ clientBasic: [] }, {}],
     request: {
       body: {
         required: true,
         content: {
-          'application/x-www-form-urlencoded': {
-            schema: z.object({
-              grant_type: z.literal('client_credentials'),
-              scope: z.string().optional().openapi({ description: 'Space-separated scope URIs; default: every scope the client has' }),
-              client_id: z.string().optional(),
-              client_secret: z.string().optional(),
-            }),
-          },
+          'application/x-www-form-urlencoded': { schema: tokenRequestSchema },
+          // Accepted as the Ed-Fi ODS/API does.
+          'application/json': { schema: tokenRequestSchema },
         },
       },
     },
@@ -75,8 +93,8 @@ export function registerOAuthRoutes(app: OpenAPIHono<AppEnv>, orm: Orm, tokens: 
 
   app.post('/oauth/token', bodyLimit({ maxSize: 16 * 1024, onError: (c) => oauthError(c, 400, 'invalid_request', 'the request body is too large') }), async (c) => {
     const type = c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase();
-    if (type !== 'application/x-www-form-urlencoded') return oauthError(c, 400, 'invalid_request', 'send the request as application/x-www-form-urlencoded');
-    const form = Object.fromEntries(new URLSearchParams(await c.req.text()));
+    const form = await tokenRequest(type, await c.req.text());
+    if (!form) return oauthError(c, 400, 'invalid_request', 'send the request as application/x-www-form-urlencoded (or a JSON object of strings)');
     const creds = credentials(c, form);
     if ('problem' in creds) return oauthError(c, c.req.header('authorization') ? 400 : 401, c.req.header('authorization') ? 'invalid_request' : 'invalid_client', creds.problem);
     if (!form.grant_type) return oauthError(c, 400, 'invalid_request', 'grant_type is required');

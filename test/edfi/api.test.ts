@@ -352,6 +352,17 @@ describe('security', () => {
     expect(await json(await get('/localEducationAgencies', token))).toEqual([]);
   });
 
+  test('the token endpoint also takes a JSON body, as the Ed-Fi ODS/API does', async () => {
+    const client = await createClient(db.orm, { name: 'json-client', scopes: [scopes.edfiRead] });
+    const res = await app.request(`${ORIGIN}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'client_credentials', client_id: client.clientId, client_secret: client.secret }) });
+    expect(res.status).toBe(200);
+    const token = ((await res.json()) as { access_token: string }).access_token;
+    expect((await get('/students', token)).status).toBe(200);
+    const bad = await app.request(`${ORIGIN}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"grant_type": 1}' });
+    expect(((await bad.json()) as { error: string }).error).toBe('invalid_request');
+  });
+
   test('claims are per resource and per action', async () => {
     expect((await get('/students', tokens.reader!)).status).toBe(200);
     expect((await send('POST', '/students', student, {}, tokens.reader!)).status).toBe(403);
