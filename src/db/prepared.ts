@@ -10,7 +10,19 @@ import type { Kysely, RawBuilder } from 'kysely';
  */
 export async function runPrepared<R>(em: EntityManager, query: RawBuilder<R>): Promise<R[]> {
   const compiled = query.compile(em.getKysely() as Kysely<any>);
-  const pool = (await em.getConnection().getNativeClient()) as { query: (q: object) => Promise<{ rows: R[] }> };
+  const pool = pools.get(em) ?? ((await em.getConnection().getNativeClient()) as Queryable);
   const name = `p_${createHash('sha1').update(compiled.sql).digest('hex').slice(0, 24)}`;
-  return (await pool.query({ name, text: compiled.sql, values: compiled.parameters as unknown[] })).rows;
+  return (await pool.query({ name, text: compiled.sql, values: compiled.parameters as unknown[] })).rows as R[];
+}
+
+export interface Queryable {
+  query(q: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+}
+
+const pools = new WeakMap<EntityManager, Queryable>();
+
+/** Sends the prepared statements of this unit of work to another pool (a door with its own planner settings). */
+export function preparedOn<T extends EntityManager>(em: T, pool: Queryable): T {
+  pools.set(em, pool);
+  return em;
 }

@@ -4,7 +4,8 @@ import { bodyLimit } from 'hono/body-limit';
 import { sql, type RawBuilder } from 'kysely';
 import type { Caller } from '../../src/auth/bearer.ts';
 import { edfiAllows } from '../../src/auth/scopes.ts';
-import { runPrepared } from '../../src/db/prepared.ts';
+import pg from 'pg';
+import { preparedOn, runPrepared } from '../../src/db/prepared.ts';
 import { ensureSource } from '../../src/sync/reconcile.ts';
 import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
@@ -231,8 +232,25 @@ const DESCRIPTOR_TTL_MS = 30_000;
 
 export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions) {
   const knownDescriptors = new Map<string, number>();
+  /**
+   * The door's prepared statements (lookups, pages, single-record reads and writes) run on a pool of
+   * its own whose sessions keep generic plans: PostgreSQL otherwise re-plans them at every bind
+   * (0.3–0.9 ms each), and their plans do not depend on the values. The OneRoster door's queries do,
+   * so the ORM's pool keeps the default. Idle connections close; the pool never holds the process.
+   */
+  let pool: pg.Pool | undefined;
+  const door = () => {
+    if (!pool) {
+      pool = new pg.Pool({
+        connectionString: orm.config.get('clientUrl'), max: 10, idleTimeoutMillis: 10_000, allowExitOnIdle: true,
+        options: '-c plan_cache_mode=force_generic_plan',
+      });
+      pool.on('error', (error) => options.onError?.(error));
+    }
+    return preparedOn(orm.em.fork(), pool);
+  };
   let sourceId: Promise<number> | undefined;
-  const apiSource = () => (sourceId ??= ensureSource(orm.em.fork(), API_SOURCE, 'api').catch((e) => {
+  const apiSource = () => (sourceId ??= ensureSource(door(), API_SOURCE, 'api').catch((e) => {
     sourceId = undefined;
     throw e;
   }));
@@ -281,7 +299,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
   async function edOrgsOf(orgs: string[]): Promise<EdOrgs> {
     const { rows } = await sql<{ id: string; edfi: string }>`with recursive tree(id) as (
         select unnest(${orgs}::text[]) union select o.sourced_id from org o join tree on o.parent_sourced_id = tree.id)
-      select o.sourced_id as id, edfi_org_id(o.identifier, o.sourced_id)::text as edfi from tree join org o on o.sourced_id = tree.id`.execute(orm.em.fork().getKysely());
+      select o.sourced_id as id, edfi_org_id(o.identifier, o.sourced_id)::text as edfi from tree join org o on o.sourced_id = tree.id`.execute(door().getKysely());
     return { sourcedIds: rows.map((r) => r.id), edfiIds: rows.map((r) => r.edfi) };
   }
 
@@ -425,7 +443,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
 
     app.get(`${base}/:resource/:id`, handle(async (c) => {
       const resource = resourceFor(c, false);
-      const em = orm.em.fork();
+      const em = door();
       const id = normaliseId(c.req.param('id')!);
       if (!id) throw new ProblemError(problems.validation({ '$.id': [`The value '${c.req.param('id')}' is not valid for Id.`] }));
       const scope = scopeOf(c, resource);
@@ -447,7 +465,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
         throw new ProblemError(problems.validation({ '$.id': ["Resource identifiers cannot be assigned by the client. The 'id' property should not be included in the request body."] }));
       }
       const source = await apiSource();
-      const em = orm.em.fork();
+      const em = door();
       const doc = await checked(em, resource, body);
       checkWriteScope(c, resource, resource.keyOf(doc));
       if (resource.identity.includes('codeValue')) knownDescriptors.clear();
@@ -469,7 +487,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       const resource = resourceFor(c, true);
       const body = await readBody(c);
       const source = await apiSource();
-      const written = await retryConflicts(() => orm.em.fork().transactional(async (tx) => {
+      const written = await retryConflicts(() => door().transactional(async (tx) => {
         const existing = await byId(tx, resource, c.req.param('id')!);
         if (!existing) throw new ProblemError(problems.notFound());
         const bodyId = Object.entries(body).find(([k]) => k.toLowerCase() === 'id')?.[1];
@@ -501,7 +519,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       const resource = resourceFor(c, true);
       const source = await apiSource();
       if (resource.identity.includes('codeValue')) knownDescriptors.clear();
-      await retryConflicts(() => orm.em.fork().transactional(async (tx) => {
+      await retryConflicts(() => door().transactional(async (tx) => {
         const existing = await byId(tx, resource, c.req.param('id')!);
         if (!existing) throw new ProblemError(problems.notFound());
         checkWriteScope(c, resource, existing.keys);
@@ -523,7 +541,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
   /** Answers a list GET with a page (pageQueries), its Total-Count and, where the order allows, Next-Page-Token. */
   async function respondPage(c: Context, q: ListQuery, queries: ReturnType<typeof pageQueries>, cursorable: boolean) {
     if (q.cursor && !cursorable) throw new ProblemError(problems.parameters({}, 'Cursor paging (pageToken, pageSize) is available on resource collections only.'));
-    const em = orm.em.fork();
+    const em = door();
     // Query-by-example shapes are few (which parameters are present), so lists run prepared too.
     const [rows, counted] = await Promise.all([runPrepared(em, queries.page), q.totalCount ? runPrepared(em, queries.total) : undefined]);
     if (counted) c.header('Total-Count', String(counted[0]!.n));
@@ -534,7 +552,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
 
   app.use('/changeQueries/*', auth);
   app.get('/changeQueries/v1/availableChangeVersions', async (c) => {
-    const { rows } = await sql<{ v: string }>`select case when is_called then last_value else 0 end as v from change_version_seq`.execute(orm.em.fork().getKysely());
+    const { rows } = await sql<{ v: string }>`select case when is_called then last_value else 0 end as v from change_version_seq`.execute(door().getKysely());
     return c.json({ oldestChangeVersion: 0, newestChangeVersion: Number(rows[0]!.v) });
   });
 
