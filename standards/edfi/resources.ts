@@ -107,6 +107,17 @@ function withoutLinks(value: unknown): unknown {
   return value;
 }
 
+/** The school and school year a session or grading period belongs to, both resolved. */
+async function schoolAndYear(ctx: WriteContext, doc: Doc) {
+  const refs = new References(ctx);
+  const schoolId = doc.schoolReference.schoolId;
+  const schoolYear = doc.schoolYearTypeReference.schoolYear;
+  await refs.get('schools', 'School', { schoolId }, '$.schoolReference');
+  await refs.get('schoolYearTypes', 'SchoolYearType', { schoolYear }, '$.schoolYearTypeReference');
+  refs.check();
+  return { schoolId, schoolYear };
+}
+
 /** Resolves references; every missing one is reported together. */
 class References {
   #missing: { resource: string; path: string }[] = [];
@@ -316,7 +327,7 @@ const coreResources: EdfiResource[] = [
     view: views.localEducationAgencies!,
     async write(ctx, doc, existing) {
       const id = doc.localEducationAgencyId;
-      return merge(ctx, 'org', existing?.sourcedId, (prev) => ({ sourcedId: existing?.sourcedId ?? md5(String(id)), name: doc.nameOfInstitution, type: 'district', identifier: String(id),
+      return merge(ctx, 'org', existing?.sourcedId, () => ({ sourcedId: existing?.sourcedId ?? md5(String(id)), name: doc.nameOfInstitution, type: 'district', identifier: String(id),
         edfiKey: { localEducationAgencyId: id }, edfi: extras(doc, ['localEducationAgencyId', 'nameOfInstitution']),
       }));
     },
@@ -334,7 +345,7 @@ const coreResources: EdfiResource[] = [
       const refs = new References(ctx);
       const lea = await refs.optional('localEducationAgencies', 'LocalEducationAgency', doc.localEducationAgencyReference, '$.localEducationAgencyReference');
       refs.check();
-      return merge(ctx, 'org', existing?.sourcedId, (prev) => ({ sourcedId: existing?.sourcedId ?? md5(String(doc.schoolId)), name: doc.nameOfInstitution, type: 'school',
+      return merge(ctx, 'org', existing?.sourcedId, () => ({ sourcedId: existing?.sourcedId ?? md5(String(doc.schoolId)), name: doc.nameOfInstitution, type: 'school',
         identifier: String(doc.schoolId), parentSourcedId: lea?.sourcedId, edfiKey: { schoolId: doc.schoolId },
         edfi: extras(doc, ['schoolId', 'nameOfInstitution', 'localEducationAgencyReference']),
       }));
@@ -352,13 +363,8 @@ const coreResources: EdfiResource[] = [
     keyOf: (doc) => ({ schoolId: doc.schoolReference?.schoolId, schoolYear: doc.schoolYearTypeReference?.schoolYear, sessionName: doc.sessionName }),
     view: views.sessions!,
     async write(ctx, doc, existing) {
-      const refs = new References(ctx);
-      const schoolId = doc.schoolReference.schoolId;
-      const schoolYear = doc.schoolYearTypeReference.schoolYear;
-      await refs.get('schools', 'School', { schoolId }, '$.schoolReference');
-      await refs.get('schoolYearTypes', 'SchoolYearType', { schoolYear }, '$.schoolYearTypeReference');
-      refs.check();
-      return merge(ctx, 'academicSession', existing?.sourcedId, (prev) => ({ sourcedId: existing?.sourcedId ?? md5(`${schoolId}-${schoolYear}-${doc.sessionName}`), title: doc.sessionName,
+      const { schoolId, schoolYear } = await schoolAndYear(ctx, doc);
+      return merge(ctx, 'academicSession', existing?.sourcedId, () => ({ sourcedId: existing?.sourcedId ?? md5(`${schoolId}-${schoolYear}-${doc.sessionName}`), title: doc.sessionName,
         type: sessionType(doc.termDescriptor), startDate: doc.beginDate, endDate: doc.endDate, schoolYear: String(schoolYear),
         edfiKey: { schoolId, schoolYear, sessionName: doc.sessionName },
         edfi: extras(doc, ['sessionName', 'schoolReference', 'schoolYearTypeReference', 'beginDate', 'endDate']),
@@ -381,7 +387,7 @@ const coreResources: EdfiResource[] = [
       const edOrgId = doc.educationOrganizationReference.educationOrganizationId;
       const org = await refs.get('educationOrganizations', 'EducationOrganization', { educationOrganizationId: edOrgId }, '$.educationOrganizationReference');
       refs.check();
-      return merge(ctx, 'course', existing?.sourcedId, (prev) => ({ sourcedId: existing?.sourcedId ?? md5(`${edOrgId}-${doc.courseCode}`), title: doc.courseTitle, courseCode: doc.courseCode,
+      return merge(ctx, 'course', existing?.sourcedId, () => ({ sourcedId: existing?.sourcedId ?? md5(`${edOrgId}-${doc.courseCode}`), title: doc.courseTitle, courseCode: doc.courseCode,
         orgSourcedId: org!.sourcedId, edfiKey: { courseCode: doc.courseCode, educationOrganizationId: edOrgId },
         edfi: extras(doc, ['courseCode', 'courseTitle', 'educationOrganizationReference']),
       }));
@@ -513,12 +519,7 @@ const coreResources: EdfiResource[] = [
       schoolId: doc.schoolReference?.schoolId, schoolYear: doc.schoolYearTypeReference?.schoolYear }),
     view: views.gradingPeriods!,
     async write(ctx, doc, existing) {
-      const refs = new References(ctx);
-      const schoolId = doc.schoolReference.schoolId;
-      const schoolYear = doc.schoolYearTypeReference.schoolYear;
-      await refs.get('schools', 'School', { schoolId }, '$.schoolReference');
-      await refs.get('schoolYearTypes', 'SchoolYearType', { schoolYear }, '$.schoolYearTypeReference');
-      refs.check();
+      const { schoolId, schoolYear } = await schoolAndYear(ctx, doc);
       return merge(ctx, 'academicSession', existing?.sourcedId, () => ({
         sourcedId: existing?.sourcedId ?? md5(`${schoolId}-${schoolYear}-${codeValue(doc.gradingPeriodDescriptor)}-${doc.gradingPeriodName}`),
         title: doc.gradingPeriodName, type: 'gradingPeriod', startDate: doc.beginDate, endDate: doc.endDate, schoolYear: String(schoolYear),
