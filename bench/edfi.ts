@@ -10,7 +10,7 @@ import { generateDistrict } from './generate.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resourceNamed } from '../standards/edfi/resources.ts';
-import { collectionQueries, pageToken } from '../standards/edfi/routes.ts';
+import { collectionQueries, pageToken } from '../standards/edfi/query.ts';
 import type { BenchContext } from './reconcile.ts';
 
 /**

@@ -15,6 +15,15 @@ export interface EdfiProblem {
   errors?: string[];
 }
 
+/** A request the door answers with this problem (thrown where the request is parsed or checked). */
+export class ProblemError extends Error {
+  readonly problem: EdfiProblem;
+  constructor(problem: EdfiProblem) {
+    super(problem.detail);
+    this.problem = problem;
+  }
+}
+
 export const problems = {
   validation: (validationErrors: Record<string, string[]>): EdfiProblem => ({
     status: 400, type: 'urn:ed-fi:api:bad-request:data-validation-failed', title: 'Data Validation Failed',

@@ -2,17 +2,18 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { sql, type RawBuilder } from 'kysely';
+import pg from 'pg';
 import type { Caller } from '../../src/auth/bearer.ts';
 import { edfiAllows } from '../../src/auth/scopes.ts';
-import pg from 'pg';
 import { preparedOn, runPrepared } from '../../src/db/prepared.ts';
 import { ensureSource } from '../../src/sync/reconcile.ts';
 import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
-import { problems, sendProblem, type EdfiProblem } from './problems.ts';
+import { ProblemError, problems, sendProblem } from './problems.ts';
+import { collectionQueries, compare, label, listQuery, normaliseId, pageQueries, pageToken, stamp, type ListQuery } from './query.ts';
 import { Conflict, edfiResources, Invalid, referenceViews, resourceNamed, Unresolved, type EdfiResource, type Found, type WriteContext } from './resources.ts';
 import { descriptorsIn, validateBody } from './validate.ts';
-import type { ParamType, View } from './views.ts';
+import type { View } from './views.ts';
 
 /**
  * The Ed-Fi API door (DS 5.x resources) on Hono, under /data/v3/ed-fi and /data/ed-fi: GET by
@@ -30,40 +31,6 @@ export interface EdfiOptions {
 
 export const EDFI_BASES = ['/data/v3/ed-fi', '/data/ed-fi'];
 const API_SOURCE = 'edfi-api';
-const MAX_LIMIT = 500;
-
-class ProblemError extends Error {
-  readonly problem: EdfiProblem;
-  constructor(problem: EdfiProblem) {
-    super(problem.detail);
-    this.problem = problem;
-  }
-}
-
-const stamp = (alias: string) =>
-  sql.raw(`jsonb_build_object('id', ${alias}.id, '_etag', ${alias}.etag, '_lastModifiedDate', to_char(${alias}.lm at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`);
-
-/** A typed, bound comparison of one view column. */
-function compare(column: string, type: ParamType, value: unknown): RawBuilder<unknown> {
-  const ref = sql.ref(`v.${column}`);
-  switch (type) {
-    case 'integer': return sql`${ref} = ${String(value)}::bigint`;
-    case 'date': return sql`${ref} = ${String(value)}::date`;
-    case 'boolean': return sql`${ref} = ${String(value)}::boolean`;
-    default: return sql`${ref} = ${String(value)}`;
-  }
-}
-
-function parseValue(type: ParamType, raw: string): string | undefined {
-  switch (type) {
-    case 'integer': return /^-?\d{1,18}$/.test(raw) ? raw : undefined;
-    case 'date': return /^\d{4}-\d{2}-\d{2}$/.test(raw) && !Number.isNaN(Date.parse(raw)) ? raw : undefined;
-    case 'boolean': return /^(true|false)$/i.test(raw) ? raw.toLowerCase() : undefined;
-    default: return raw;
-  }
-}
-
-const label = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
 
 async function retryConflicts<T>(work: () => Promise<T>, attempts = 5): Promise<T> {
   for (let i = 1; ; i++) {
@@ -79,153 +46,10 @@ async function retryConflicts<T>(work: () => Promise<T>, attempts = 5): Promise<
 const dayOf = (value: unknown) =>
   value instanceof Date ? `${value.getFullYear()}-${String(value.getMonth() + 1).padStart(2, '0')}-${String(value.getDate()).padStart(2, '0')}` : value;
 
-/** `cfa3fea8edf44c50b95e1808e616460a` (ODS/API) and dashed UUIDs alike. */
-function normaliseId(raw: string): string | undefined {
-  const hex = raw.replace(/-/g, '').toLowerCase();
-  if (!/^[0-9a-f]{32}$/.test(hex) || (raw.includes('-') && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(raw))) return undefined;
-  return hex.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
-}
-
 /** Entity tags from If-Match / If-None-Match: quoted or not, weak or not, one or a list. */
 const tagsOf = (header: string | undefined) => (header ?? '').split(',').map((t) => t.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1')).filter(Boolean);
 
 interface EdOrgs { sourcedIds: string[]; edfiIds: string[] }
-
-interface ListQuery {
-  limit: number;
-  offset: number;
-  totalCount: boolean;
-  where: RawBuilder<unknown>[];
-  /** Query by example (not just paging and a change-version window). */
-  byExample: boolean;
-  /** Cursor paging: the page starts after this `seq` (from a Next-Page-Token). */
-  after?: string;
-  cursor: boolean;
-}
-
-/** Next-Page-Token: the last row's `seq`, opaque to the client. */
-export const pageToken = (seq: string) => Buffer.from(JSON.stringify([seq])).toString('base64url');
-function afterOf(token: string): string | undefined {
-  try {
-    const [seq] = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown[];
-    return typeof seq === 'string' && /^[0-9a-f-]{1,36}$/.test(seq) ? seq : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-type Param = readonly [name: string, type: ParamType | 'number', column: boolean];
-
-/**
- * The query-by-example parameters of a resource: every one its official GET operation lists (those
- * the view has as a column compare the column, indexed; the others compare the served item), plus `id`.
- */
-const paramsCache = new Map<string, Map<string, Param>>();
-export function paramsOf(resource: EdfiResource | undefined, view: View): Map<string, Param> {
-  const key = resource?.name ?? '';
-  let known = paramsCache.get(key);
-  if (!known) {
-    known = new Map();
-    const listed = (servedSpec().paths[`/ed-fi/${resource?.name}`]?.get?.parameters ?? []) as { name?: string; in?: string; schema?: { type?: string; format?: string } }[];
-    for (const p of listed) {
-      if (!p.name || p.in !== 'query' || !/^[a-zA-Z]+$/.test(p.name)) continue;
-      const t = p.schema?.type;
-      const type: ParamType | 'number' = t === 'integer' ? 'integer' : t === 'boolean' ? 'boolean' : t === 'number' ? 'number' : p.schema?.format === 'date' ? 'date' : 'string';
-      known.set(p.name.toLowerCase(), [p.name, type, false]);
-    }
-    for (const [name, type] of Object.entries(view.params)) known.set(name.toLowerCase(), [name, type, true]);
-    known.set('id', ['id', 'string', true]);
-    paramsCache.set(key, known);
-  }
-  return known;
-}
-
-/** A parameter the view has no column for: the item's property of that name, at the top or inside a reference. */
-function compareInItem(name: string, type: ParamType | 'number', value: string): RawBuilder<unknown> {
-  const typed = type === 'integer' ? sql`${value}::bigint` : type === 'number' ? sql`${value}::numeric` : type === 'boolean' ? sql`${value}::boolean` : sql`${value}::text`;
-  return sql`jsonb_path_exists(v.doc, ${`$.** ? (@."${name}" == $v)`}::jsonpath, jsonb_build_object('v', ${typed}))`;
-}
-
-/** Paging, change-version window and query-by-example parameters; names are case-insensitive. */
-export function listQuery(url: URL, known: Map<string, Param> = new Map()): ListQuery {
-  const errors: Record<string, string[]> = {};
-  const messages: string[] = [];
-  const q: ListQuery = { limit: 25, offset: 0, totalCount: false, where: [], byExample: false, cursor: false };
-  const given = new Set<string>();
-  for (const [rawName, raw] of url.searchParams) {
-    const name = rawName.toLowerCase();
-    given.add(name);
-    if (name === 'limit' || name === 'offset') {
-      const n = /^-?\d+$/.test(raw) ? Number(raw) : Number.NaN;
-      if (name === 'limit' && !(n >= 0 && n <= MAX_LIMIT)) messages.push(`Limit must be a value between 0 and ${MAX_LIMIT}.`);
-      else if (name === 'offset' && !(n >= 0)) messages.push('Offset must be a whole number of at least 0.');
-      else q[name] = n;
-    } else if (name === 'totalcount') {
-      if (!/^(true|false)$/i.test(raw)) messages.push("TotalCount must be 'true' or 'false'.");
-      q.totalCount = raw.toLowerCase() === 'true';
-    } else if (name === 'minchangeversion' || name === 'maxchangeversion') {
-      if (!/^\d{1,18}$/.test(raw)) errors[`$.${name === 'minchangeversion' ? 'minChangeVersion' : 'maxChangeVersion'}`] = [`The value '${raw}' is not valid.`];
-      else q.where.push(name === 'minchangeversion' ? sql`v.cv >= ${raw}::bigint` : sql`v.cv <= ${raw}::bigint`);
-    } else if (name === 'correlationid') {
-      continue;
-    } else if (name === 'pagesize') {
-      const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-      if (!(n >= 1 && n <= MAX_LIMIT)) messages.push(`PageSize must be a value between 1 and ${MAX_LIMIT}.`);
-      else q.limit = n;
-      q.cursor = true;
-    } else if (name === 'pagetoken') {
-      q.after = afterOf(raw);
-      if (q.after === undefined) messages.push('The pageToken is not valid; use the Next-Page-Token of a previous response.');
-      q.cursor = true;
-    } else {
-      const found = known.get(name);
-      if (!found) {
-        messages.push(`The request parameter '${rawName}' is not a property of this resource.`);
-        continue;
-      }
-      const [column, type, isColumn] = found;
-      q.byExample = true;
-      if (column === 'id') {
-        const id = normaliseId(raw);
-        if (!id) errors['$.id'] = [`The value '${raw}' is not valid for Id.`];
-        else q.where.push(sql`v.id = ${id}::uuid`);
-        continue;
-      }
-      const value = type === 'number' ? (/^-?\d+(\.\d+)?$/.test(raw) ? raw : undefined) : parseValue(type, raw);
-      if (value === undefined) errors[`$.${column}`] = [`The value '${raw}' is not valid for ${label(column)}.`];
-      else q.where.push(isColumn ? compare(column, type as ParamType, value) : compareInItem(column, type, value));
-    }
-  }
-  if (given.has('pagetoken') && (given.has('limit') || given.has('offset'))) messages.push('pageToken cannot be combined with limit or offset.');
-  if (given.has('pagetoken') && q.totalCount) messages.push('totalCount cannot be combined with pageToken.');
-  if (messages.length || Object.keys(errors).length) throw new ProblemError(problems.parameters(errors, ...messages));
-  return q;
-}
-
-/**
- * One page as a JSON array: the page's ids first (only the columns the filter and order need), then
- * the items of those ids alone, so no item is built for a row the page skips; and the total.
- * `order` is the page's stable order; `key` picks its rows again (unique, indexed: each view's `seq`).
- */
-export function pageQueries(q: ListQuery, view: View, item: RawBuilder<unknown>, where: RawBuilder<unknown>[], order: RawBuilder<unknown>, key: RawBuilder<unknown>) {
-  const condition = where.length ? sql.join(where, sql` and `) : sql`true`;
-  const after = q.after === undefined ? sql`true` : sql`v.seq > ${q.after}`;
-  return {
-    page: sql<{ items: string; n: number; last: string | null }>`select coalesce(json_agg(p.item order by p.o), '[]')::text as items,
-        count(*)::int as n, (array_agg(p.seq::text order by p.o desc))[1] as last from (
-      select ${item} as item, ${order} as o, v.seq from (${view.from}) v
-      where ${key} = any(array(select ${key} from (${q.byExample ? view.from : (view.pages ?? view.from)}) v
-        where ${condition} and ${after} order by ${order} limit ${q.limit} offset ${q.offset}))
-        and ${condition}) p`,
-    total: sql<{ n: string }>`select count(*) as n from (${view.from}) v where ${condition}`,
-  };
-}
-
-/** A collection page of a resource, as the GET route runs it (the benchmark's baseline runs the same SQL). */
-export function collectionQueries(resource: EdfiResource, url: URL, scope?: RawBuilder<unknown>) {
-  const q = listQuery(url, paramsOf(resource, resource.view));
-  return { q, ...pageQueries(q, resource.view, sql`v.doc || ${stamp('v')}`, [sql`v.status = 'active'`, ...q.where, ...(scope ? [scope] : [])], sql`v.seq`, sql`v.seq`) };
-}
 
 /** Descriptors found to exist are trusted this long without asking again (one that is deleted may pass that long). */
 const DESCRIPTOR_TTL_MS = 30_000;
