@@ -307,7 +307,24 @@ function descriptorResource(descriptor: string): EdfiResource {
       return saveDocument(ctx.em, name, `${doc.namespace}#${body.codeValue}`.toLowerCase(), { namespace: doc.namespace, codeValue: body.codeValue }, body, existing?.id);
     },
     remove: removeDocument,
+    dependents: (e) => descriptorUses(`${e.keys.namespace}#${e.keys.codeValue}`),
   };
+}
+
+/**
+ * Where a descriptor is used: Ed-Fi attributes kept as sent (the `edfi` columns, association
+ * attributes, Ed-Fi-only items) that hold its URI. A scan, but descriptors are seldom deleted.
+ */
+function descriptorUses(uri: string): RawBuilder<string | null> {
+  const quoted = JSON.stringify(uri).toLowerCase();
+  const holders: [string, string][] = [
+    ['EducationOrganization', 'org'], ['Session', 'academic_session'], ['Course', 'course'], ['Section', 'class'],
+    ['Student', 'user'], ['StudentSchoolAssociation', 'user_role'], ['StudentSectionAssociation', 'enrollment'],
+  ];
+  return firstOf([
+    ...holders.map(([title, table]): [string, RawBuilder<unknown>] => [title, sql`select 1 from ${sql.table(table)} t where strpos(lower(t.edfi::text), ${quoted}) > 0`]),
+    ['Resource', sql`select 1 from edfi_document d where d.status = 'active' and d.resource not like '%Descriptors' and strpos(lower(d.body::text), ${quoted}) > 0`],
+  ]);
 }
 
 const descriptorResources = Object.keys(seededDescriptors).map(descriptorResource);

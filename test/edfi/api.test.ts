@@ -437,6 +437,12 @@ describe('paging and change queries', () => {
     const res = await post('sessions', { ...session, sessionName: 'Block 1', termDescriptor: 'uri://gbisd.example/TermDescriptor#Block 1' });
     expect(res.status).toBe(201);
     expect((await json(await roster(`/academicSessions/${md5('255901001-2022-Block 1')}`))).academicSession.type).toBe('term');
+    // In use: a delete is refused; once nothing uses it, it goes.
+    const inUse = await send('DELETE', created.headers.get('location')!, '');
+    expect(inUse.status).toBe(409);
+    expect((await json(inUse)).detail).toContain("'Session'");
+    const unused = await post('termDescriptors', { ...site, codeValue: 'Block 2', shortDescription: 'Block 2' });
+    expect((await send('DELETE', unused.headers.get('location')!, '')).status).toBe(204);
   });
 
   test('discovery, dependencies and the served OpenAPI', async () => {
