@@ -165,6 +165,13 @@ describe('a change through one door is a change through the other', () => {
     const demographics = (await oneRoster('/demographics/u-bart')).demographics;
     expect(demographics).toMatchObject({ birthDate: '2010-04-01', sex: 'male' });
 
+    // A POST with the natural key of a row from another door updates that row (no second user).
+    const posted = await change('students', { studentUniqueId: '1001', firstName: 'Bart', lastSurname: 'Simpson-Bouvier', middleName: 'J', birthDate: '2010-04-01' }, 'POST', '/students');
+    expect(posted.status).toBe(200);
+    expect(posted.headers.get('location')).toBe(`${ED}/students/${bart.id}`);
+    expect((await oneRoster('/users/u-bart')).user.middleName).toBe('J');
+    expect((await edfi('/students?studentUniqueId=1001')).length).toBe(1);
+
     const reimport = await importPackage(db.orm, fixture('bulk'), { source: 'sis', holdShare: 0.3, batchSize: 1000, limits });
     expect(reimport.counts.user).toMatchObject({ updated: 1 });
     expect((await oneRoster('/users/u-bart')).user.familyName).toBe('Simpson');
