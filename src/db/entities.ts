@@ -364,6 +364,23 @@ export const ApiClient = defineEntity({
 });
 
 /**
+ * Ed-Fi `/deletes` for items that leave no tombstone row of their own (an association that is a
+ * child row of a person): written when such an item is deleted through the Ed-Fi door.
+ */
+export const EdfiDeleted = defineEntity({
+  name: 'EdfiDeleted',
+  tableName: 'edfi_deleted',
+  properties: {
+    changeVersion: p.bigint('number').primary().autoincrement(false),
+    resource: p.text(),
+    id: p.uuid(),
+    keyValues: p.json<Record<string, unknown>>(),
+    deletedAt: p.datetime(3).defaultRaw('now()'),
+  },
+  indexes: [{ name: 'edfi_deleted_resource_idx', properties: ['resource', 'changeVersion'] }],
+});
+
+/**
  * SQL functions the Ed-Fi door's indexes need (created by the migrations, declared here so the
  * schema check knows them): an org's Ed-Fi id (its identifier when that is a number, else a
  * stable 48-bit number from its sourcedId).
@@ -401,4 +418,5 @@ export const entities = [
   ApiClient,
   EdfiDocument,
   EdfiKeyChange,
+  EdfiDeleted,
 ];

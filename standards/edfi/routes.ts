@@ -87,7 +87,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     const rows = await runPrepared(em, sql<Record<string, any>>`select ${sql.join(columns)} from (${view.from}) v where ${sql.join(where, sql` and `)} limit 1`);
     const row = rows[0];
     if (!row) return undefined;
-    const keys = Object.fromEntries(identity.map((p) => [p, view.params[p] === 'date' ? dayOf(row[p]) : row[p]]));
+    const keys = Object.fromEntries(identity.map((p) => [p, view.params[p] === 'date' ? dayOf(row[p]) : view.params[p] === 'integer' && row[p] != null ? Number(row[p]) : row[p]]));
     return { sourcedId: row.sourced_id, id: row.id, etag: row.etag, status: row.status, doc: row.doc, keys, roleOrg: row.role_org, roleBegin: dayOf(row.role_begin) as string | null, roleName: row.role_name };
   }
 
@@ -247,9 +247,18 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       const resource = resourceFor(c, false);
       const q = listQuery(new URL(c.req.url));
       const keyValues = sql.raw(`jsonb_build_object(${resource.identity.map((k) => `'${k}', v."${k}"`).join(', ')})`);
+      // Tombstoned rows, and the items that left none (recorded in edfi_deleted when deleted through this door).
+      const edOrg = resource.edOrg && resource.edOrg !== 'person' ? sql.ref(resource.edOrg) : undefined;
+      const edOrgOf = (expr: RawBuilder<unknown>) => (edOrg ? sql`, ${expr} as ${edOrg}` : sql``);
+      const from = sql`select v.sourced_id, v.id, v.cv, v.cv as seq, v.status, jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'keyValues', ${keyValues}) as doc
+          ${edOrgOf(edOrg ? sql`v.${edOrg}` : sql``)}
+        from (${resource.view.from}) v where v.status = 'tobedeleted'
+        union all
+        select null::text, d.id, d.change_version, d.change_version, 'tobedeleted', jsonb_build_object('id', d.id, 'changeVersion', d.change_version, 'keyValues', d.key_values)
+          ${edOrgOf(sql`(d.key_values->>${resource.edOrg ?? ''})::bigint`)}
+        from edfi_deleted d where d.resource = ${resource.name}`;
       const scope = scopeOf(c, resource);
-      const where = [sql`v.status = 'tobedeleted'`, ...q.where, ...(scope ? [scope] : [])];
-      return respondPage(c, q, pageQueries(q, resource.view, sql`jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'keyValues', ${keyValues})`, where, sql`v.cv`, sql`v.seq`), false);
+      return respondPage(c, q, pageQueries(q, { from, params: {} }, sql`v.doc`, [...q.where, ...(scope ? [scope] : [])], sql`v.cv`, sql`v.seq`), false);
     }));
 
     app.get(`${base}/:resource/keyChanges`, handle(async (c) => {
@@ -353,6 +362,12 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
           if (rows[0]?.d) throw new Conflict(rows[0].d);
         }
         await resource.remove(contextFor(tx, source), existing);
+        // An item that was a child row leaves no tombstone: /deletes needs a record of it.
+        const { rows: left } = await sql`select 1 from (${resource.view.from}) v where v.id = ${existing.id}::uuid`.execute(tx.getKysely());
+        if (left.length === 0) {
+          await sql`insert into edfi_deleted (change_version, resource, id, key_values)
+            values (nextval('change_version_seq'), ${resource.name}, ${existing.id}::uuid, ${JSON.stringify(existing.keys)}::jsonb)`.execute(tx.getKysely());
+        }
       }));
       return c.body(null, 204);
     }));

@@ -189,6 +189,10 @@ describe('Ed-Fi writes in dependency order, read back through both doors', () =>
     expect((await json(await roster(`/users/${md5('STU-604821')}`))).user.roles).toHaveLength(2);
     expect((await send('DELETE', created.headers.get('location')!, '')).status).toBe(204);
     expect((await json(await roster(`/users/${md5('STU-604821')}`))).user.roles).toHaveLength(1);
+    // It was a role, not a row: /deletes still reports it, with its natural key.
+    expect(await json(await get('/studentSchoolAssociations/deletes'))).toContainEqual(expect.objectContaining({
+      id: created.headers.get('location')!.split('/').at(-1), keyValues: { entryDate: '2022-01-10', schoolId: 255901001, studentUniqueId: '604821' },
+    }));
     const assignment = await post('staffEducationOrganizationAssignmentAssociations', { ...seoaa, beginDate: '2022-02-01' });
     expect(assignment.status).toBe(201);
     expect((await send('DELETE', assignment.headers.get('location')!, '')).status).toBe(204);
