@@ -1,7 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import { servedSpec } from './openapi.ts';
 import { ProblemError, problems } from './problems.ts';
-import type { EdfiResource } from './resources.ts';
+import { dashed, type EdfiResource } from './resources.ts';
 import type { ParamType, View } from './views.ts';
 
 /**
@@ -43,7 +43,7 @@ export const label = (name: string) => name.charAt(0).toUpperCase() + name.slice
 export function normaliseId(raw: string): string | undefined {
   const hex = raw.replace(/-/g, '').toLowerCase();
   if (!/^[0-9a-f]{32}$/.test(hex) || (raw.includes('-') && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(raw))) return undefined;
-  return hex.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+  return dashed(hex);
 }
 
 

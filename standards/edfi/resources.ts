@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type RawBuilder } from 'kysely';
-import { readRecords } from '../../src/sync/read.ts';
+import { readRecords, type StoredRecord } from '../../src/sync/read.ts';
 import type { EntityName, RoleRecord } from '../../src/sync/records.ts';
 import { tombstoneRow, writeRecord, writeRecords, type RecordWrite, type Written } from '../../src/sync/write.ts';
 import { saveDocument, tombstoneDocument } from './documents.ts';
@@ -89,7 +89,9 @@ export interface EdfiResource {
 }
 
 export const md5 = (text: string) => createHash('md5').update(text).digest('hex');
-const md5Uuid = (text: string) => md5(text).replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+/** 32 hex digits as a dashed UUID. */
+export const dashed = (hex: string) => hex.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+const md5Uuid = (text: string) => dashed(md5(text));
 /** As ssaIdSql / seoaaIdSql (src/db/entities.ts) compute them: the begin date as days since 2000-01-01. */
 const roleId = (prefix: 'SSA' | 'SEOAA', user: string, org: string, begin: string | null | undefined, role?: string) =>
   md5Uuid(`${prefix}-${user}-${org}-${begin ? Math.round((Date.parse(begin) - Date.parse('2000-01-01')) / 86_400_000) : ''}${role ? `-${role}` : ''}`);
@@ -145,8 +147,10 @@ class References {
 async function stored(em: EntityManager, entity: EntityName, sourcedId: string | undefined): Promise<{ record: Doc; hash: string } | undefined> {
   if (!sourcedId) return undefined;
   const row = (await readRecords(em, entity, [sourcedId])).get(sourcedId);
-  return row && { record: row.record, hash: row.contentHash };
+  return row && asStored(row);
 }
+
+const asStored = (row: StoredRecord) => ({ record: row.record as Doc, hash: row.contentHash });
 
 /** Writes a record merged over the stored one (if any). */
 async function merge<E extends EntityName>(ctx: WriteContext, entity: E, sourcedId: string | undefined, change: (prev: Doc | undefined) => Doc): Promise<Written> {
@@ -265,7 +269,7 @@ async function roleAt(ctx: WriteContext, userId: string, orgId: string, role: Ro
   const { record: user, hash } = (await stored(ctx.em, 'user', userId))!;
   const roles = (user.roles as RoleRecord[] | undefined) ?? [];
   if (roles.some((r) => r.orgSourcedId === orgId)) return [];
-  roles.push({ roleType: roles.some((r) => r.roleType === 'primary') ? 'secondary' : 'primary', role, orgSourcedId: orgId });
+  roles.push({ roleType: roleTypeFor(roles), role, orgSourcedId: orgId });
   return [{ entity: 'user', record: { ...user, ...personKey(user, 'staffUniqueId'), roles } as never, expectedHash: hash }];
 }
 
@@ -295,6 +299,26 @@ async function projectDemographics(ctx: WriteContext, sourcedId: string, uid: st
 const personKey = (user: Doc, idField: (typeof personIds)[PersonKind]) => ({
   edfiKey: user.edfiKey ?? { [idField]: String(user.identifier ?? user.sourcedId) },
 });
+
+/** The same begin date (absent equals absent). */
+const sameDate = (a: string | null | undefined, b: string | null | undefined) => (a ?? null) === (b ?? null);
+
+/** A new role's type: primary while the person has none. */
+const roleTypeFor = (roles: readonly RoleRecord[]) => (roles.some((r) => r.roleType === 'primary') ? 'secondary' : 'primary');
+
+/** A person's roles with `role` in place of `old`, or added. */
+const placeRole = (roles: RoleRecord[], old: RoleRecord | undefined, role: RoleRecord) => (old ? roles.map((r) => (r === old ? role : r)) : [...roles, role]);
+
+/** An association kept as a person's role, as written: created when the role is new. */
+const asAssociation = (written: Written, old: RoleRecord | undefined, edfiId: string): Written =>
+  ({ ...written, edfiId, outcome: old ? (written.outcome === 'unchanged' ? 'unchanged' : 'updated') : 'created' });
+
+/** Deletes an association kept as a role: the person without the roles `drop` matches. */
+async function dropRoles(ctx: WriteContext, existing: Found, idField: (typeof personIds)[PersonKind], drop: (r: RoleRecord) => boolean) {
+  const { record: user, hash } = (await stored(ctx.em, 'user', existing.sourcedId))!;
+  const roles = ((user.roles as RoleRecord[] | undefined) ?? []).filter((r) => !drop(r));
+  await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, idField), roles } as never, hash);
+}
 
 function descriptorResource(descriptor: string): EdfiResource {
   const name = descriptor[0]!.toLowerCase() + descriptor.slice(1) + 's';
@@ -489,27 +513,24 @@ const coreResources: EdfiResource[] = [
       const roles = (user.roles as RoleRecord[] | undefined) ?? [];
       // The role behind the association: the one a PUT names (its key may change), else the one with this key.
       const [org, begin] = existing ? [existing.roleOrg, existing.roleBegin] : [school!.sourcedId, doc.entryDate];
-      const old = roles.find((r) => r.role === 'student' && r.orgSourcedId === org && (r.beginDate ?? null) === (begin ?? null));
+      const old = roles.find((r) => r.role === 'student' && r.orgSourcedId === org && sameDate(r.beginDate, begin));
       // A changed key keeps the association's id.
-      const keptId = old?.edfi?.id ?? (existing && (org !== school!.sourcedId || (begin ?? null) !== (doc.entryDate ?? null)) ? existing.id : undefined);
+      const keptId = old?.edfi?.id ?? (existing && (org !== school!.sourcedId || !sameDate(begin, doc.entryDate)) ? existing.id : undefined);
       const role: RoleRecord = {
         ...(old?.sourcedId ? { sourcedId: old.sourcedId } : {}),
-        roleType: old?.roleType ?? (roles.some((r) => r.roleType === 'primary') ? 'secondary' : 'primary'),
+        roleType: old?.roleType ?? roleTypeFor(roles),
         role: 'student', orgSourcedId: school!.sourcedId, beginDate: doc.entryDate, endDate: doc.exitWithdrawDate,
         edfi: { ...extras(doc, ['entryDate', 'schoolReference', 'studentReference', 'exitWithdrawDate']), ...(keptId ? { id: keptId } : {}) },
       };
-      const next = old ? roles.map((r) => (r === old ? role : r)) : [...roles, role];
+      const next = placeRole(roles, old, role);
       // The user's grade is the entry grade of their latest school association.
       const latest = next.filter((r) => r.role === 'student' && r.edfi?.entryGradeLevelDescriptor).sort((a, b) => String(b.beginDate).localeCompare(String(a.beginDate)))[0];
       const grade = latest && gradeCodes[codeValue(latest.edfi!.entryGradeLevelDescriptor) ?? ''];
       const result = await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'studentUniqueId'), roles: next, ...(grade ? { grades: [grade] } : {}) } as never, hash);
-      return { ...result, edfiId: (keptId as string | undefined) ?? roleId('SSA', student!.sourcedId, school!.sourcedId, doc.entryDate), outcome: old ? (result.outcome === 'unchanged' ? 'unchanged' : 'updated') : 'created' };
+      return asAssociation(result, old, (keptId as string | undefined) ?? roleId('SSA', student!.sourcedId, school!.sourcedId, doc.entryDate));
     },
-    async remove(ctx, existing) {
-      const { record: user, hash } = (await stored(ctx.em, 'user', existing.sourcedId))!;
-      const roles = (user.roles as RoleRecord[]).filter((r) => !(r.role === 'student' && r.orgSourcedId === existing.roleOrg && (r.beginDate ?? null) === (existing.roleBegin ?? null)));
-      await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'studentUniqueId'), roles } as never, hash);
-    },
+    remove: (ctx, existing) =>
+      dropRoles(ctx, existing, 'studentUniqueId', (r) => r.role === 'student' && r.orgSourcedId === existing.roleOrg && sameDate(r.beginDate, existing.roleBegin)),
   },
   {
     name: 'studentSectionAssociations', edOrg: 'schoolId', schema: 'edFi_studentSectionAssociation',
@@ -557,8 +578,9 @@ const coreResources: EdfiResource[] = [
       const contact = await refs.get('contacts', 'Contact', doc.contactReference, '$.contactReference');
       refs.check();
       // The contact becomes the student's agent, with a role (from the relation) at the student's orgs.
-      const s = (await stored(ctx.em, 'user', student!.sourcedId))!;
-      const c = (await stored(ctx.em, 'user', contact!.sourcedId))!;
+      const people = await readRecords(ctx.em, 'user', [student!.sourcedId, contact!.sourcedId]);
+      const s = asStored(people.get(student!.sourcedId)!);
+      const c = asStored(people.get(contact!.sourcedId)!);
       const agents = (s.record.agentSourcedIds as string[] | undefined) ?? [];
       const role = contactRole(doc.relationDescriptor);
       const contactRoles = (c.record.roles as RoleRecord[] | undefined) ?? [];
@@ -624,22 +646,18 @@ const coreResources: EdfiResource[] = [
       const { record: user, hash } = (await stored(ctx.em, 'user', staff!.sourcedId))!;
       const roles = (user.roles as RoleRecord[] | undefined) ?? [];
       const role = staffRole(doc.staffClassificationDescriptor);
-      const old = roles.find((r) => r.orgSourcedId === org!.sourcedId && (r.beginDate ?? null) === (doc.beginDate ?? null) && r.role === role);
+      const old = roles.find((r) => r.orgSourcedId === org!.sourcedId && sameDate(r.beginDate, doc.beginDate) && r.role === role);
       const next: RoleRecord = {
         ...(old?.sourcedId ? { sourcedId: old.sourcedId } : {}),
-        roleType: old?.roleType ?? (roles.some((r) => r.roleType === 'primary') ? 'secondary' : 'primary'),
+        roleType: old?.roleType ?? roleTypeFor(roles),
         role, orgSourcedId: org!.sourcedId, beginDate: doc.beginDate, endDate: doc.endDate,
         edfi: extras(doc, ['beginDate', 'educationOrganizationReference', 'staffReference', 'endDate']),
       };
-      const result = await writeRecord(ctx.em, ctx.sourceId, 'user',
-        { ...user, ...personKey(user, 'staffUniqueId'), roles: old ? roles.map((r) => (r === old ? next : r)) : [...roles, next] } as never, hash);
-      return { ...result, edfiId: roleId('SEOAA', staff!.sourcedId, org!.sourcedId, doc.beginDate, role), outcome: old ? (result.outcome === 'unchanged' ? 'unchanged' : 'updated') : 'created' };
+      const result = await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'staffUniqueId'), roles: placeRole(roles, old, next) } as never, hash);
+      return asAssociation(result, old, roleId('SEOAA', staff!.sourcedId, org!.sourcedId, doc.beginDate, role));
     },
-    async remove(ctx, existing) {
-      const { record: user, hash } = (await stored(ctx.em, 'user', existing.sourcedId))!;
-      const roles = (user.roles as RoleRecord[]).filter((r) => !(r.orgSourcedId === existing.roleOrg && (r.beginDate ?? null) === (existing.roleBegin ?? null) && r.role === existing.roleName));
-      await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'staffUniqueId'), roles } as never, hash);
-    },
+    remove: (ctx, existing) =>
+      dropRoles(ctx, existing, 'staffUniqueId', (r) => r.orgSourcedId === existing.roleOrg && sameDate(r.beginDate, existing.roleBegin) && r.role === existing.roleName),
   },
 ];
 

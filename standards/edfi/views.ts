@@ -1,5 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import { scaIdSql, seoaaIdSql, seoaIdSql, ssaIdSql } from '../../src/db/entities.ts';
+import { snake } from '../../src/sync/entities.ts';
 
 /** The id of a course offering derived from classes of another door (course, school, first term). */
 const coIdSql = (course: string, school: string, term: string) => `md5('CO-' || ${course} || '-' || ${school} || '-' || coalesce(${term}, ''))::uuid`;
@@ -88,8 +89,6 @@ const weekdays = (t: string) => `(select count(*)::int from generate_series(${t}
 
 const classification = (role: string) =>
   `case ${role} ${Object.entries(classificationOfRole).map(([r, code]) => `when '${r}' then ${uri('StaffClassificationDescriptor', code)}`).join(' ')} end`;
-
-const snake = (camel: string) => camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 const staffRoles = `('teacher', 'aide', 'administrator', 'counselor', 'districtAdministrator', 'siteAdministrator', 'principal', 'systemAdministrator', 'proctor')`;
 

@@ -1,4 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
+import { snake } from '../../../src/sync/entities.ts';
 
 /**
  * How each OneRoster 1.2 rostering resource is read from the shared schema: the JSON it renders to
@@ -208,7 +209,7 @@ export const resources: Record<ResourceName, Resource> = {
       ['birthDate', day(t('birth_date'))],
       ['sex', t('sex')],
       ...(['americanIndianOrAlaskaNative', 'asian', 'blackOrAfricanAmerican', 'nativeHawaiianOrOtherPacificIslander', 'white', 'demographicRaceTwoOrMoreRaces', 'hispanicOrLatinoEthnicity'] as const)
-        .map((f): [string, RawBuilder<unknown>] => [f, flag(t(f.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`)))]),
+        .map((f): [string, RawBuilder<unknown>] => [f, flag(t(snake(f)))]),
       ['countryOfBirthCode', t('country_of_birth_code')],
       ['stateOfBirthAbbreviation', t('state_of_birth_abbreviation')],
       ['cityOfBirth', t('city_of_birth')],
