@@ -60,3 +60,11 @@ export async function clientIsActive(orm: MikroORM, clientId: string): Promise<b
   const { rows } = await sql`select 1 from api_client where client_id = ${clientId} and revoked_at is null`.execute(orm.em.fork().getKysely());
   return rows.length > 0;
 }
+
+/** The orgs a client is limited to and every org below them (sourcedIds): what its org scope covers. */
+export async function orgsBelow(orm: MikroORM, orgs: string[]): Promise<string[]> {
+  const { rows } = await sql<{ id: string }>`with recursive tree(id) as (
+      select unnest(${orgs}::text[]) union select o.sourced_id from org o join tree on o.parent_sourced_id = tree.id)
+    select id from tree`.execute(orm.em.fork().getKysely());
+  return rows.map((r) => r.id);
+}

@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { sql, type RawBuilder } from 'kysely';
 import pg from 'pg';
 import type { Caller } from '../../src/auth/bearer.ts';
+import { orgsBelow } from '../../src/auth/clients.ts';
 import { edfiAllows } from '../../src/auth/scopes.ts';
 import { preparedOn, runPrepared } from '../../src/db/prepared.ts';
 import { ensureSource } from '../../src/sync/reconcile.ts';
@@ -121,10 +122,10 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
 
   /** A limited client's orgs and every org below them, as sourcedIds and as Ed-Fi ids. */
   async function edOrgsOf(orgs: string[]): Promise<EdOrgs> {
-    const { rows } = await sql<{ id: string; edfi: string }>`with recursive tree(id) as (
-        select unnest(${orgs}::text[]) union select o.sourced_id from org o join tree on o.parent_sourced_id = tree.id)
-      select o.sourced_id as id, edfi_org_id(o.identifier, o.sourced_id)::text as edfi from tree join org o on o.sourced_id = tree.id`.execute(door().getKysely());
-    return { sourcedIds: rows.map((r) => r.id), edfiIds: rows.map((r) => r.edfi) };
+    const sourcedIds = await orgsBelow(orm, orgs);
+    const { rows } = await sql<{ edfi: string }>`select edfi_org_id(identifier, sourced_id)::text as edfi from org
+      where sourced_id = any(${sourcedIds}::text[])`.execute(door().getKysely());
+    return { sourcedIds, edfiIds: rows.map((r) => r.edfi) };
   }
 
   /** The rows of a resource a limited client may see (undefined: every row). */

@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { sql, type RawBuilder } from 'kysely';
 import type { Caller } from '../../../src/auth/bearer.ts';
+import { orgsBelow } from '../../../src/auth/clients.ts';
 import { scopes } from '../../../src/auth/scopes.ts';
 import { discoveryDocument, DISCOVERY_PATH } from './discovery.ts';
 import { imsxError, RequestError, statusInfo } from './errors.ts';
@@ -42,14 +43,6 @@ function orgScope(resource: ResourceName, orgs: RawBuilder<unknown>): RawBuilder
     case 'demographics': return sql`exists (select 1 from user_role r where r.user_sourced_id = t.sourced_id and r.org_sourced_id = any(${orgs}))`;
     case 'academicSession': return undefined;
   }
-}
-
-/** The orgs a client names and every org below them. */
-async function expandOrgs(orm: MikroORM, orgs: string[]): Promise<string[]> {
-  const { rows } = await sql<{ id: string }>`with recursive tree(id) as (
-      select unnest(${orgs}::text[]) union select o.sourced_id from org o join tree on o.parent_sourced_id = tree.id)
-    select id from tree`.execute(orm.em.fork().getKysely());
-  return rows.map((r) => r.id);
 }
 
 /** One integer query parameter: absent → default; repeated, not an integer or out of range → 400. */
@@ -100,7 +93,7 @@ export function registerRostering(app: Hono<any>, orm: MikroORM, options: Roster
     c.set('caller', caller);
     // The request log names who read what (the gateway's access log is its first audit trail).
     c.set('clientId', caller.clientId);
-    if (caller.orgs) c.set('orgScope', await expandOrgs(orm, caller.orgs));
+    if (caller.orgs) c.set('orgScope', await orgsBelow(orm, caller.orgs));
     await next();
   };
 
