@@ -56,7 +56,6 @@ export const seededDescriptors: Record<string, string[]> = {
 
 /** `uri://ed-fi.org/TermDescriptor#Fall Semester` → `Fall Semester` (null when it is not a descriptor URI). */
 export const codeValue = (uri: unknown): string | null => (typeof uri === 'string' && uri.includes('#') ? uri.slice(uri.indexOf('#') + 1) : null);
-export const descriptorUri = (name: string, code: string) => `uri://ed-fi.org/${name}#${code}`;
 
 /** TermDescriptor → OneRoster academicSession type (the edfi-oneroster crosswalk). */
 export function sessionType(termDescriptor: string): 'semester' | 'term' | 'gradingPeriod' | 'schoolYear' {
