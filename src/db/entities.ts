@@ -35,6 +35,8 @@ export const Source = defineEntity({
     schedule: p.text().nullable(),
     timezone: p.text().default('UTC'),
     enabled: p.boolean().default(true),
+    /** Why the source needs a person before it can sync again (its credentials were refused); null: it does not. */
+    needsAttention: p.text().nullable(),
     createdAt: p.datetime(3).defaultRaw('now()'),
     updatedAt: p.datetime(3).defaultRaw('now()'),
   },

@@ -46,10 +46,14 @@ export class Scheduler {
     }
   }
 
-  /** Schedules what is enabled and scheduled now; unschedules the rest. */
+  /**
+   * Schedules what is enabled and scheduled now; unschedules the rest. A source whose credentials
+   * were refused waits for a person (new credentials, or a manual run that gets through) instead of
+   * being refused again on every tick.
+   */
   async reload() {
     const { rows } = await sql<{ id: number; name: string; schedule: string; timezone: string }>`
-      select id, name, schedule, timezone from source where enabled and schedule is not null`.execute(this.#deps.orm.em.fork().getKysely());
+      select id, name, schedule, timezone from source where enabled and schedule is not null and needs_attention is null`.execute(this.#deps.orm.em.fork().getKysely());
     const wanted = new Map(rows.map((r) => [r.id, r]));
     for (const [id, entry] of this.#tasks) {
       const row = wanted.get(id);

@@ -17,9 +17,16 @@ export interface SyncContext {
   settings: Record<string, unknown>;
   /** Aborted when the gateway shuts down; a connector stops reading and lets the run end incomplete. */
   signal: AbortSignal;
+  /** What started the run: schedule, manual, api, test (a connection test). */
+  trigger: string;
+  /**
+   * Stores changed secret settings (a refresh token the source rotated) before they are relied on.
+   * The only thing a connector writes; it goes to the source's own row, never the shared schema.
+   */
+  updateSecrets(changed: Record<string, string>): Promise<void>;
   logger: Logger;
   config: Config;
-  /** For readers that merge into stored state (the CSV reader's delta roles); connectors never write. */
+  /** For readers that merge into stored state (the CSV reader's delta roles, a partial listing's roles); connectors never write through it. */
   orm: MikroORM;
 }
 
@@ -41,7 +48,10 @@ export interface Connector {
   settings: z.ZodObject;
   /** Keys of `settings` that are secret: stored encrypted, never returned or logged. */
   secrets: readonly string[];
-  /** Opens a sync; undefined when there is nothing to do (no new package in a drop folder, say). */
+  /**
+   * Opens a sync; undefined when there is nothing to do (no new package in a drop folder, say).
+   * Throwing (or a batch iterator throwing) ReauthorizeError puts the source in the `reauthorize` state.
+   */
   open(ctx: SyncContext): Promise<SyncPull | undefined>;
   /** Checks the settings work without syncing; returns what it found, throws what is wrong. */
   test?(ctx: SyncContext): Promise<string>;

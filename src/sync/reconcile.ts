@@ -301,7 +301,7 @@ async function finish(em: EntityManager, runId: number, summary: Omit<RunSummary
 /** A run that failed before it could read anything (its connector could not start), on record all the same. */
 export async function recordFailedRun(orm: MikroORM, sourceId: number, trigger: string, error: string): Promise<RunSummary> {
   const { rows } = await sql<{ id: number }>`insert into sync_run (source_id, mode, status, trigger, error, finished_at, counts)
-    values (${sourceId}, 'bulk', 'failed', ${trigger}, ${error}, now(), '{}'::jsonb) returning id`.execute(orm.em.fork().getKysely());
+    values (${sourceId}, 'bulk', 'failed', ${trigger}, ${error}, now(), '{}'::jsonb) returning id::int as id`.execute(orm.em.fork().getKysely());
   return { runId: rows[0]!.id, status: 'failed', complete: false, counts: {}, issues: 0, error };
 }
 

@@ -86,3 +86,10 @@ export async function* issueReport(orm: MikroORM, id: number): AsyncGenerator<st
     yield page.map((i) => csvLine([i.file ?? '', i.line?.toString() ?? '', i.entity, i.sourcedId ?? '', i.field ?? '', i.severity, i.code, i.message])).join('');
   }
 }
+
+/** When the source's last succeeded run began that covered all of `entities` completely (could tombstone them). */
+export async function lastFullRun(orm: MikroORM, sourceId: number, entities: readonly string[]): Promise<Date | null> {
+  const { rows } = await sql<{ at: Date | null }>`select max(started_at) as at from sync_run
+    where source_id = ${sourceId} and status = 'succeeded' and bulk_scope @> ${[...entities]}::text[]`.execute(orm.em.fork().getKysely());
+  return rows[0]?.at ? new Date(rows[0].at) : null;
+}

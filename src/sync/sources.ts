@@ -4,9 +4,10 @@ import cron from 'node-cron';
 import type { SecretBox } from '../auth/secret-box.ts';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../log.ts';
-import type { Connector } from './connector.ts';
+import type { Connector, SyncContext } from './connector.ts';
 import { entitySpecs } from './entities.ts';
 import { reconcile, recordFailedRun, type RunSummary } from './reconcile.ts';
+import { ReauthorizeError } from './upstream-oauth.ts';
 
 /**
  * Sources a connector syncs: stored with their schedule and settings, secrets sealed apart from the
@@ -34,6 +35,9 @@ export interface SourceView {
   schedule: string | null;
   timezone: string;
   enabled: boolean;
+  /** `reauthorize`: the source refused its credentials; scheduled runs wait until they are replaced. */
+  state: 'ok' | 'reauthorize';
+  stateReason: string | null;
   nextRuns: string[];
   lastRun: { id: number; status: string; startedAt: string; finishedAt: string | null } | null;
 }
@@ -93,7 +97,8 @@ export async function saveSource(deps: SourceDeps, input: SourceInput, id?: numb
           values (${input.name}, ${input.kind}, ${JSON.stringify(settings)}::jsonb, ${sealed}, ${input.schedule ?? null}, ${timezone}, ${input.enabled ?? true})
           returning id`.execute(db)
       : await sql<{ id: number }>`update source set name = ${input.name}, kind = ${input.kind}, settings = ${JSON.stringify(settings)}::jsonb, secrets = ${sealed},
-          schedule = ${input.schedule ?? null}, timezone = ${timezone}, enabled = ${input.enabled ?? true}, updated_at = now()
+          schedule = ${input.schedule ?? null}, timezone = ${timezone}, enabled = ${input.enabled ?? true}, updated_at = now(),
+          needs_attention = null
           where id = ${id} returning id`.execute(db);
     return (await getSource(deps, rows[0]!.id))!;
   } catch (error) {
@@ -102,15 +107,18 @@ export async function saveSource(deps: SourceDeps, input: SourceInput, id?: numb
   }
 }
 
-const views = (where: ReturnType<typeof sql>) => sql<Omit<SourceView, 'nextRuns' | 'secretsSet'> & { sealed: string | null }>`
+type ViewRow = Omit<SourceView, 'nextRuns' | 'secretsSet' | 'state'> & { sealed: string | null };
+
+const views = (where: ReturnType<typeof sql>) => sql<ViewRow>`
   select s.id, s.name, s.kind, coalesce(s.settings, '{}'::jsonb) as settings, s.secrets as sealed, s.schedule, s.timezone, s.enabled,
+    s.needs_attention as "stateReason",
     (select json_build_object('id', r.id, 'status', r.status,
         'startedAt', to_char(r.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
         'finishedAt', to_char(r.finished_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
       from sync_run r where r.source_id = s.id order by r.id desc limit 1) as "lastRun"
   from source s ${where} order by s.name`;
 
-function toView(deps: SourceDeps, row: Omit<SourceView, 'nextRuns' | 'secretsSet'> & { sealed: string | null }): SourceView {
+function toView(deps: SourceDeps, row: ViewRow): SourceView {
   const { sealed, ...rest } = row;
   const secretsSet = sealed ? Object.keys(deps.box.open<Record<string, unknown>>(sealed)) : [];
   let nextRuns: string[] = [];
@@ -119,7 +127,7 @@ function toView(deps: SourceDeps, row: Omit<SourceView, 'nextRuns' | 'secretsSet
     nextRuns = task.getNextRuns(3).map((d) => d.toISOString());
     void task.destroy();
   }
-  return { ...rest, secretsSet, nextRuns };
+  return { ...rest, state: row.stateReason ? 'reauthorize' : 'ok', secretsSet, nextRuns };
 }
 
 export async function listSources(deps: SourceDeps): Promise<SourceView[]> {
@@ -153,7 +161,7 @@ export async function deleteSource(deps: SourceDeps, id: number): Promise<void> 
 }
 
 /** The source's connector and its full settings (secrets opened), for a sync or a connection test. */
-async function contextOf(deps: SourceDeps, idOrName: number | string, signal: AbortSignal) {
+async function contextOf(deps: SourceDeps, idOrName: number | string, signal: AbortSignal, trigger: string) {
   const db = deps.orm.em.fork().getKysely();
   const where = typeof idOrName === 'number' ? sql`id = ${idOrName}` : sql`name = ${idOrName}`;
   const { rows } = await sql<{ id: number; name: string; kind: string; settings: Record<string, unknown> | null; secrets: string | null }>`
@@ -162,14 +170,32 @@ async function contextOf(deps: SourceDeps, idOrName: number | string, signal: Ab
   if (!row) throw new SourceError(`source ${idOrName} does not exist`, 'missing');
   const connector = connectorOf(deps, row.kind);
   const settings = { ...(row.settings ?? {}), ...(row.secrets ? deps.box.open<Record<string, unknown>>(row.secrets) : {}) };
-  return {
-    connector,
-    ctx: { source: { id: row.id, name: row.name }, settings, signal, logger: deps.logger, config: deps.config, orm: deps.orm },
+  const ctx: SyncContext = {
+    source: { id: row.id, name: row.name }, settings, signal, trigger, logger: deps.logger, config: deps.config, orm: deps.orm,
+    updateSecrets: (changed) => updateSecrets(deps, row.id, connector, changed),
   };
+  return { connector, ctx };
+}
+
+/** Seals changed secret settings (a rotated refresh token) into the source, keeping the others. */
+async function updateSecrets(deps: SourceDeps, id: number, connector: Connector, changed: Record<string, string>) {
+  const unknown = Object.keys(changed).filter((k) => !connector.secrets.includes(k));
+  if (unknown.length) throw new Error(`not secret settings of ${connector.kind}: ${unknown.join(', ')}`);
+  await deps.orm.em.fork().transactional(async (tx) => {
+    const db = tx.getKysely();
+    const { rows } = await sql<{ secrets: string | null }>`select secrets from source where id = ${id} for update`.execute(db);
+    const stored = rows[0]?.secrets ? deps.box.open<Record<string, unknown>>(rows[0].secrets) : {};
+    await sql`update source set secrets = ${deps.box.seal({ ...stored, ...changed })}, updated_at = now() where id = ${id}`.execute(db);
+  });
+}
+
+/** Marks the source as needing new credentials, or clears that once a run got through. */
+async function setAttention(deps: SourceDeps, id: number, reason: string | null) {
+  await sql`update source set needs_attention = ${reason} where id = ${id} and needs_attention is distinct from ${reason}`.execute(deps.orm.em.fork().getKysely());
 }
 
 export async function testSource(deps: SourceDeps, idOrName: number | string): Promise<string> {
-  const { connector, ctx } = await contextOf(deps, idOrName, new AbortController().signal);
+  const { connector, ctx } = await contextOf(deps, idOrName, new AbortController().signal, 'test');
   return connector.test ? connector.test(ctx) : 'this kind has no connection test';
 }
 
@@ -180,24 +206,36 @@ export async function testSource(deps: SourceDeps, idOrName: number | string): P
 export async function syncSource(
   deps: SourceDeps, idOrName: number | string, trigger: string, signal = new AbortController().signal, onRun?: (runId: number) => void,
 ): Promise<RunSummary | undefined> {
-  const { connector, ctx } = await contextOf(deps, idOrName, signal);
+  const { connector, ctx } = await contextOf(deps, idOrName, signal, trigger);
   let pull: Awaited<ReturnType<Connector['open']>>;
   try {
     pull = await connector.open(ctx);
   } catch (error) {
     // A source that cannot even be opened (bad credentials, a folder gone) still leaves a run behind,
     // so the failure is where an admin looks for it.
+    if (error instanceof ReauthorizeError) await setAttention(deps, ctx.source.id, error.message);
     const summary = await recordFailedRun(deps.orm, ctx.source.id, trigger, `could not start: ${error instanceof Error ? error.message : String(error)}`);
     onRun?.(summary.runId);
     return summary;
   }
   if (!pull) return undefined;
   let summary: RunSummary | undefined;
+  let refused: ReauthorizeError | undefined;
+  // Credentials refused part-way end the run like any source error; the source remembers why.
+  const batches = (async function* () {
+    try {
+      yield* pull.batches;
+    } catch (error) {
+      if (error instanceof ReauthorizeError) refused = error;
+      throw error;
+    }
+  })();
   try {
     summary = await reconcile(deps.orm, {
-      source: ctx.source.name, sourceKind: connector.kind, mode: 'bulk', batches: pull.batches, scope: () => pull.complete(),
+      source: ctx.source.name, sourceKind: connector.kind, mode: 'bulk', batches, scope: () => pull.complete(),
       atomic: pull.atomic, holdShare: deps.config.SYNC_HOLD_SHARE, batchSize: deps.config.SYNC_BATCH_SIZE, trigger, onRun,
     });
+    await setAttention(deps, ctx.source.id, refused?.message ?? null);
     return summary;
   } finally {
     await pull.finished?.(summary);

@@ -19,6 +19,8 @@ const source = z
     schedule: z.string().nullable(),
     timezone: z.string(),
     enabled: z.boolean(),
+    state: z.enum(['ok', 'reauthorize']).openapi({ description: 'reauthorize: the source refused its credentials; scheduled runs wait until they are replaced or a manual run gets through' }),
+    stateReason: z.string().nullable(),
     nextRuns: z.array(z.string()),
     lastRun: z.object({ id: z.number().int(), status: z.string(), startedAt: z.string(), finishedAt: z.string().nullable() }).nullable(),
   })
