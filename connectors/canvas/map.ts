@@ -60,6 +60,7 @@ export class CanvasMapper {
   readonly #s: MapSettings;
   readonly #accounts = new Map<string, { parent: string | null; type: OrgType }>();
   readonly #schools = new Set<string>();
+  #root = '';
   readonly #date: Intl.DateTimeFormat;
 
   constructor(settings: MapSettings) {
@@ -80,6 +81,7 @@ export class CanvasMapper {
 
   /** Orgs of an account tree (every account listed, root first); remembers the tree for schools. */
   orgs(accounts: readonly CanvasAccount[], rootId: string): (OrgRecord | TombstoneRecord)[] {
+    this.#root = rootId;
     const byId = new Map(accounts.map((a) => [a.id, a]));
     const depth = (a: CanvasAccount): number => {
       let d = 0;
@@ -101,8 +103,13 @@ export class CanvasMapper {
     });
   }
 
-  /** The org a course's classes belong to: the nearest school at or above its account, else the account. */
+  /**
+   * The org a course's classes belong to: the nearest school at or above its account, else the
+   * account; an account this run could not list (its sub-accounts were refused) falls back to the
+   * synced account, so its courses still land somewhere that exists.
+   */
   schoolOf(accountId: string): string {
+    if (!this.#accounts.has(accountId)) return this.id('account', this.#root);
     for (let at: string | null = accountId, hops = 0; at && hops < 100; hops++) {
       const account = this.#accounts.get(at);
       if (!account) break;

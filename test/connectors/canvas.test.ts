@@ -315,6 +315,22 @@ describe('Canvas REST behaviour', () => {
     expect((await getSource(deps(), 'canvas'))!.state).toBe('ok');
   });
 
+  test('sub-accounts refused: the account is skipped with an issue, its courses land at the synced account, orgs are not tombstoned', async () => {
+    await register();
+    await sync();
+    server.use(http.get(`${BASE}/api/v1/accounts/1/sub_accounts`, () =>
+      HttpResponse.json({ status: 'unauthorized', errors: [{ message: 'user not authorized to perform that action' }] }, { status: 403 })));
+    const run = (await sync())!;
+    expect(run).toMatchObject({ status: 'succeeded', complete: true });
+    expect(await issues(run.runId)).toContainEqual(expect.objectContaining({ entity: 'org', code: 'scope_skipped', message: expect.stringContaining('sub-accounts of account 1') }));
+    expect(await active('org')).toHaveLength(4);
+    expect(run.counts.org!.tombstoned).toBe(0);
+    const [algebra] = await q(sql<{ school: string }>`select school_sourced_id as school from class where sourced_id = ${`${P}:course:370663`}`);
+    expect(algebra!.school).toBe(`${P}:account:1`);
+    const [row] = await q(sql<{ scope: string[] }>`select bulk_scope as scope from sync_run where id = ${run.runId}`);
+    expect(row!.scope).toEqual(['academicSession']);
+  });
+
   test('terms refused: the terms of the synced courses stand in, and sessions are not tombstoned', async () => {
     server.use(http.get(`${BASE}/api/v1/accounts/1/terms`, () =>
       HttpResponse.json({ status: 'unauthorized', errors: [{ message: 'user not authorized to perform that action' }] }, { status: 403 })));
