@@ -20,7 +20,7 @@ const deps = (): SourceDeps => ({
   orm: db.orm, box: new SecretBox(key), connectors: { fake: fakeConnector }, config: loadConfig({ DATA_DIR: './data/test-sources', SYNC_HOLD_SHARE: '0.5' }), logger: createLogger('silent'),
 });
 const runs = async () => (await db.query(sql<{ id: number; status: string; trigger: string; started: string; finished: string | null }>`
-  select id, status, trigger, started_at as started, finished_at as finished from sync_run order by id`))
+  select id::int as id, status, trigger, started_at as started, finished_at as finished from sync_run order by id`))
   .map((r) => ({ ...r, started: new Date(r.started), finished: r.finished ? new Date(r.finished) : null }));
 
 describe('sources', () => {
