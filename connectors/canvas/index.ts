@@ -1,9 +1,11 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
 import type { Connector, SyncContext } from '../../src/sync/connector.ts';
-import type { EntityName, RecordBatch, RecordsByEntity, SourceIssue, TombstoneRecord } from '../../src/sync/records.ts';
+import type { EntityName, RecordBatch, RecordsByEntity, TombstoneRecord } from '../../src/sync/records.ts';
 import type { HttpClientOptions } from '../../src/sync/http.ts';
+import { PullLog } from '../../src/sync/pull.ts';
 import { lastFullRun } from '../../src/sync/runs.ts';
+import { schoolYearAround } from '../../src/text/dates.ts';
 import { CanvasClient, CanvasPermissionError } from './client.ts';
 import {
   canvasAccount, canvasCourse, canvasEnrollment, canvasSection, canvasTerm, canvasUser, CanvasMapper, compareIds, roleKey,
@@ -72,12 +74,6 @@ function clientOf(s: Settings, ctx: SyncContext, http?: Partial<HttpClientOption
   });
 }
 
-/** The school year around `today` (1 July to 30 June), for terms Canvas leaves open. */
-function schoolYearAround(today: string) {
-  const year = Number(today.slice(0, 4)) - (Number(today.slice(5, 7)) < 7 ? 1 : 0);
-  return { startDate: `${year}-07-01`, endDate: `${year + 1}-06-30` };
-}
-
 function zoneOr(zone: string | null | undefined, fallback: string) {
   try {
     if (zone) return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
@@ -131,8 +127,7 @@ class CanvasRun {
   readonly #today: string;
   readonly #sectionMode: boolean;
   readonly #complete: Set<EntityName>;
-  /** Issues found since the last batch; they ride on the next one. */
-  #issues: SourceIssue[] = [];
+  readonly #log = new PullLog('Canvas');
   /** Roles each Canvas user's live enrollments imply (`role|org`), and who observes whom. */
   readonly #roles = new Map<string, Set<string>>();
   readonly #observers = new Map<string, Set<string>>();
@@ -156,36 +151,36 @@ class CanvasRun {
     const accountId = this.#account.id;
     const accounts = [this.#account];
     for await (const page of this.#scope('accounts', `sub-accounts of account ${accountId}`, this.#client.list(`/api/v1/accounts/${accountId}/sub_accounts`, { recursive: 'true' }))) {
-      accounts.push(...this.#valid(canvasAccount, 'org', page));
+      accounts.push(...this.#log.valid(canvasAccount, 'org', page));
     }
-    yield this.#batch('org', this.#map.orgs(accounts, accountId));
+    yield this.#log.batch('org', this.#map.orgs(accounts, accountId));
 
     const rootId = this.#account.root_account_id ?? accountId;
     const terms: CanvasTerm[] = [];
     let termsRead = true;
     const listing = this.#client.list<unknown>(`/api/v1/accounts/${rootId}/terms`, { 'workflow_state[]': 'all' }, (page) => (page as { enrollment_terms?: unknown[] }).enrollment_terms ?? []);
     for await (const page of this.#scope('terms', `terms of root account ${rootId}; the terms of the synced courses are used instead`, listing, () => (termsRead = false))) {
-      terms.push(...this.#valid(canvasTerm, 'academicSession', page));
+      terms.push(...this.#log.valid(canvasTerm, 'academicSession', page));
     }
-    yield this.#batch('academicSession', terms.map((t) => this.#map.session(t)));
+    yield this.#log.batch('academicSession', terms.map((t) => this.#map.session(t)));
 
     const courses: CanvasCourse[] = [];
     const courseTerms = new Map<string, CanvasTerm>();
     for (const params of this.#courseListings(terms, termsRead)) {
       const listed = this.#client.list(`/api/v1/accounts/${accountId}/courses`, { 'state[]': 'all', 'include[]': 'term', ...params });
       for await (const page of this.#scope('courses', `courses of account ${accountId}`, listed)) {
-        const valid = this.#valid(canvasCourse, 'course', page);
+        const valid = this.#log.valid(canvasCourse, 'course', page);
         const mapped = valid.map((c) => this.#map.course(c));
         for (const c of valid) {
           if (c.workflow_state !== 'deleted') courses.push(c);
           if (c.term && c.enrollment_term_id) courseTerms.set(c.enrollment_term_id, { ...c.term, id: c.enrollment_term_id });
         }
-        yield this.#batch('course', mapped.map((m) => m.course));
+        yield this.#log.batch('course', mapped.map((m) => m.course));
         const classes = mapped.flatMap((m) => (m.class ? [m.class] : []));
-        if (classes.length) yield this.#batch('class', classes);
+        if (classes.length) yield this.#log.batch('class', classes);
       }
     }
-    if (!termsRead) yield this.#batch('academicSession', [...courseTerms.values()].map((t) => this.#map.session(t)));
+    if (!termsRead) yield this.#log.batch('academicSession', [...courseTerms.values()].map((t) => this.#map.session(t)));
 
     yield* this.#perCourse(courses);
     yield* this.#users(accountId);
@@ -194,7 +189,7 @@ class CanvasRun {
   /** Full runs list every course; incremental ones the courses of terms running today. */
   *#courseListings(terms: readonly CanvasTerm[], termsRead: boolean): Generator<Record<string, string>> {
     if (this.#full || !termsRead) {
-      if (!this.#full) this.#issue('academicSession', 'warning', 'incremental_without_terms', 'terms could not be read, so this incremental run lists every course');
+      if (!this.#full) this.#log.add('academicSession', 'warning', 'incremental_without_terms', 'terms could not be read, so this incremental run lists every course');
       yield {};
       return;
     }
@@ -211,22 +206,22 @@ class CanvasRun {
     for (const course of courses) {
       if (this.#sectionMode) {
         for await (const page of this.#scope('sections', `sections of course ${course.id}`, this.#client.list(`/api/v1/courses/${course.id}/sections`))) {
-          classes.push(...this.#valid(canvasSection, 'class', page).map((section) => this.#map.section(section, course)));
+          classes.push(...this.#log.valid(canvasSection, 'class', page).map((section) => this.#map.section(section, course)));
         }
-        if (classes.length >= BATCH) yield this.#batch('class', classes.splice(0));
+        if (classes.length >= BATCH) yield this.#log.batch('class', classes.splice(0));
       }
       const listed = [];
       for await (const page of this.#scope('enrollments', `enrollments of course ${course.id}`, this.#client.list(`/api/v1/courses/${course.id}/enrollments`, { 'state[]': ENROLLMENT_STATES }))) {
-        listed.push(...this.#valid(canvasEnrollment, 'enrollment', page));
+        listed.push(...this.#log.valid(canvasEnrollment, 'enrollment', page));
       }
       const { records, roles, observers } = this.#map.enrollments(course, listed);
       for (const r of roles) add(this.#roles, r.user, roleKey(r));
       for (const [student, observer] of observers) add(this.#observers, student, observer);
       enrollments.push(...records);
-      if (enrollments.length >= BATCH) yield this.#batch('enrollment', enrollments.splice(0));
+      if (enrollments.length >= BATCH) yield this.#log.batch('enrollment', enrollments.splice(0));
     }
-    if (classes.length) yield this.#batch('class', classes);
-    if (enrollments.length) yield this.#batch('enrollment', enrollments);
+    if (classes.length) yield this.#log.batch('class', classes);
+    if (enrollments.length) yield this.#log.batch('enrollment', enrollments);
   }
 
   /**
@@ -237,7 +232,7 @@ class CanvasRun {
   async *#users(accountId: string): AsyncGenerator<RecordBatch> {
     const users = new Map<string, CanvasUser>();
     for await (const page of this.#scope('users', `users of account ${accountId}`, this.#client.list(`/api/v1/accounts/${accountId}/users`, { 'include[]': 'email', sort: 'id' }))) {
-      for (const u of this.#valid(canvasUser, 'user', page)) users.set(u.id, u);
+      for (const u of this.#log.valid(canvasUser, 'user', page)) users.set(u.id, u);
     }
     if (!this.#full) await this.#keepStoredRoles();
     const rostered = new Set([...users.keys()].filter((id) => this.#roles.get(id)?.size));
@@ -251,10 +246,10 @@ class CanvasRun {
         continue;
       }
       batch.push(record);
-      if (batch.length >= BATCH) yield this.#batch('user', batch.splice(0));
+      if (batch.length >= BATCH) yield this.#log.batch('user', batch.splice(0));
     }
-    if (left) this.#issue('user', 'warning', 'not_rostered', `${left} Canvas users have no student, teacher, TA or observer enrollment in the synced courses and were left out`);
-    yield this.#batch('user', batch);
+    if (left) this.#log.add('user', 'warning', 'not_rostered', `${left} Canvas users have no student, teacher, TA or observer enrollment in the synced courses and were left out`);
+    yield this.#log.batch('user', batch);
   }
 
   /** Roles and observers of this source's users as stored, merged into what this run found. */
@@ -279,33 +274,9 @@ class CanvasRun {
     } catch (error) {
       if (!(error instanceof CanvasPermissionError)) throw error;
       for (const entity of SCOPES[kind].incomplete) this.#complete.delete(entity);
-      this.#issue(SCOPES[kind].entity, 'warning', 'scope_skipped', `skipped ${what}: ${error.message}`);
+      this.#log.add(SCOPES[kind].entity, 'warning', 'scope_skipped', `skipped ${what}: ${error.message}`);
       onSkip?.();
     }
-  }
-
-  /** The Canvas objects of a page that have the fields the mapping needs; the others are reported. */
-  #valid<T>(schema: z.ZodType<T>, entity: string, page: readonly unknown[]): T[] {
-    const valid: T[] = [];
-    for (const item of page) {
-      const parsed = schema.safeParse(item);
-      if (parsed.success) valid.push(parsed.data);
-      else {
-        const nativeId = (item as { id?: unknown } | null)?.id;
-        const issue = parsed.error.issues[0]!;
-        this.#issue(entity, 'error', 'invalid_canvas_object', `Canvas sent a ${entity} without a usable ${issue.path.join('.') || 'shape'} (${issue.message}); it is left out`,
-          typeof nativeId === 'string' ? nativeId : null, issue.path.join('.') || null);
-      }
-    }
-    return valid;
-  }
-
-  #issue(entity: string, severity: SourceIssue['severity'], code: string, message: string, nativeId: string | null = null, field: string | null = null) {
-    this.#issues.push({ entity, sourcedId: nativeId, field, severity, code, message });
-  }
-
-  #batch<E extends EntityName>(entity: E, records: Out<E>): RecordBatch {
-    return { entity, records, issues: this.#issues.splice(0) } as RecordBatch;
   }
 }
 

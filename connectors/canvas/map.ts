@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { splitFullName } from '../../src/text/names.ts';
 import type {
   AcademicSessionRecord, ClassRecord, CourseRecord, EnrollmentRecord, OrgRecord, RoleRecord, TombstoneRecord, UserRecord,
 } from '../../src/sync/records.ts';
@@ -265,14 +266,12 @@ const ENROLLMENT_TYPES: Record<string, 'student' | 'teacher' | 'ta' | 'observer'
 /** Enrollment states that take a person off the roster; completed and inactive ones stay (with lmsState). */
 const GONE_STATES = new Set(['deleted', 'rejected']);
 
-/** Given and family name: Canvas's own fields, else `sortable_name` ("Last, First"), else `name` split at its last space. */
+/** Given and family name: Canvas's own fields, else `sortable_name` ("Last, First"), else `name` split. */
 export function namesOf(user: Pick<CanvasUser, 'name' | 'sortable_name' | 'first_name' | 'last_name'>): { givenName: string; familyName: string } {
   if (user.first_name || user.last_name) return { givenName: user.first_name ?? '', familyName: user.last_name ?? '' };
   const comma = user.sortable_name?.indexOf(',') ?? -1;
   if (user.sortable_name && comma > 0) return { givenName: user.sortable_name.slice(comma + 1).trim(), familyName: user.sortable_name.slice(0, comma).trim() };
-  const name = user.name.trim();
-  const space = name.lastIndexOf(' ');
-  return space > 0 ? { givenName: name.slice(0, space), familyName: name.slice(space + 1) } : { givenName: name, familyName: '' };
+  return splitFullName(user.name);
 }
 
 /** Numeric ids in numeric order, whatever their length. */

@@ -25,8 +25,10 @@ export interface HttpClientOptions {
   baseUrl: string;
   /** Headers that authenticate a request (a bearer token, say); asked before every attempt. */
   headers?: () => Promise<Record<string, string>> | Record<string, string>;
-  /** Called on a 401 once per request; return true to retry (credentials refreshed). */
+  /** Called once per request on a 401 (or what `unauthenticated` says is one); return true to retry (credentials refreshed). */
   onUnauthorized?: (response: Response) => Promise<boolean>;
+  /** Whether an answer means "log in again" (default: a 401); Kolibri answers 403 once its session idled out. */
+  unauthenticated?: (response: Response, body: string) => boolean;
   /** A response that means "slow down" although it is not a 429 (Canvas's 403 Rate Limit Exceeded). */
   isThrottle?: (response: Response, body: string) => boolean;
   timeoutMs?: number;
@@ -54,7 +56,7 @@ const defaultSleep = (ms: number, signal?: AbortSignal) =>
   });
 
 export class HttpClient {
-  readonly #options: Required<Omit<HttpClientOptions, 'headers' | 'onUnauthorized' | 'isThrottle' | 'signal' | 'reviver'>> & HttpClientOptions;
+  readonly #options: Required<Omit<HttpClientOptions, 'headers' | 'onUnauthorized' | 'unauthenticated' | 'isThrottle' | 'signal' | 'reviver'>> & HttpClientOptions;
   readonly #origin: string;
   /** Extra wait before the next request, raised by throttle signals. */
   #pace = 0;
@@ -101,7 +103,8 @@ export class HttpClient {
       this.#adjustPace(response);
       if (response.ok) return response;
       const body = await response.text().catch(() => '');
-      if (response.status === 401 && !refreshed && this.#options.onUnauthorized) {
+      const unauthenticated = this.#options.unauthenticated?.(response, body) ?? response.status === 401;
+      if (unauthenticated && !refreshed && this.#options.onUnauthorized) {
         refreshed = true;
         if (await this.#options.onUnauthorized(response)) continue;
       }
