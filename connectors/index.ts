@@ -1,9 +1,11 @@
 import type { Connector } from '../src/sync/connector.ts';
 import { canvas } from './canvas/index.ts';
 import { csvFolder } from './csv/index.ts';
+import { kolibri } from './kolibri/index.ts';
 
 /** Every connector the gateway knows, by kind. */
 export const connectors: Record<string, Connector> = {
   [csvFolder.kind]: csvFolder,
   [canvas.kind]: canvas,
+  [kolibri.kind]: kolibri,
 };

@@ -5,18 +5,13 @@ import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { canvasConnector } from '../../connectors/canvas/index.ts';
 import { CanvasMapper, namesOf } from '../../connectors/canvas/map.ts';
-import { credentialFromToken } from '../../src/auth/admin-token.ts';
-import { createClient } from '../../src/auth/clients.ts';
-import { scopes } from '../../src/auth/scopes.ts';
 import { SecretBox } from '../../src/auth/secret-box.ts';
-import { TokenIssuer } from '../../src/auth/tokens.ts';
 import { loadConfig } from '../../src/config/config.ts';
-import { createApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { Scheduler } from '../../src/schedule/scheduler.ts';
 import { getRun } from '../../src/sync/runs.ts';
 import { getSource, saveSource, syncSource, testSource, type SourceDeps } from '../../src/sync/sources.ts';
-import { BASE_PATH } from '../../standards/oneroster/rest/operations.ts';
+import { activeIds, oneRosterReader, scheduledRuns, written } from '../support/connectors.ts';
 import { useTestDatabase } from '../support/db.ts';
 import { FakeCanvas, smallCanvas } from '../msw/canvas.ts';
 
@@ -46,9 +41,7 @@ const settings = { baseUrl: BASE, accountId: '1', accessToken: 'canvas-admin-tok
 const register = (extra: Record<string, unknown> = {}, schedule?: string) => saveSource(deps(), { name: 'canvas', kind: 'canvas', settings: { ...settings, ...extra }, schedule });
 const sync = (trigger = 'manual') => syncSource(deps(), 'canvas', trigger);
 const q = <T,>(query: ReturnType<typeof sql<T>>) => db.query(query);
-const active = async (table: string) => (await q(sql<{ id: string }>`select sourced_id as id from ${sql.table(table)} where status = 'active' order by sourced_id`)).map((r) => r.id);
-const written = (counts: Record<string, { created: number; updated: number; tombstoned: number }>) =>
-  Object.values(counts).reduce((n, c) => n + c.created + c.updated + c.tombstoned, 0);
+const active = (table: string) => activeIds(db, table);
 const issues = async (runId: number) => (await getRun(db.orm, runId, 1000))!.issueList;
 
 describe('Canvas mapping', () => {
@@ -432,29 +425,13 @@ describe('Canvas runs', () => {
   });
 
   test('end to end: scheduled → synced → served by the OneRoster API → a user removed in Canvas is tobedeleted after the next complete run', async () => {
-    const config = loadConfig({ DATA_DIR: './data/test-canvas' });
-    const app = createApp({ orm: db.orm, config, tokens: new TokenIssuer('s'.repeat(40), 600), credential: credentialFromToken('a'.repeat(40)), logger: createLogger('silent') });
-    const client = await createClient(db.orm, { name: 'vendor', scopes: [scopes.roster] });
-    const tokenRes = await app.request('https://gw.example/oauth/token', {
-      method: 'POST', body: 'grant_type=client_credentials',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}` },
-    });
-    const token = ((await tokenRes.json()) as { access_token: string }).access_token;
-    const get = async (path: string) => (await app.request(`https://gw.example${BASE_PATH}${path}`, { headers: { authorization: `Bearer ${token}` } })).json() as Promise<Record<string, any>>;
+    const get = await oneRosterReader(db.orm);
 
     await register({}, '* * * * * *');
     const scheduler = new Scheduler(deps());
-    const runsDone = async (n: number) => {
-      for (let i = 0; i < 100; i++) {
-        const [row] = await q(sql<{ n: number }>`select count(*)::int as n from sync_run where finished_at is not null and trigger = 'schedule'`);
-        if (row!.n >= n) return;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error(`no ${n} scheduled runs`);
-    };
     await scheduler.start(3600);
     try {
-      await runsDone(1);
+      await scheduledRuns(db, 1);
       const users = await get(`/users?filter=${encodeURIComponent("username='rchen'")}`);
       expect(users.users).toEqual([expect.objectContaining({ sourcedId: `${P}:user:4027`, status: 'active', givenName: 'Riley', familyName: 'Chen', roles: [expect.objectContaining({ role: 'student' })] })]);
       const klass = await get(`/classes/${encodeURIComponent(`${P}:course:370663`)}/students`);
@@ -463,7 +440,7 @@ describe('Canvas runs', () => {
       // Riley leaves the district: gone from Canvas's user list, enrollments deleted.
       fake.world.users = fake.world.users.filter((u) => u.id !== '4027');
       for (const x of fake.world.enrollments) if (x.user_id === '4027') x.enrollment_state = 'deleted';
-      await runsDone(2);
+      await scheduledRuns(db, 2);
     } finally {
       await scheduler.stop();
     }

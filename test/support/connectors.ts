@@ -1,0 +1,48 @@
+import { sql } from 'kysely';
+import { credentialFromToken } from '../../src/auth/admin-token.ts';
+import { createClient } from '../../src/auth/clients.ts';
+import { scopes } from '../../src/auth/scopes.ts';
+import { TokenIssuer } from '../../src/auth/tokens.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import type { Orm } from '../../src/db/orm.ts';
+import { createApp } from '../../src/http/app.ts';
+import { createLogger } from '../../src/log.ts';
+import { BASE_PATH } from '../../standards/oneroster/rest/operations.ts';
+import type { useTestDatabase } from './db.ts';
+
+/** What connector tests share: what a run wrote, which rows are active, the OneRoster API as a vendor sees it. */
+
+type Db = ReturnType<typeof useTestDatabase>;
+
+/** Rows a run created, changed or tombstoned. */
+export const written = (counts: Record<string, { created: number; updated: number; tombstoned: number }>) =>
+  Object.values(counts).reduce((n, c) => n + c.created + c.updated + c.tombstoned, 0);
+
+/** sourcedIds of a table's active rows, in order. */
+export const activeIds = async (db: Db, table: string) =>
+  (await db.query(sql<{ id: string }>`select sourced_id as id from ${sql.table(table)} where status = 'active' order by sourced_id`)).map((r) => r.id);
+
+/** Waits until `n` scheduled runs have finished. */
+export async function scheduledRuns(db: Db, n: number) {
+  for (let i = 0; i < 150; i++) {
+    const [row] = await db.query(sql<{ n: number }>`select count(*)::int as n from sync_run where finished_at is not null and trigger = 'schedule'`);
+    if (row!.n >= n) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${n} scheduled runs did not finish`);
+}
+
+/** GET on the OneRoster rostering API with a vendor's roster token. */
+export async function oneRosterReader(orm: Orm) {
+  const app = createApp({
+    orm, config: loadConfig({ DATA_DIR: './data/test-connectors' }), tokens: new TokenIssuer('s'.repeat(40), 600),
+    credential: credentialFromToken('a'.repeat(40)), logger: createLogger('silent'),
+  });
+  const client = await createClient(orm, { name: 'vendor', scopes: [scopes.roster] });
+  const res = await app.request('https://gw.example/oauth/token', {
+    method: 'POST', body: 'grant_type=client_credentials',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}` },
+  });
+  const token = ((await res.json()) as { access_token: string }).access_token;
+  return async (path: string) => (await app.request(`https://gw.example${BASE_PATH}${path}`, { headers: { authorization: `Bearer ${token}` } })).json() as Promise<Record<string, any>>;
+}
