@@ -7,6 +7,7 @@ import { loadConfig } from '../src/config/config.ts';
 import { createLogger } from '../src/log.ts';
 import type { Connector } from '../src/sync/connector.ts';
 import type { RunSummary } from '../src/sync/reconcile.ts';
+import { memoryTokenStore } from '../src/sync/upstream-oauth.ts';
 import { saveSource, syncSource, type SourceDeps } from '../src/sync/sources.ts';
 import { markdownTable, measure, type Measured } from './measure.ts';
 import type { BenchContext } from './reconcile.ts';
@@ -41,7 +42,7 @@ export async function connectorSyncBench(
   const readOnly = await measure('reading and mapping only', async () => {
     const pull = (await options.connector.open({
       source: { id: 0, name: 'read-only' }, settings: fake.settings, signal: new AbortController().signal, trigger: 'manual',
-      logger: deps.logger, config: deps.config, orm, updateSecrets: async () => {},
+      logger: deps.logger, config: deps.config, orm, tokens: memoryTokenStore({ refreshToken: fake.settings.refreshToken as string | undefined }),
     }))!;
     let rows = 0;
     for await (const batch of pull.batches) rows += batch.records.length;

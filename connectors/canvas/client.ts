@@ -1,5 +1,5 @@
 import { HttpClient, HttpError, linkNext, type HttpClientOptions } from '../../src/sync/http.ts';
-import { ReauthorizeError, UpstreamTokens } from '../../src/sync/upstream-oauth.ts';
+import { ReauthorizeError, UpstreamTokens, type TokenStore } from '../../src/sync/upstream-oauth.ts';
 
 /**
  * Canvas REST (reference: connectors.md §2, §6.1, §6.3): a bearer token, either fixed or refreshed
@@ -16,9 +16,8 @@ import { ReauthorizeError, UpstreamTokens } from '../../src/sync/upstream-oauth.
 export interface CanvasClientOptions {
   baseUrl: string;
   accessToken?: string;
-  oauth?: { clientId: string; clientSecret: string; refreshToken: string };
-  /** Stores a refresh token Canvas rotated, before the new access token is used. */
-  persistRefreshToken?: (next: string) => Promise<void>;
+  /** A developer key; the refresh token and the access tokens it gets live in `tokens`. */
+  oauth?: { clientId: string; clientSecret: string; tokens: TokenStore };
   signal?: AbortSignal;
   http?: Partial<HttpClientOptions>;
 }
@@ -59,18 +58,10 @@ export class CanvasClient {
   constructor(options: CanvasClientOptions) {
     const base = new URL(options.baseUrl);
     if (options.oauth) {
-      const { clientId, clientSecret, refreshToken } = options.oauth;
-      let current = refreshToken;
+      const { clientId, clientSecret, tokens } = options.oauth;
       this.#tokens = new UpstreamTokens({
         tokenEndpoint: new URL('/login/oauth2/token', base).toString(), clientId, clientSecret, clientAuth: 'post',
-        refresh: {
-          current: () => current,
-          persist: async (next) => {
-            await options.persistRefreshToken?.(next);
-            current = next;
-          },
-        },
-        allowInsecure: base.protocol === 'http:',
+        grant: 'refresh_token', store: tokens, allowInsecure: base.protocol === 'http:',
       });
     } else {
       this.#fixed = options.accessToken;

@@ -68,8 +68,7 @@ function clientOf(s: Settings, ctx: SyncContext, http?: Partial<HttpClientOption
     http,
     baseUrl: s.baseUrl,
     accessToken: s.accessToken,
-    oauth: s.clientId ? { clientId: s.clientId, clientSecret: s.clientSecret!, refreshToken: s.refreshToken! } : undefined,
-    persistRefreshToken: (next) => ctx.updateSecrets({ refreshToken: next }),
+    oauth: s.clientId ? { clientId: s.clientId, clientSecret: s.clientSecret!, tokens: ctx.tokens } : undefined,
     signal: ctx.signal,
   });
 }

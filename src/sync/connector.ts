@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import type { RunSummary } from './reconcile.ts';
+import type { TokenStore } from './upstream-oauth.ts';
 import type { EntityName, RecordBatch } from './records.ts';
 
 /**
@@ -20,10 +21,11 @@ export interface SyncContext {
   /** What started the run: schedule, manual, api, test (a connection test). */
   trigger: string;
   /**
-   * Stores changed secret settings (a refresh token the source rotated) before they are relied on.
-   * The only thing a connector writes; it goes to the source's own row, never the shared schema.
+   * The source's OAuth token state (the `refreshToken` secret setting and a cached access token),
+   * changed only under a lock across processes: a rotated refresh token is stored in the same
+   * transaction that makes it current. The only thing a connector writes, to its own source row.
    */
-  updateSecrets(changed: Record<string, string>): Promise<void>;
+  tokens: TokenStore;
   logger: Logger;
   config: Config;
   /** For readers that merge into stored state (the CSV reader's delta roles, a partial listing's roles); connectors never write through it. */

@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import type { Connector, SyncContext } from './connector.ts';
 import { entitySpecs } from './entities.ts';
 import { reconcile, recordFailedRun, type RunSummary } from './reconcile.ts';
-import { ReauthorizeError } from './upstream-oauth.ts';
+import { ReauthorizeError, type TokenStore } from './upstream-oauth.ts';
 
 /**
  * Sources a connector syncs: stored with their schedule and settings, secrets sealed apart from the
@@ -78,29 +78,33 @@ export async function saveSource(deps: SourceDeps, input: SourceInput, id?: numb
   const connector = connectorOf(deps, input.kind);
   const timezone = input.timezone ?? 'UTC';
   checkSchedule(input.schedule, timezone);
-  const db = deps.orm.em.fork().getKysely();
-  let stored: Record<string, unknown> = {};
-  if (id !== undefined) {
-    const { rows } = await sql<{ secrets: string | null }>`select secrets from source where id = ${id}`.execute(db);
-    if (!rows[0]) throw new SourceError(`source ${id} does not exist`, 'missing');
-    stored = rows[0].secrets ? deps.box.open<Record<string, unknown>>(rows[0].secrets) : {};
-  }
-  const merged = { ...Object.fromEntries(Object.entries(stored).filter(([k]) => connector.secrets.includes(k))), ...input.settings };
-  const parsed = connector.settings.safeParse(merged);
-  if (!parsed.success) throw new SourceError(`settings are not valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  const secrets = Object.fromEntries(Object.entries(parsed.data).filter(([k]) => connector.secrets.includes(k)));
-  const settings = Object.fromEntries(Object.entries(parsed.data).filter(([k]) => !connector.secrets.includes(k)));
-  const sealed = Object.keys(secrets).length ? deps.box.seal(secrets) : null;
+  // Read, merge and write under the row's lock: a refresh token a run rotates meanwhile is not lost.
   try {
-    const { rows } = id === undefined
-      ? await sql<{ id: number }>`insert into source (name, kind, settings, secrets, schedule, timezone, enabled)
-          values (${input.name}, ${input.kind}, ${JSON.stringify(settings)}::jsonb, ${sealed}, ${input.schedule ?? null}, ${timezone}, ${input.enabled ?? true})
-          returning id`.execute(db)
-      : await sql<{ id: number }>`update source set name = ${input.name}, kind = ${input.kind}, settings = ${JSON.stringify(settings)}::jsonb, secrets = ${sealed},
-          schedule = ${input.schedule ?? null}, timezone = ${timezone}, enabled = ${input.enabled ?? true}, updated_at = now(),
-          needs_attention = null
-          where id = ${id} returning id`.execute(db);
-    return (await getSource(deps, rows[0]!.id))!;
+    const savedId = await deps.orm.em.fork().transactional(async (tx) => {
+      const db = tx.getKysely();
+      let stored: Record<string, unknown> = {};
+      if (id !== undefined) {
+        const { rows } = await sql<{ secrets: string | null }>`select secrets from source where id = ${id} for update`.execute(db);
+        if (!rows[0]) throw new SourceError(`source ${id} does not exist`, 'missing');
+        stored = rows[0].secrets ? deps.box.open<Record<string, unknown>>(rows[0].secrets) : {};
+      }
+      const merged = { ...Object.fromEntries(Object.entries(stored).filter(([k]) => connector.secrets.includes(k))), ...input.settings };
+      const parsed = connector.settings.safeParse(merged);
+      if (!parsed.success) throw new SourceError(`settings are not valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      const secrets = Object.fromEntries(Object.entries(parsed.data).filter(([k]) => connector.secrets.includes(k)));
+      const settings = Object.fromEntries(Object.entries(parsed.data).filter(([k]) => !connector.secrets.includes(k)));
+      const sealed = Object.keys(secrets).length ? deps.box.seal(secrets) : null;
+      const { rows } = id === undefined
+        ? await sql<{ id: number }>`insert into source (name, kind, settings, secrets, schedule, timezone, enabled)
+            values (${input.name}, ${input.kind}, ${JSON.stringify(settings)}::jsonb, ${sealed}, ${input.schedule ?? null}, ${timezone}, ${input.enabled ?? true})
+            returning id`.execute(db)
+        : await sql<{ id: number }>`update source set name = ${input.name}, kind = ${input.kind}, settings = ${JSON.stringify(settings)}::jsonb, secrets = ${sealed},
+            schedule = ${input.schedule ?? null}, timezone = ${timezone}, enabled = ${input.enabled ?? true}, updated_at = now(),
+            needs_attention = null
+            where id = ${id} returning id`.execute(db);
+      return rows[0]!.id;
+    });
+    return (await getSource(deps, savedId))!;
   } catch (error) {
     if ((error as { code?: string }).code === '23505') throw new SourceError(`a source named '${input.name}' already exists`, 'conflict');
     throw error;
@@ -120,7 +124,9 @@ const views = (where: ReturnType<typeof sql>) => sql<ViewRow>`
 
 function toView(deps: SourceDeps, row: ViewRow): SourceView {
   const { sealed, ...rest } = row;
-  const secretsSet = sealed ? Object.keys(deps.box.open<Record<string, unknown>>(sealed)) : [];
+  // Only the secrets a person sets; token caches a connector keeps are its own business.
+  const declared = deps.connectors[row.kind]?.secrets ?? [];
+  const secretsSet = sealed ? Object.keys(deps.box.open<Record<string, unknown>>(sealed)).filter((k) => declared.includes(k)) : [];
   let nextRuns: string[] = [];
   if (row.schedule && row.enabled) {
     const task = cron.createTask(row.schedule, () => {}, { timezone: row.timezone });
@@ -172,21 +178,32 @@ async function contextOf(deps: SourceDeps, idOrName: number | string, signal: Ab
   const settings = { ...(row.settings ?? {}), ...(row.secrets ? deps.box.open<Record<string, unknown>>(row.secrets) : {}) };
   const ctx: SyncContext = {
     source: { id: row.id, name: row.name }, settings, signal, trigger, logger: deps.logger, config: deps.config, orm: deps.orm,
-    updateSecrets: (changed) => updateSecrets(deps, row.id, connector, changed),
+    tokens: sourceTokenStore(deps, row.id),
   };
   return { connector, ctx };
 }
 
-/** Seals changed secret settings (a rotated refresh token) into the source, keeping the others. */
-async function updateSecrets(deps: SourceDeps, id: number, connector: Connector, changed: Record<string, string>) {
-  const unknown = Object.keys(changed).filter((k) => !connector.secrets.includes(k));
-  if (unknown.length) throw new Error(`not secret settings of ${connector.kind}: ${unknown.join(', ')}`);
-  await deps.orm.em.fork().transactional(async (tx) => {
-    const db = tx.getKysely();
-    const { rows } = await sql<{ secrets: string | null }>`select secrets from source where id = ${id} for update`.execute(db);
-    const stored = rows[0]?.secrets ? deps.box.open<Record<string, unknown>>(rows[0].secrets) : {};
-    await sql`update source set secrets = ${deps.box.seal({ ...stored, ...changed })}, updated_at = now() where id = ${id}`.execute(db);
-  });
+/**
+ * The source's OAuth token state, kept in its sealed secrets (`refreshToken`, and `tokenCache` for
+ * the access token): each change happens under the source row's lock, in one transaction with
+ * reading the state, so concurrent runs and processes take turns and see each other's tokens.
+ */
+function sourceTokenStore(deps: SourceDeps, id: number): TokenStore {
+  return {
+    exclusive: (work) => deps.orm.em.fork().transactional(async (tx) => {
+      const db = tx.getKysely();
+      const { rows } = await sql<{ secrets: string | null }>`select secrets from source where id = ${id} for update`.execute(db);
+      const secrets = rows[0]?.secrets ? deps.box.open<Record<string, string>>(rows[0].secrets) : {};
+      const cache = secrets.tokenCache ? (JSON.parse(secrets.tokenCache) as { accessToken?: string; expiresAt?: number }) : {};
+      const { state, value } = await work({ refreshToken: secrets.refreshToken, ...cache });
+      if (state) {
+        const next: Record<string, string> = { ...secrets, tokenCache: JSON.stringify({ accessToken: state.accessToken, expiresAt: state.expiresAt }) };
+        if (state.refreshToken) next.refreshToken = state.refreshToken;
+        await sql`update source set secrets = ${deps.box.seal(next)} where id = ${id}`.execute(db);
+      }
+      return value;
+    }),
+  };
 }
 
 /** Marks the source as needing new credentials, or clears that once a run got through. */

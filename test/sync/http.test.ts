@@ -2,7 +2,7 @@ import { delay, http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { HttpClient, HttpError, linkNext } from '../../src/sync/http.ts';
-import { ReauthorizeError, UpstreamTokens } from '../../src/sync/upstream-oauth.ts';
+import { memoryTokenStore, ReauthorizeError, UpstreamTokens } from '../../src/sync/upstream-oauth.ts';
 
 const BASE = 'https://canvas.example.edu';
 const server = setupServer();
@@ -145,7 +145,7 @@ describe('upstream OAuth', () => {
       expect(await request.text()).toContain('grant_type=client_credentials');
       return HttpResponse.json({ access_token: `at-${requests}`, token_type: 'Bearer', expires_in: 3600 });
     }));
-    const tokens = new UpstreamTokens({ tokenEndpoint: TOKEN_URL, clientId: 'cid', clientSecret: 'secret', allowInsecure: true });
+    const tokens = new UpstreamTokens({ tokenEndpoint: TOKEN_URL, clientId: 'cid', clientSecret: 'secret', allowInsecure: true, grant: 'client_credentials', store: memoryTokenStore() });
     const got = await Promise.all([tokens.accessToken(), tokens.accessToken(), tokens.accessToken()]);
     expect(got).toEqual(['at-1', 'at-1', 'at-1']);
     expect(await tokens.accessToken()).toBe('at-1');
@@ -153,7 +153,7 @@ describe('upstream OAuth', () => {
     expect(await tokens.accessToken()).toBe('at-2');
   });
 
-  test('rotating refresh tokens: the new one is persisted before use; a spent one means re-authorise', async () => {
+  test('rotating refresh tokens: the new one is stored before use; instances sharing a store refresh once; a spent one means re-authorise', async () => {
     const valid = new Set(['rt-1']);
     let n = 1;
     server.use(http.post(TOKEN_URL, async ({ request }) => {
@@ -162,20 +162,22 @@ describe('upstream OAuth', () => {
       if (!valid.delete(presented)) return HttpResponse.json({ error: 'invalid_grant', error_description: 'refresh token already used' }, { status: 400 });
       const next = `rt-${++n}`;
       valid.add(next);
+      await delay(20);
       return HttpResponse.json({ access_token: `at-${n}`, token_type: 'Bearer', expires_in: 3600, refresh_token: next });
     }));
-    let stored = 'rt-1';
-    const order: string[] = [];
-    const tokens = new UpstreamTokens({
-      tokenEndpoint: TOKEN_URL, clientId: 'cid', clientSecret: 's', allowInsecure: true,
-      refresh: { current: () => stored, persist: async (next) => { order.push(`persist ${next}`); stored = next; } },
-    });
-    const [a, b] = await Promise.all([tokens.accessToken(), tokens.accessToken()]);
-    order.push(`use ${a}`);
-    expect([a, b]).toEqual(['at-2', 'at-2']);
-    expect(order).toEqual(['persist rt-2', 'use at-2']);
-    // Someone else spent the stored token: this one is refused, and the source needs a person.
-    const stale = new UpstreamTokens({ tokenEndpoint: TOKEN_URL, clientId: 'cid', clientSecret: 's', allowInsecure: true, refresh: { current: () => 'rt-1', persist: async () => {} } });
+    const store = memoryTokenStore({ refreshToken: 'rt-1' });
+    const options = { tokenEndpoint: TOKEN_URL, clientId: 'cid', clientSecret: 's', allowInsecure: true, grant: 'refresh_token' as const, store };
+    // Two runs at once (two instances, as two processes would have): one refresh, both get its token.
+    const [a, b] = [new UpstreamTokens(options), new UpstreamTokens(options)];
+    expect(await Promise.all([a.accessToken(), b.accessToken(), a.accessToken()])).toEqual(['at-2', 'at-2', 'at-2']);
+    expect(a.requests + b.requests).toBe(1);
+    expect(store.state).toMatchObject({ refreshToken: 'rt-2', accessToken: 'at-2' });
+    // The source refused at-2: the next token comes from a refresh, not from the store.
+    a.invalidate();
+    expect(await a.accessToken()).toBe('at-3');
+    expect(store.state.refreshToken).toBe('rt-3');
+    // Someone else spent the stored token: it is refused, and the source needs a person.
+    const stale = new UpstreamTokens({ ...options, store: memoryTokenStore({ refreshToken: 'rt-1' }) });
     await expect(stale.accessToken()).rejects.toBeInstanceOf(ReauthorizeError);
   });
 });
