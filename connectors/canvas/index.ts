@@ -125,8 +125,7 @@ class CanvasRun {
   readonly #full: boolean;
   readonly #today: string;
   readonly #sectionMode: boolean;
-  readonly #complete: Set<EntityName>;
-  readonly #log = new PullLog('Canvas');
+  readonly #log: PullLog;
   /** Roles each Canvas user's live enrollments imply (`role|org`), and who observes whom. */
   readonly #roles = new Map<string, Set<string>>();
   readonly #observers = new Map<string, Set<string>>();
@@ -139,11 +138,11 @@ class CanvasRun {
     this.#full = options.full;
     this.#today = options.today;
     this.#sectionMode = options.sectionMode;
-    this.#complete = new Set(options.full ? ALL : ['org', 'academicSession']);
+    this.#log = new PullLog('Canvas', options.full ? ALL : ['org', 'academicSession']);
   }
 
   complete(): readonly EntityName[] {
-    return [...this.#complete];
+    return this.#log.complete();
   }
 
   async *batches(): AsyncGenerator<RecordBatch> {
@@ -266,16 +265,9 @@ class CanvasRun {
     }
   }
 
-  /** A listing this token may not read: skipped with an issue; what depends on it is not complete. */
-  async *#scope<T>(kind: keyof typeof SCOPES, what: string, pages: AsyncGenerator<T[]>, onSkip?: () => void): AsyncGenerator<T[]> {
-    try {
-      yield* pages;
-    } catch (error) {
-      if (!(error instanceof CanvasPermissionError)) throw error;
-      for (const entity of SCOPES[kind].incomplete) this.#complete.delete(entity);
-      this.#log.add(SCOPES[kind].entity, 'warning', 'scope_skipped', `skipped ${what}: ${error.message}`);
-      onSkip?.();
-    }
+  /** A listing this token may not read: skipped with an issue (see PullLog.skippable). */
+  #scope<T>(kind: keyof typeof SCOPES, what: string, pages: AsyncGenerator<T[]>, onSkip?: () => void): AsyncGenerator<T[]> {
+    return this.#log.skippable(pages, SCOPES[kind], what, (e) => (e instanceof CanvasPermissionError ? e.message : undefined), onSkip);
   }
 }
 

@@ -60,6 +60,8 @@ export class HttpClient {
   readonly #origin: string;
   /** Extra wait before the next request, raised by throttle signals. */
   #pace = 0;
+  /** No request before this time (epoch ms): the server's budget refills then. */
+  #resumeAt = 0;
 
   constructor(options: HttpClientOptions) {
     this.#options = { timeoutMs: 30_000, retries: 4, baseDelayMs: 500, maxDelayMs: 30_000, lowWater: 100, sleep: defaultSleep, ...options };
@@ -86,6 +88,8 @@ export class HttpClient {
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       if (this.#pace) await sleep(this.#pace, signal);
+      if (this.#resumeAt > Date.now()) await sleep(this.#resumeAt - Date.now(), signal);
+      this.#resumeAt = 0;
       let response: Response;
       try {
         const timeout = AbortSignal.timeout(this.#options.timeoutMs);
@@ -116,9 +120,18 @@ export class HttpClient {
     }
   }
 
-  /** Slows down while the server says the budget is low, and speeds up again when it recovers. */
+  /**
+   * Slows down while the server says the budget is low, and speeds up again when it recovers. A
+   * server that says when its budget refills (`X-Rate-Limit-Reset`, seconds: Brightspace) is simply
+   * not asked again before then once the budget runs low.
+   */
   #adjustPace(response: Response) {
     const remaining = Number(response.headers.get('x-rate-limit-remaining') ?? Number.NaN);
+    const reset = Number(response.headers.get('x-rate-limit-reset') ?? Number.NaN);
+    if (Number.isFinite(remaining) && remaining < this.#options.lowWater && Number.isFinite(reset) && reset > 0) {
+      this.#resumeAt = Date.now() + Math.min(reset * 1000, 5 * 60_000);
+      return;
+    }
     if (Number.isFinite(remaining) && remaining < this.#options.lowWater) {
       this.#pace = Math.min(this.#options.maxDelayMs, Math.max(this.#pace, this.#options.baseDelayMs) * (remaining <= 1 ? 4 : 1.5));
     } else if (response.ok && this.#pace) {

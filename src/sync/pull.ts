@@ -1,18 +1,44 @@
 import type { z } from 'zod';
 import type { EntityName, RecordBatch, RecordsByEntity, SourceIssue, TombstoneRecord } from './records.ts';
 
+/** A listing a source may refuse: the entity it lists, and what cannot be complete without it. */
+export interface Scope { entity: EntityName; incomplete: readonly EntityName[] }
+
 /**
  * What HTTP connectors share while they read: objects checked against the fields their mapping
- * needs (the rest reported and left out, never aborting a page), and issues carried to the engine
- * on the next batch.
+ * needs (the rest reported and left out, never aborting a page), issues carried to the engine on the
+ * next batch, and which entities are still listed completely.
  */
 export class PullLog {
   readonly #system: string;
+  readonly #complete: Set<EntityName>;
   #pending: SourceIssue[] = [];
 
-  /** `system` names the source in messages and codes ("Canvas" → `invalid_canvas_object`). */
-  constructor(system: string) {
+  /** `system` names the source in messages and codes ("Canvas" → `invalid_canvas_object`); `complete`: what the run lists completely unless a scope is skipped. */
+  constructor(system: string, complete: readonly EntityName[] = []) {
     this.#system = system;
+    this.#complete = new Set(complete);
+  }
+
+  complete(): EntityName[] {
+    return [...this.#complete];
+  }
+
+  /**
+   * A listing's pages. If the source refuses it (`refused` says why, for errors that mean "this
+   * credential may not read that"), the listing ends there with a `scope_skipped` warning and what
+   * depends on it is no longer complete, so nothing of it is tombstoned; the run goes on.
+   */
+  async *skippable<T>(pages: AsyncIterable<T>, scope: Scope, what: string, refused: (error: unknown) => string | undefined, onSkip?: () => void): AsyncGenerator<T> {
+    try {
+      yield* pages;
+    } catch (error) {
+      const why = refused(error);
+      if (why === undefined) throw error;
+      for (const entity of scope.incomplete) this.#complete.delete(entity);
+      this.add(scope.entity, 'warning', 'scope_skipped', `skipped ${what}: ${why}`);
+      onSkip?.();
+    }
   }
 
   add(entity: string, severity: SourceIssue['severity'], code: string, message: string, nativeId: string | null = null, field: string | null = null) {

@@ -112,6 +112,16 @@ describe('HttpClient', () => {
     expect(waits[0]).toBeGreaterThanOrEqual(200);
   });
 
+  test('a budget that runs low with X-Rate-Limit-Reset waits for the reset before the next request', async () => {
+    server.use(http.get(`${BASE}/credits`, () => HttpResponse.json({}, { headers: { 'x-rate-limit-remaining': '40', 'x-rate-limit-reset': '12', 'x-request-cost': '10' } })));
+    const { c, waits } = client();
+    await c.get('/credits');
+    expect(waits).toEqual([]);
+    await c.get('/credits');
+    expect(waits.length).toBe(1);
+    expect(waits[0]).toBeGreaterThan(11_000);
+  });
+
   test('shutdown (an aborted signal) ends a request at once, and no retry follows', async () => {
     server.use(http.get(`${BASE}/hang`, async () => {
       await delay(5000);
