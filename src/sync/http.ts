@@ -91,10 +91,12 @@ export class HttpClient {
       if (this.#resumeAt > Date.now()) await sleep(this.#resumeAt - Date.now(), signal);
       this.#resumeAt = 0;
       let response: Response;
+      // Outside the retry: credentials that cannot be had (a refused refresh token) are not a network error.
+      const auth = await this.#options.headers?.();
       try {
         const timeout = AbortSignal.timeout(this.#options.timeoutMs);
         response = await fetch(target, {
-          headers: { accept: 'application/json', ...(await this.#options.headers?.()), ...headers },
+          headers: { accept: 'application/json', ...auth, ...headers },
           signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
           redirect: 'manual',
         });
