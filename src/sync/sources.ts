@@ -18,7 +18,7 @@ import { ReauthorizeError, type TokenStore } from './upstream-oauth.ts';
 export interface SourceInput {
   name: string;
   kind: string;
-  /** Every setting, secrets included; on update, a secret left out keeps its stored value. */
+  /** Every setting, secrets included; on update, a secret left out keeps its stored value, one sent as null is removed. */
   settings: Record<string, unknown>;
   schedule?: string | null;
   timezone?: string;
@@ -84,11 +84,13 @@ export async function saveSource(deps: SourceDeps, input: SourceInput, id?: numb
       const db = tx.getKysely();
       let stored: Record<string, unknown> = {};
       if (id !== undefined) {
-        const { rows } = await sql<{ secrets: string | null }>`select secrets from source where id = ${id} for update`.execute(db);
+        const { rows } = await sql<{ secrets: string | null }>`select secrets from source where id = ${id} for no key update`.execute(db);
         if (!rows[0]) throw new SourceError(`source ${id} does not exist`, 'missing');
         stored = rows[0].secrets ? deps.box.open<Record<string, unknown>>(rows[0].secrets) : {};
       }
-      const merged = { ...Object.fromEntries(Object.entries(stored).filter(([k]) => connector.secrets.includes(k))), ...input.settings };
+      // A setting sent as null is removed (a secret kept from before included).
+      const merged = Object.fromEntries(Object.entries({ ...Object.fromEntries(Object.entries(stored).filter(([k]) => connector.secrets.includes(k))), ...input.settings })
+        .filter(([, value]) => value !== null));
       const parsed = connector.settings.safeParse(merged);
       if (!parsed.success) throw new SourceError(`settings are not valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
       const secrets = Object.fromEntries(Object.entries(parsed.data).filter(([k]) => connector.secrets.includes(k)));
@@ -192,7 +194,7 @@ function sourceTokenStore(deps: SourceDeps, id: number): TokenStore {
   return {
     exclusive: (work) => deps.orm.em.fork().transactional(async (tx) => {
       const db = tx.getKysely();
-      const { rows } = await sql<{ secrets: string | null }>`select secrets from source where id = ${id} for update`.execute(db);
+      const { rows } = await sql<{ secrets: string | null }>`select secrets from source where id = ${id} for no key update`.execute(db);
       const secrets = rows[0]?.secrets ? deps.box.open<Record<string, string>>(rows[0].secrets) : {};
       const cache = secrets.tokenCache ? (JSON.parse(secrets.tokenCache) as { accessToken?: string; expiresAt?: number }) : {};
       const { state, value } = await work({ refreshToken: secrets.refreshToken, ...cache });
