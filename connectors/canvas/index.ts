@@ -3,9 +3,10 @@ import { z } from 'zod';
 import type { Connector, SyncContext } from '../../src/sync/connector.ts';
 import type { EntityName, RecordBatch, RecordsByEntity, TombstoneRecord } from '../../src/sync/records.ts';
 import type { HttpClientOptions } from '../../src/sync/http.ts';
-import { PullLog } from '../../src/sync/pull.ts';
+import { addTo, PullLog } from '../../src/sync/pull.ts';
+import { daySetting, idPrefixSetting, orgTypeSetting, secureUrl } from '../../src/sync/settings.ts';
 import { lastFullRun } from '../../src/sync/runs.ts';
-import { schoolYearAround } from '../../src/text/dates.ts';
+import { dateIn, schoolYearAround, zoneOr } from '../../src/text/dates.ts';
 import { CanvasClient, CanvasPermissionError } from './client.ts';
 import {
   canvasAccount, canvasCourse, canvasEnrollment, canvasSection, canvasTerm, canvasUser, CanvasMapper, compareIds, roleKey,
@@ -21,27 +22,21 @@ import {
  * is skipped with an issue, and every entity that depends on it is then not complete.
  */
 
-const orgType = z.enum(['district', 'school', 'department', 'local', 'state', 'national']);
-const day = z.iso.date();
-
 const settings = z
   .object({
-    baseUrl: z.url().describe('Canvas address, e.g. https://district.instructure.com').refine((url) => {
-      const u = new URL(url);
-      return u.protocol === 'https:' || (u.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname));
-    }, 'must be https (plain http only on this machine)'),
+    baseUrl: secureUrl('Canvas address, e.g. https://district.instructure.com'),
     accountId: z.string().regex(/^\d+$|^sis_account_id:.+$/, 'a Canvas account id, or sis_account_id:…').default('1').describe('Account whose tree is synced (the root account for a whole district)'),
     accessToken: z.string().min(1).optional().describe('An admin access token; or use clientId, clientSecret and refreshToken'),
     clientId: z.string().min(1).optional().describe('Developer key id, for OAuth2 refresh'),
     clientSecret: z.string().min(1).optional(),
     refreshToken: z.string().min(1).optional(),
     classUnit: z.enum(['course', 'section']).default('course').describe('A OneRoster class is a Canvas course, or each of its sections'),
-    rootOrgType: orgType.default('district'),
+    rootOrgType: orgTypeSetting.default('district'),
     schoolDepth: z.coerce.number().int().min(1).max(10).default(1).describe('Depth of the sub-accounts that are schools (1: the root account\'s children)'),
-    orgTypes: z.record(z.string(), orgType).default({}).describe('Org type per Canvas account id, over the depth rule'),
-    termStartDate: day.optional().describe('Start of terms without dates (default: 1 July of the current school year)'),
-    termEndDate: day.optional().describe('End of terms without dates (default: 30 June of the current school year)'),
-    idPrefix: z.string().regex(/^[^\s]+$/).optional().describe('Prefix of every sourcedId (default canvas:<host>)'),
+    orgTypes: z.record(z.string(), orgTypeSetting).default({}).describe('Org type per Canvas account id, over the depth rule'),
+    termStartDate: daySetting.optional().describe('Start of terms without dates (default: 1 July of the current school year)'),
+    termEndDate: daySetting.optional().describe('End of terms without dates (default: 30 June of the current school year)'),
+    idPrefix: idPrefixSetting('canvas:<host>'),
     fullSyncHours: z.coerce.number().min(0).default(24).describe('Longest time between full runs; scheduled runs in between are incremental. 0: every run is full'),
   })
   .refine((s) => Boolean(s.accessToken) !== Boolean(s.clientId || s.clientSecret || s.refreshToken), 'give either accessToken or clientId, clientSecret and refreshToken')
@@ -73,13 +68,6 @@ function clientOf(s: Settings, ctx: SyncContext, http?: Partial<HttpClientOption
   });
 }
 
-function zoneOr(zone: string | null | undefined, fallback: string) {
-  try {
-    if (zone) return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
-  } catch { /* Canvas names a zone this runtime does not know */ }
-  return fallback;
-}
-
 /** The connector; `http` tunes the HTTP client (tests record waits instead of sleeping). */
 export function canvasConnector(http?: Partial<HttpClientOptions>): Connector {
   return {
@@ -99,7 +87,7 @@ export function canvasConnector(http?: Partial<HttpClientOptions>): Connector {
       // Read first, so bad credentials or a wrong account stop the run before it starts.
       const account = canvasAccount.parse(await client.get(`/api/v1/accounts/${s.accountId}`));
       const zone = zoneOr(account.default_time_zone, 'UTC');
-      const today = new Intl.DateTimeFormat('en-CA', { timeZone: zone }).format(new Date());
+      const today = dateIn(zone)(new Date().toISOString())!;
       const mapper = new CanvasMapper({
         idPrefix: s.idPrefix ?? `canvas:${new URL(s.baseUrl).host}`,
         rootOrgType: s.rootOrgType, schoolDepth: s.schoolDepth, orgTypes: s.orgTypes as Record<string, OrgType>, classUnit: s.classUnit,
@@ -213,8 +201,8 @@ class CanvasRun {
         listed.push(...this.#log.valid(canvasEnrollment, 'enrollment', page));
       }
       const { records, roles, observers } = this.#map.enrollments(course, listed);
-      for (const r of roles) add(this.#roles, r.user, roleKey(r));
-      for (const [student, observer] of observers) add(this.#observers, student, observer);
+      for (const r of roles) addTo(this.#roles, r.user, roleKey(r));
+      for (const [student, observer] of observers) addTo(this.#observers, student, observer);
       enrollments.push(...records);
       if (enrollments.length >= BATCH) yield this.#log.batch('enrollment', enrollments.splice(0));
     }
@@ -260,8 +248,8 @@ class CanvasRun {
     for (const row of rows) {
       if (!row.id.startsWith(prefix)) continue;
       const user = row.id.slice(prefix.length);
-      add(this.#roles, user, roleKey(row));
-      for (const agent of row.agents ?? []) if (agent.startsWith(prefix)) add(this.#observers, user, agent.slice(prefix.length));
+      addTo(this.#roles, user, roleKey(row));
+      for (const agent of row.agents ?? []) if (agent.startsWith(prefix)) addTo(this.#observers, user, agent.slice(prefix.length));
     }
   }
 
@@ -269,10 +257,4 @@ class CanvasRun {
   #scope<T>(kind: keyof typeof SCOPES, what: string, pages: AsyncGenerator<T[]>, onSkip?: () => void): AsyncGenerator<T[]> {
     return this.#log.skippable(pages, SCOPES[kind], what, (e) => (e instanceof CanvasPermissionError ? e.message : undefined), onSkip);
   }
-}
-
-function add(map: Map<string, Set<string>>, key: string, value: string) {
-  let set = map.get(key);
-  if (!set) map.set(key, (set = new Set()));
-  set.add(value);
 }

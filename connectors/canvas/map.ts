@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { dateIn } from '../../src/text/dates.ts';
 import { splitFullName } from '../../src/text/names.ts';
 import type {
   AcademicSessionRecord, ClassRecord, CourseRecord, EnrollmentRecord, OrgRecord, RoleRecord, TombstoneRecord, UserRecord,
@@ -62,11 +63,11 @@ export class CanvasMapper {
   readonly #accounts = new Map<string, { parent: string | null; type: OrgType }>();
   readonly #schools = new Set<string>();
   #root = '';
-  readonly #date: Intl.DateTimeFormat;
+  readonly #date: (timestamp: string | null | undefined) => string | undefined;
 
   constructor(settings: MapSettings) {
     this.#s = settings;
-    this.#date = new Intl.DateTimeFormat('en-CA', { timeZone: settings.timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    this.#date = dateIn(settings.timeZone);
   }
 
   id(kind: string, nativeId: string): string {
@@ -75,9 +76,7 @@ export class CanvasMapper {
 
   /** A Canvas timestamp as the calendar date it falls on in the district's zone. */
   date(timestamp: string | null | undefined): string | undefined {
-    if (!timestamp) return undefined;
-    const at = new Date(timestamp);
-    return Number.isNaN(at.getTime()) ? undefined : this.#date.format(at);
+    return this.#date(timestamp);
   }
 
   /** Orgs of an account tree (every account listed, root first); remembers the tree for schools. */

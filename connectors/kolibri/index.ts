@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Connector, SyncContext } from '../../src/sync/connector.ts';
 import type { HttpClientOptions } from '../../src/sync/http.ts';
 import { PullLog } from '../../src/sync/pull.ts';
+import { daySetting, idPrefixSetting } from '../../src/sync/settings.ts';
 import type { EntityName, RecordBatch, RecordsByEntity } from '../../src/sync/records.ts';
 import { schoolYearAround } from '../../src/text/dates.ts';
 import { KolibriClient } from './client.ts';
@@ -16,8 +17,6 @@ import {
  * the facility users. Kolibri has no change feed, and a whole facility is a few hundred requests.
  */
 
-const day = z.iso.date();
-
 const settings = z.object({
   baseUrl: z.url().describe('Kolibri address with its path prefix if it has one, e.g. http://10.0.0.5:8080 or https://school.example/kolibri/'),
   username: z.string().min(1).describe('A facility admin (or superuser) service account'),
@@ -25,9 +24,9 @@ const settings = z.object({
   facilityId: kolibriId.describe('The service account\'s facility'),
   facilityIds: z.array(kolibriId).optional().describe('Facilities to sync (default: every facility the account may read)'),
   districtName: z.string().min(1).optional().describe('Name of the district org standing for this Kolibri server (default "Kolibri (<host>)")'),
-  schoolYearStart: day.optional().describe('Start of the school year classrooms belong to (default 1 July of the current one)'),
-  schoolYearEnd: day.optional().describe('End of that school year (default 30 June)'),
-  idPrefix: z.string().regex(/^\S+$/).optional().describe('Prefix of every sourcedId (default kolibri:<host>)'),
+  schoolYearStart: daySetting.optional().describe('Start of the school year classrooms belong to (default 1 July of the current one)'),
+  schoolYearEnd: daySetting.optional().describe('End of that school year (default 30 June)'),
+  idPrefix: idPrefixSetting('kolibri:<host>'),
 });
 
 type Settings = z.output<typeof settings>;

@@ -68,3 +68,10 @@ export class PullLog {
     return { entity, records, issues: this.#pending.splice(0) } as RecordBatch;
   }
 }
+
+/** Adds `value` to the set under `key` (roles implied per user, observers per student). */
+export function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V) {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(value);
+}
