@@ -1,4 +1,5 @@
 import type { Connector } from '../src/sync/connector.ts';
+import { brightspace } from './brightspace/index.ts';
 import { canvas } from './canvas/index.ts';
 import { csvFolder } from './csv/index.ts';
 import { kolibri } from './kolibri/index.ts';
@@ -8,4 +9,5 @@ export const connectors: Record<string, Connector> = {
   [csvFolder.kind]: csvFolder,
   [canvas.kind]: canvas,
   [kolibri.kind]: kolibri,
+  [brightspace.kind]: brightspace,
 };

@@ -1,41 +1,23 @@
-import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { beforeEach, describe, expect, test } from 'vitest';
 import { canvasConnector } from '../../connectors/canvas/index.ts';
 import { CanvasMapper, namesOf } from '../../connectors/canvas/map.ts';
-import { SecretBox } from '../../src/auth/secret-box.ts';
-import { loadConfig } from '../../src/config/config.ts';
-import { createLogger } from '../../src/log.ts';
 import { Scheduler } from '../../src/schedule/scheduler.ts';
 import { getRun } from '../../src/sync/runs.ts';
-import { getSource, saveSource, syncSource, testSource, type SourceDeps } from '../../src/sync/sources.ts';
-import { activeIds, oneRosterReader, scheduledRuns, written } from '../support/connectors.ts';
-import { useTestDatabase } from '../support/db.ts';
+import { getSource, saveSource, syncSource, testSource } from '../../src/sync/sources.ts';
+import { activeIds, oneRosterReader, scheduledRuns, useConnectorHarness, withScheduler, written } from '../support/connectors.ts';
 import { FakeCanvas, smallCanvas } from '../msw/canvas.ts';
 
 const BASE = 'https://canvas.example.edu';
 const P = 'canvas:canvas.example.edu';
-const server = setupServer();
-beforeAll(() => server.listen({ onUnhandledFrame: 'error' }));
-afterAll(() => server.close());
 
-const db = useTestDatabase({ fresh: true });
-/** Waits the HTTP client would have slept, recorded instead. */
-let waits: number[] = [];
-const connector = canvasConnector({ sleep: async (ms) => void waits.push(ms) });
-const key = randomBytes(32);
-const deps = (): SourceDeps => ({
-  orm: db.orm, box: new SecretBox(key), connectors: { canvas: connector }, config: loadConfig({ DATA_DIR: './data/test-canvas', SYNC_HOLD_SHARE: '0.9' }), logger: createLogger('silent'),
-});
+const { server, db, waits, deps, sealedSecrets } = useConnectorHarness(canvasConnector, './data/test-canvas');
 let fake: FakeCanvas;
 beforeEach(() => {
-  waits = [];
   fake = new FakeCanvas(BASE, smallCanvas(), { maxPerPage: 2 });
   server.use(...fake.handlers());
 });
-afterEach(() => server.resetHandlers());
 
 const settings = { baseUrl: BASE, accountId: '1', accessToken: 'canvas-admin-token' };
 const register = (extra: Record<string, unknown> = {}, schedule?: string) => saveSource(deps(), { name: 'canvas', kind: 'canvas', settings: { ...settings, ...extra }, schedule });
@@ -242,8 +224,7 @@ describe('Canvas REST behaviour', () => {
     expect(waits.some((w) => w >= 3000)).toBe(true);
     expect(await active('user')).toHaveLength(7);
 
-    waits = [];
-    let budget = 600;
+      let budget = 600;
     fake.options.remaining = () => (budget -= 60);
     expect(await sync()).toMatchObject({ status: 'succeeded' });
     // Once the budget is low every request waits first.
@@ -388,7 +369,7 @@ describe('Canvas credentials', () => {
     server.use(...fake.handlers());
     await saveSource(deps(), { name: 'canvas', kind: 'canvas', settings: { baseUrl: BASE, accountId: '1', clientId: 'k', clientSecret: 's', refreshToken: 'rt-1' } });
     expect(await testSource(deps(), 'canvas')).toBe('account 1 "Lakeside Unified" is readable');
-    const sealed = async () => new SecretBox(key).open<Record<string, string>>((await q(sql<{ secrets: string }>`select secrets from source where name = 'canvas'`))[0]!.secrets);
+    const sealed = () => sealedSecrets('canvas');
     expect((await sealed()).refreshToken).toBe('rt-rotated-1');
     // The run uses the access token the test got; once Canvas refuses it, a refresh spends rt-rotated-1.
     expect(await sync()).toMatchObject({ status: 'succeeded' });
@@ -430,11 +411,8 @@ describe('Canvas runs', () => {
 
   test('end to end: scheduled → synced → served by the OneRoster API → a user removed in Canvas is tobedeleted after the next complete run', async () => {
     const get = await oneRosterReader(db.orm);
-
     await register({}, '* * * * * *');
-    const scheduler = new Scheduler(deps());
-    await scheduler.start(3600);
-    try {
+    await withScheduler(deps(), async () => {
       await scheduledRuns(db, 1);
       const users = await get(`/users?filter=${encodeURIComponent("username='rchen'")}`);
       expect(users.users).toEqual([expect.objectContaining({ sourcedId: `${P}:user:4027`, status: 'active', givenName: 'Riley', familyName: 'Chen', roles: [expect.objectContaining({ role: 'student' })] })]);
@@ -445,9 +423,7 @@ describe('Canvas runs', () => {
       fake.world.users = fake.world.users.filter((u) => u.id !== '4027');
       for (const x of fake.world.enrollments) if (x.user_id === '4027') x.enrollment_state = 'deleted';
       await scheduledRuns(db, 2);
-    } finally {
-      await scheduler.stop();
-    }
+    });
     // The scheduled run after a full one is incremental: Riley stays until a complete listing.
     expect((await get(`/users/${encodeURIComponent(`${P}:user:4027`)}`)).user.status).toBe('active');
     await sync('manual');

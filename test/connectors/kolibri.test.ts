@@ -1,17 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { beforeEach, describe, expect, test } from 'vitest';
 import { kolibriConnector } from '../../connectors/kolibri/index.ts';
-import { SecretBox } from '../../src/auth/secret-box.ts';
-import { loadConfig } from '../../src/config/config.ts';
-import { createLogger } from '../../src/log.ts';
-import { Scheduler } from '../../src/schedule/scheduler.ts';
 import { getRun } from '../../src/sync/runs.ts';
-import { getSource, saveSource, syncSource, testSource, type SourceDeps } from '../../src/sync/sources.ts';
-import { activeIds, oneRosterReader, scheduledRuns, written } from '../support/connectors.ts';
-import { useTestDatabase } from '../support/db.ts';
+import { getSource, saveSource, syncSource, testSource } from '../../src/sync/sources.ts';
+import { activeIds, oneRosterReader, scheduledRuns, useConnectorHarness, withScheduler, written } from '../support/connectors.ts';
 import { bigKolibri, FakeKolibri, smallKolibri } from '../msw/kolibri.ts';
 
 // A deployment behind a path prefix, on a school LAN.
@@ -21,24 +14,13 @@ const F1 = '4a7fd5b1c0d24b0e9d1e6f3b2a9c8d71';
 const C1 = 'c0ffee00c0ffee00c0ffee00c0ffee01';
 const C2 = 'c0ffee00c0ffee00c0ffee00c0ffee02';
 const JLEE = '9f1c2b3a4d5e6f708192a3b4c5d6e7f8';
-const server = setupServer();
-beforeAll(() => server.listen({ onUnhandledFrame: 'error' }));
-afterAll(() => server.close());
 
-const db = useTestDatabase({ fresh: true });
-let waits: number[] = [];
-const connector = kolibriConnector({ sleep: async (ms) => void waits.push(ms) });
-const key = randomBytes(32);
-const deps = (): SourceDeps => ({
-  orm: db.orm, box: new SecretBox(key), connectors: { kolibri: connector }, config: loadConfig({ DATA_DIR: './data/test-kolibri', SYNC_HOLD_SHARE: '0.9' }), logger: createLogger('silent'),
-});
+const { server, db, waits, deps } = useConnectorHarness(kolibriConnector, './data/test-kolibri');
 let fake: FakeKolibri;
 beforeEach(() => {
-  waits = [];
   fake = new FakeKolibri(BASE, smallKolibri());
   server.use(...fake.handlers());
 });
-afterEach(() => server.resetHandlers());
 
 const settings = { baseUrl: BASE, username: 'sync-admin', password: 'correct horse battery', facilityId: F1, schoolYearStart: '2026-08-17', schoolYearEnd: '2027-06-11' };
 const register = (extra: Record<string, unknown> = {}, schedule?: string) => saveSource(deps(), { name: 'kolibri', kind: 'kolibri', settings: { ...settings, ...extra }, schedule });
@@ -248,15 +230,8 @@ describe('Kolibri sessions and failures', () => {
 describe('Kolibri end to end', () => {
   test('scheduled → synced → served by the OneRoster API', async () => {
     const get = await oneRosterReader(db.orm);
-
     await register({}, '* * * * * *');
-    const scheduler = new Scheduler(deps());
-    await scheduler.start(3600);
-    try {
-      await scheduledRuns(db, 1);
-    } finally {
-      await scheduler.stop();
-    }
+    await withScheduler(deps(), () => scheduledRuns(db, 1));
     const [last] = await q(sql<{ id: number }>`select id::int as id from sync_run order by id desc limit 1`);
     expect((await getRun(db.orm, last!.id))!.status).toBe('succeeded');
     const students = await get(`/classes/${encodeURIComponent(`${P}:classroom:${C1}`)}/students`);

@@ -1,4 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
+import { setupServer } from 'msw/node';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { SecretBox } from '../../src/auth/secret-box.ts';
+import type { Connector } from '../../src/sync/connector.ts';
+import type { HttpClientOptions } from '../../src/sync/http.ts';
+import { Scheduler } from '../../src/schedule/scheduler.ts';
+import type { SourceDeps } from '../../src/sync/sources.ts';
 import { credentialFromToken } from '../../src/auth/admin-token.ts';
 import { createClient } from '../../src/auth/clients.ts';
 import { scopes } from '../../src/auth/scopes.ts';
@@ -8,11 +16,36 @@ import type { Orm } from '../../src/db/orm.ts';
 import { createApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { BASE_PATH } from '../../standards/oneroster/rest/operations.ts';
-import type { useTestDatabase } from './db.ts';
+import { useTestDatabase } from './db.ts';
 
 /** What connector tests share: what a run wrote, which rows are active, the OneRoster API as a vendor sees it. */
 
 type Db = ReturnType<typeof useTestDatabase>;
+
+/**
+ * A connector test file's harness: an msw server (unhandled requests are errors), a fresh database
+ * per test, the connector with its waits recorded instead of slept, and the sources' dependencies.
+ */
+export function useConnectorHarness(make: (http: Partial<HttpClientOptions>) => Connector, dataDir: string) {
+  const server = setupServer();
+  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }));
+  afterEach(() => server.resetHandlers());
+  afterAll(() => server.close());
+  const db = useTestDatabase({ fresh: true });
+  const key = randomBytes(32);
+  /** Waits the HTTP client would have slept. */
+  const waits: number[] = [];
+  beforeEach(() => void (waits.length = 0));
+  const connector = make({ sleep: async (ms) => void waits.push(ms) });
+  const deps = (): SourceDeps => ({
+    orm: db.orm, box: new SecretBox(key), connectors: { [connector.kind]: connector },
+    config: loadConfig({ DATA_DIR: dataDir, SYNC_HOLD_SHARE: '0.9' }), logger: createLogger('silent'),
+  });
+  /** The source's secrets as sealed in the database. */
+  const sealedSecrets = async (name: string) =>
+    new SecretBox(key).open<Record<string, string>>((await db.query(sql<{ secrets: string }>`select secrets from source where name = ${name}`))[0]!.secrets);
+  return { server, db, waits, deps, sealedSecrets };
+}
 
 /** Rows a run created, changed or tombstoned. */
 export const written = (counts: Record<string, { created: number; updated: number; tombstoned: number }>) =>
@@ -21,6 +54,17 @@ export const written = (counts: Record<string, { created: number; updated: numbe
 /** sourcedIds of a table's active rows, in order. */
 export const activeIds = async (db: Db, table: string) =>
   (await db.query(sql<{ id: string }>`select sourced_id as id from ${sql.table(table)} where status = 'active' order by sourced_id`)).map((r) => r.id);
+
+/** Runs `work` while a scheduler (as `npm start` runs it) schedules the sources; stops it after. */
+export async function withScheduler(deps: SourceDeps, work: () => Promise<void>) {
+  const scheduler = new Scheduler(deps);
+  await scheduler.start(3600);
+  try {
+    await work();
+  } finally {
+    await scheduler.stop();
+  }
+}
 
 /** Waits until `n` scheduled runs have finished. */
 export async function scheduledRuns(db: Db, n: number) {
