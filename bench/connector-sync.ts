@@ -23,7 +23,13 @@ export async function connectorSyncBench(
     title: string;
     connector: Connector;
     /** Starts the fake at `base` (it serves what `fetch` answers) and returns the source's settings. */
-    fake: (base: string) => { fetch: (request: Request) => Promise<Response>; requests: unknown[]; settings: Record<string, unknown> };
+    fake: (base: string) => {
+      fetch: (request: Request) => Promise<Response>;
+      requests: unknown[];
+      settings: Record<string, unknown>;
+      /** The refresh token that works now, for sources whose tokens rotate. */
+      refreshToken?: () => string;
+    };
     notes: (steps: { readOnly: Measured; first: Measured; again: Measured; requests: number }) => string[];
   },
 ): Promise<string> {
@@ -39,17 +45,6 @@ export async function connectorSyncBench(
   await saveSource(deps, { name: 'bench', kind: options.connector.kind, settings: fake.settings });
   const records = (counts: RunSummary['counts']) => Object.values(counts).reduce((n, c) => n + c.created + c.updated + c.unchanged, 0);
 
-  const readOnly = await measure('reading and mapping only', async () => {
-    const pull = (await options.connector.open({
-      source: { id: 0, name: 'read-only' }, settings: fake.settings, signal: new AbortController().signal, trigger: 'manual',
-      logger: deps.logger, config: deps.config, orm, tokens: memoryTokenStore({ refreshToken: fake.settings.refreshToken as string | undefined }),
-    }))!;
-    let rows = 0;
-    for await (const batch of pull.batches) rows += batch.records.length;
-    await pull.finished?.(undefined);
-    return { rows };
-  });
-  const requests = fake.requests.length;
   const sync = (label: string) =>
     measure(label, async () => {
       const summary = (await syncSource(deps, 'bench', 'manual'))!;
@@ -58,6 +53,19 @@ export async function connectorSyncBench(
     });
   const first = await sync('first sync (empty database)');
   const again = await sync('unchanged re-sync');
+  // Measured last: the runs above rotated any refresh token, and the baseline must not spend the source's.
+  const before = fake.requests.length;
+  const readOnly = await measure('reading and mapping only', async () => {
+    const pull = (await options.connector.open({
+      source: { id: 0, name: 'read-only' }, settings: fake.settings, signal: new AbortController().signal, trigger: 'manual',
+      logger: deps.logger, config: deps.config, orm, tokens: memoryTokenStore({ refreshToken: fake.refreshToken?.() }),
+    }))!;
+    let rows = 0;
+    for await (const batch of pull.batches) rows += batch.records.length;
+    await pull.finished?.(undefined);
+    return { rows };
+  });
+  const requests = fake.requests.length - before;
   server.close();
   const written = Object.values(again.detail!.summary.counts).reduce((n, c) => n + c.created + c.updated + c.tombstoned, 0);
   if (written !== 0) throw new Error(`unchanged re-sync wrote ${written} rows`);

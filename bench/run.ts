@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { startEmbedded } from '../src/db/embedded.ts';
 import { migrate, openOrm } from '../src/db/orm.ts';
 import { apiBench } from './api.ts';
+import { brightspaceBench } from './brightspace.ts';
 import { canvasBench } from './canvas.ts';
 import { csvImportBench } from './csv-import.ts';
 import { edfiBench } from './edfi.ts';
@@ -13,11 +14,11 @@ import { syncOverheadBench } from './sync-overhead.ts';
 import { scales, type Scale } from './generate.ts';
 
 /**
- * `npm run bench -- <reconcile|csv-import|api|sync-overhead|edfi|canvas|kolibri> [--scale small|district|large] [--slow-ms N]`: runs one benchmark on a throw-away
+ * `npm run bench -- <reconcile|csv-import|api|sync-overhead|edfi|canvas|kolibri|brightspace> [--scale small|district|large] [--slow-ms N]`: runs one benchmark on a throw-away
  * embedded PostgreSQL and writes its Markdown table to bench/results/<name>-<scale>.md.
  */
 
-const benchmarks = { reconcile: reconcileBench, 'csv-import': csvImportBench, api: apiBench, 'sync-overhead': syncOverheadBench, edfi: edfiBench, canvas: canvasBench, kolibri: kolibriBench } as const;
+const benchmarks = { reconcile: reconcileBench, 'csv-import': csvImportBench, api: apiBench, 'sync-overhead': syncOverheadBench, edfi: edfiBench, canvas: canvasBench, kolibri: kolibriBench, brightspace: brightspaceBench } as const;
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
