@@ -17,9 +17,11 @@ import { Scheduler } from '../schedule/scheduler.ts';
 import type { Orm } from '../db/orm.ts';
 import { exportCommand, importCommand } from './csv.ts';
 import { printJson } from './output.ts';
+import { adminsCommand } from './admins.ts';
 import { ClientsUsageError, clientsCommand } from './clients.ts';
 import { requireSecretsKey, sourceDeps, sourcesCommand, SourcesUsageError } from './sources.ts';
 import { signingKey, TokenIssuer } from '../auth/tokens.ts';
+import { AdminError, countAdmins } from '../auth/admins.ts';
 
 const usage = `Usage: rostergate <command> [options]
 
@@ -33,13 +35,18 @@ Commands:
   runs approve <id>         apply a held run
   runs reject <id>          discard a held run
   sources add --name N --kind K [--settings JSON] [--schedule CRON] [--timezone TZ] [--disabled]
-                            register a source to sync (kinds: csv-folder)
+                            register a source to sync (kinds: csv-folder, canvas, kolibri, brightspace)
   sources list | show <name> | test <name> | run <name>
                             sources, a connection test, a sync now
   clients create --name N --scopes S[,S] [--orgs ID[,ID]]
                             make an API client; prints its id and secret once
   clients list              API clients (never their secrets)
   clients revoke <id>       stop a client and its tokens
+  admins create --username U
+                            an admin console account (password from RG_ADMIN_PASSWORD or stdin,
+                            else one is made and printed once)
+  admins list | unlock <username>
+                            console accounts; lift a lockout
   import <zip|dir> [--source NAME] [--dry-run]
                             import a OneRoster CSV package (all or nothing)
   export <dir|file.zip> [--since DATETIME]
@@ -63,6 +70,7 @@ async function main(argv: string[]) {
       name: { type: 'string' },
       scopes: { type: 'string' },
       orgs: { type: 'string' },
+      username: { type: 'string' },
       kind: { type: 'string' },
       settings: { type: 'string' },
       schedule: { type: 'string' },
@@ -108,6 +116,8 @@ async function main(argv: string[]) {
       return withRuntime(config, logger, (orm) => sourcesCommand(sourceDeps(config, logger, orm), rest, values));
     case 'clients':
       return withRuntime(config, logger, (orm) => clientsCommand(orm, rest, { name: values.name, scopes: values.scopes, orgs: values.orgs }));
+    case 'admins':
+      return withRuntime(config, logger, (orm) => adminsCommand(orm, rest, { username: values.username }));
     case 'export':
       if (!rest[0]) throw new UsageError('export needs a target folder or a .zip file name');
       return withRuntime(config, logger, (orm) => exportCommand(orm, rest[0]!, values.since));
@@ -144,6 +154,9 @@ async function serveCommand(config: Config, logger: Logger) {
   const sources = sourceDeps(config, logger, runtime.orm);
   const app = createApp({ orm: runtime.orm, config, tokens, box: sources.box, credential, logger });
   await startServer(app, { port: config.PORT, host: config.HOST }, runtime.shutdown, logger);
+  if ((await countAdmins(runtime.orm)) === 0) {
+    process.stdout.write(`\nNo admin console account yet. Create the first one, then sign in at http://localhost:${config.PORT}/console:\n  npm run cli -- admins create --username <you>\n\n`);
+  }
   // Shutdown runs its steps last-added first: the scheduler stops (and its runs end) before the server and the ORM.
   const scheduler = new Scheduler(sources);
   await scheduler.start();
@@ -221,7 +234,7 @@ main(process.argv.slice(2))
   });
 
 function fail(error: unknown) {
-  if (error instanceof ConfigError || error instanceof UsageError || error instanceof RunStateError || error instanceof SourceBusyError || error instanceof ClientsUsageError || error instanceof SourcesUsageError || error instanceof SourceError) {
+  if (error instanceof ConfigError || error instanceof UsageError || error instanceof RunStateError || error instanceof SourceBusyError || error instanceof ClientsUsageError || error instanceof SourcesUsageError || error instanceof SourceError || error instanceof AdminError) {
     process.stderr.write(`rostergate: ${error.message}\n`);
     if (error instanceof UsageError) process.stderr.write(`\n${usage}`);
     process.exitCode = 2;

@@ -365,6 +365,35 @@ export const ApiClient = defineEntity({
   },
 });
 
+/** A person who signs in to the admin console. The password is stored as a scrypt hash only. */
+export const AdminAccount = defineEntity({
+  name: 'AdminAccount',
+  tableName: 'admin_account',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    username: p.text().unique(),
+    passwordHash: p.text(),
+    /** Failed sign-ins since the last good one; enough of them lock the account for a while. */
+    failedAttempts: p.integer().default(0),
+    lockedUntil: p.datetime(3).nullable(),
+    createdAt: p.datetime(3).defaultRaw('now()'),
+  },
+});
+
+/** A console session: the cookie holds a random token, the table only its SHA-256. */
+export const AdminSession = defineEntity({
+  name: 'AdminSession',
+  tableName: 'admin_session',
+  properties: {
+    tokenHash: p.text().primary(),
+    account: () => p.manyToOne(AdminAccount).deleteRule('cascade').index(),
+    /** Every form of the session carries it (CSRF). */
+    csrfToken: p.text(),
+    expiresAt: p.datetime(3),
+    createdAt: p.datetime(3).defaultRaw('now()'),
+  },
+});
+
 /**
  * Ed-Fi `/deletes` for items that leave no tombstone row of their own (an association that is a
  * child row of a person): written when such an item is deleted through the Ed-Fi door.
@@ -418,6 +447,8 @@ export const entities = [
   SyncRun,
   SyncIssue,
   ApiClient,
+  AdminAccount,
+  AdminSession,
   EdfiDocument,
   EdfiKeyChange,
   EdfiDeleted,
