@@ -17,6 +17,7 @@ import { adminAuth } from './admin/auth.ts';
 import { registerImportRoutes } from './admin/imports.ts';
 import { registerRunRoutes } from './admin/runs.ts';
 import { registerSourceRoutes } from './admin/sources.ts';
+import { consoleApp } from './console/index.ts';
 import { registerDocs } from './docs.ts';
 import { registerOAuthRoutes } from './oauth.ts';
 import { problem } from './problem.ts';
@@ -79,9 +80,11 @@ export function createApp({ orm, config, tokens, box, credential, logger }: AppD
   registerEdfi(app, orm, { authenticate, onError: (error) => logger.error('ed-fi request failed', { error }) });
 
   app.use('/admin/*', adminAuth(credential, authenticate));
+  const sourceDeps = { orm, config, logger, connectors, box: box ?? secretBox(config) };
   registerRunRoutes(app, orm);
   registerImportRoutes(app, orm, config, logger);
-  registerSourceRoutes(app, { orm, config, logger, connectors, box: box ?? secretBox(config) });
+  registerSourceRoutes(app, sourceDeps);
+  app.route('/', consoleApp(sourceDeps) as never);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi/admin.json', adminDocument);

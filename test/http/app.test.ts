@@ -71,6 +71,21 @@ describe('admin authentication', () => {
     }
   });
 
+  test('every console page but sign-in and its assets needs a session: pages redirect to sign-in, forms are refused', async () => {
+    const routes = app.routes.filter((r) => r.path.startsWith('/console') && r.method !== 'ALL' && r.path !== '/console/login' && !r.path.startsWith('/console/assets/'));
+    expect(routes.length).toBeGreaterThanOrEqual(15);
+    for (const { method, path } of routes) {
+      const concrete = path.replace(/:id\{[^}]*\}|:id|:token/g, (m) => (m === ':token' ? 'a'.repeat(24) : '1'));
+      const res = await app.request(concrete, { method, headers: { Authorization: TOKEN, cookie: 'rg_console=forged' } });
+      if (method === 'GET') {
+        expect(res.status, `${method} ${concrete}`).toBe(303);
+        expect(res.headers.get('location')).toMatch(/^\/console\/login\?next=/);
+      } else {
+        expect(res.status, `${method} ${concrete}`).toBe(401);
+      }
+    }
+  });
+
   test('the token is never logged', () => {
     expect(lines.join('\n')).not.toContain(TOKEN);
   });

@@ -152,8 +152,8 @@ export function registerImportRoutes(app: OpenAPIHono<AppEnv>, orm: Orm, config:
   );
 }
 
-/** Streams the upload to `path`, stopping at `limit` bytes. */
-async function receive(c: Context, path: string, limit: number): Promise<'ok' | 'too_large' | 'no_file' | 'unsupported'> {
+/** Streams the upload to `path`, stopping at `limit` bytes; a multipart form's other fields go to `fields`. */
+export async function receive(c: Context, path: string, limit: number, fields: Record<string, string> = {}): Promise<'ok' | 'too_large' | 'no_file' | 'unsupported'> {
   const type = c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase();
   const body = c.req.raw.body;
   if (!body) return 'unsupported';
@@ -165,7 +165,7 @@ async function receive(c: Context, path: string, limit: number): Promise<'ok' | 
       await pipeline(input, capped(limit), createWriteStream(path));
       return 'ok';
     }
-    if (type === 'multipart/form-data') return await fromMultipart(c, input, path, limit);
+    if (type === 'multipart/form-data') return await fromMultipart(c, input, path, limit, fields);
     input.destroy();
     return 'unsupported';
   } catch (error) {
@@ -186,9 +186,10 @@ function capped(limit: number) {
   });
 }
 
-function fromMultipart(c: Context, input: Readable, path: string, limit: number): Promise<'ok' | 'no_file'> {
+function fromMultipart(c: Context, input: Readable, path: string, limit: number, fields: Record<string, string>): Promise<'ok' | 'no_file'> {
   return new Promise((resolve, reject) => {
-    const form = busboy({ headers: { 'content-type': c.req.header('content-type')! }, limits: { fileSize: limit, files: 1 } });
+    const form = busboy({ headers: { 'content-type': c.req.header('content-type')! }, limits: { fileSize: limit, files: 1, fields: 20, fieldSize: 4096 } });
+    form.on('field', (name, value) => (fields[name] = value));
     let saving: Promise<void> | undefined;
     form.on('file', (name, stream) => {
       if (name !== 'file' || saving) {
