@@ -1,5 +1,6 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { metrics } from '../metrics.ts';
 import { bodyLimit } from 'hono/body-limit';
 import { authenticateClient } from '../auth/clients.ts';
 import type { TokenIssuer } from '../auth/tokens.ts';
@@ -16,6 +17,7 @@ import type { AppEnv } from './app.ts';
 type OAuthError = 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope';
 
 function oauthError(c: Context, status: 400 | 401, error: OAuthError, description: string, basic = false) {
+  metrics.token(error);
   if (basic || status === 401) c.header('WWW-Authenticate', 'Basic realm="rostergate", charset="UTF-8"');
   c.header('Cache-Control', 'no-store');
   return c.json({ error, error_description: description }, status);
@@ -109,6 +111,7 @@ export function registerOAuthRoutes(app: OpenAPIHono<AppEnv>, orm: Orm, tokens: 
     if (refused.length) return oauthError(c, 400, 'invalid_scope', `not granted to this client: ${refused.join(' ')}`);
     const granted = asked.length ? [...new Set(asked)] : client.scopes;
     const token = await tokens.issue(client.clientId, granted, client.orgs);
+    metrics.token('issued');
     logger.info('token issued', { requestId: c.get('requestId'), clientId: client.clientId, scope: granted.join(' ') });
     c.header('Cache-Control', 'no-store');
     c.header('Pragma', 'no-cache');

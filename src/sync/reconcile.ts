@@ -1,6 +1,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { Source, SyncIssue, SyncRun } from '../db/entities.ts';
+import { metrics } from '../metrics.ts';
 import { activeRows, applyTombstones, applyUpserts, countTombstones, type TombstonePlan } from './apply.ts';
 import { BloomFilter } from './bloom.ts';
 import { RunConnection } from './copy.ts';
@@ -291,6 +292,8 @@ async function applyRun(orm: MikroORM, plan: TombstonePlan, staged: Staged, shar
 }
 
 async function finish(em: EntityManager, runId: number, summary: Omit<RunSummary, 'runId'>): Promise<RunSummary> {
+  const { rows: named } = await sql<{ name: string }>`select s.name from sync_run r join source s on s.id = r.source_id where r.id = ${runId}`.execute(em.getKysely());
+  metrics.run(named[0]?.name ?? 'unknown', summary.status, summary.counts);
   await sql`update sync_run set status = ${summary.status}, complete = ${summary.complete},
       counts = ${JSON.stringify(summary.counts)}::jsonb, hold_reason = ${summary.holdReason ?? null},
       error = ${summary.error ?? null}, finished_at = ${summary.status === 'held' ? null : new Date()}
