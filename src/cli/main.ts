@@ -22,6 +22,7 @@ import { ClientsUsageError, clientsCommand } from './clients.ts';
 import { requireSecretsKey, sourceDeps, sourcesCommand, SourcesUsageError } from './sources.ts';
 import { signingKey, TokenIssuer } from '../auth/tokens.ts';
 import { AdminError, countAdmins } from '../auth/admins.ts';
+import { AuditLog } from '../audit.ts';
 
 const usage = `Usage: rostergate <command> [options]
 
@@ -152,7 +153,10 @@ async function serveCommand(config: Config, logger: Logger) {
   requireSecretsKey(config);
   const runtime = await openRuntime(config, logger, { migrate: true });
   const sources = sourceDeps(config, logger, runtime.orm);
-  const app = createApp({ orm: runtime.orm, config, tokens, box: sources.box, credential, logger });
+  const audit = new AuditLog(runtime.orm, logger);
+  // Added before the server, so it runs after it: the last requests' entries are written too.
+  runtime.shutdown.add('audit', () => audit.flush());
+  const app = createApp({ orm: runtime.orm, config, tokens, box: sources.box, credential, logger, audit });
   await startServer(app, { port: config.PORT, host: config.HOST }, runtime.shutdown, logger);
   if ((await countAdmins(runtime.orm)) === 0) {
     process.stdout.write(`\nNo admin console account yet. Create the first one, then sign in at http://localhost:${config.PORT}/console:\n  npm run cli -- admins create --username <you>\n\n`);

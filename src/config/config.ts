@@ -52,6 +52,14 @@ export const configSchema = z.object({
   CSV_MAX_FILE_BYTES: bytes.default(2 * GiB).describe('Largest uncompressed file in a CSV package, in bytes'),
   CSV_MAX_TOTAL_BYTES: bytes.default(8 * GiB).describe('Largest uncompressed CSV package, in bytes (all files together)'),
   IMPORT_MAX_UPLOAD_BYTES: bytes.default(GiB).describe('Largest upload POST /admin/imports accepts, in bytes'),
+  MAX_BODY_BYTES: bytes.default(1024 ** 2).describe('Largest request body of every other route, in bytes'),
+  REQUEST_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(60).describe('API requests taking longer are answered 503 (exports and uploads excepted)'),
+  RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).default(500).describe('Sustained API requests per second per client and process (0: no limit)'),
+  RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(2000).describe('API requests a client may send at once before the rate applies'),
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(400).describe('Audit records are deleted after this many days'),
+  TOMBSTONE_RETENTION_DAYS: z.coerce.number().int().min(1).default(180).describe('Tombstoned rows are purged after this many days (delta consumers must sync within it)'),
+  TRUST_PROXY: z.stringbool().default(false).describe('Trust X-Forwarded-Proto/-For from a reverse proxy (set only behind one)'),
+  CORS_ORIGINS: z.string().optional().describe('Comma-separated origins allowed to call the APIs from a browser (empty: CORS off)'),
 });
 
 export type Config = z.infer<typeof configSchema>;

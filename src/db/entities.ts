@@ -365,6 +365,29 @@ export const ApiClient = defineEntity({
   },
 });
 
+/**
+ * Who did what through the gateway's doors (FERPA: who saw which students): every API request, and
+ * every admin action, with the route pattern, the path (ids, never query strings: a filter can hold
+ * personal data), the status and how many records it returned or changed.
+ */
+export const AuditEvent = defineEntity({
+  name: 'AuditEvent',
+  tableName: 'audit_event',
+  properties: {
+    id: p.bigint().primary().autoincrement(),
+    at: p.datetime(3).defaultRaw('now()').index(),
+    /** client (an API client id), admin (the admin token), console (a console account), anonymous. */
+    actorKind: p.text(),
+    actor: p.text().nullable().index(),
+    method: p.text(),
+    route: p.text(),
+    path: p.text(),
+    status: p.integer(),
+    records: p.integer().nullable(),
+    requestId: p.text().nullable(),
+  },
+});
+
 /** A person who signs in to the admin console. The password is stored as a scrypt hash only. */
 export const AdminAccount = defineEntity({
   name: 'AdminAccount',
@@ -449,6 +472,7 @@ export const entities = [
   ApiClient,
   AdminAccount,
   AdminSession,
+  AuditEvent,
   EdfiDocument,
   EdfiKeyChange,
   EdfiDeleted,

@@ -2,6 +2,14 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { compress } from 'hono/compress';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import { HTTPException } from 'hono/http-exception';
+import { timeout } from 'hono/timeout';
+import type { Context } from 'hono';
+import { AuditLog } from '../audit.ts';
+import { metrics, httpMetrics, registry } from '../metrics.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { sql } from 'kysely';
 import type { AdminCredential } from '../auth/admin-token.ts';
 import { registerEdfi } from '../../standards/edfi/routes.ts';
@@ -13,6 +21,7 @@ import type { TokenIssuer } from '../auth/tokens.ts';
 import type { Config } from '../config/config.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../log.ts';
+import { registerAuditRoutes } from './admin/audit.ts';
 import { adminAuth } from './admin/auth.ts';
 import { registerImportRoutes } from './admin/imports.ts';
 import { registerRunRoutes } from './admin/runs.ts';
@@ -30,12 +39,14 @@ export interface AppDeps {
   box?: SecretBox;
   credential: AdminCredential;
   logger: Logger;
+  /** The audit trail (default: one of its own; the server flushes it at shutdown). */
+  audit?: AuditLog;
 }
 
 export type AppEnv = { Variables: { requestId: string; clientId?: string } };
 
 /** The gateway's HTTP surface: health, the admin API and its OpenAPI document. */
-export function createApp({ orm, config, tokens, box, credential, logger }: AppDeps) {
+export function createApp({ orm, config, tokens, box, credential, logger, audit = new AuditLog(orm, logger) }: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({
     // One error envelope for every validation failure, never zod's raw output.
     defaultHook: (result, c) => {
@@ -46,6 +57,7 @@ export function createApp({ orm, config, tokens, box, credential, logger }: AppD
   });
 
   app.use(requestId());
+  app.use(httpMetrics());
   // Security headers on every response; the gateway serves no third-party content.
   app.use(secureHeaders({ crossOriginResourcePolicy: 'same-origin', contentSecurityPolicy: { defaultSrc: ["'self'"], imgSrc: ["'self'", 'data:'], styleSrc: ["'self'", "'unsafe-inline'"] } }));
   // OneRoster pages run to hundreds of kilobytes of JSON; clients that accept gzip get a tenth of it.
@@ -59,7 +71,41 @@ export function createApp({ orm, config, tokens, box, credential, logger }: AppD
     });
   });
 
+  // Every body has a ceiling; CSV uploads stream to disk under their own (IMPORT_MAX_UPLOAD_BYTES).
+  const uploads = new Set(['/admin/imports', '/console/upload']);
+  const limitBody = bodyLimit({ maxSize: config.MAX_BODY_BYTES, onError: (c) => problem(c, 413, `The request body is larger than ${config.MAX_BODY_BYTES} bytes (MAX_BODY_BYTES).`) });
+  // The Ed-Fi door checks its own bodies, to answer in Ed-Fi's Problem Details.
+  app.use(async (c, next) => (uploads.has(c.req.path) || c.req.path.startsWith('/data/') ? next() : limitBody(c, next)));
+  const apis = ['/ims/*', '/data/*', '/changeQueries/*'];
+  for (const path of apis) {
+    app.use(path, timeout(config.REQUEST_TIMEOUT_SECONDS * 1000, () => new HTTPException(503, { message: `The request took longer than ${config.REQUEST_TIMEOUT_SECONDS} s.` })));
+    // Browsers may call the APIs only from origins the operator named.
+    if (config.CORS_ORIGINS) app.use(path, cors({ origin: config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean), exposeHeaders: ['X-Total-Count', 'Link', 'Total-Count', 'ETag'] }));
+  }
+  if (config.CORS_ORIGINS) app.use('/oauth/token', cors({ origin: config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean) }));
+  // Who read or changed what: every API request, every admin action.
+  const client = (c: Context) => {
+    const id = c.get('clientId' as never) as string | undefined;
+    return { actorKind: id ? ('client' as const) : ('anonymous' as const), actor: id ?? null };
+  };
+  for (const path of apis) app.use(path, audit.middleware(client));
+  app.use('/admin/*', audit.middleware((c) => (c.get('clientId' as never) ? client(c) : { actorKind: 'admin', actor: 'admin-token' })));
+  app.use('/console/*', audit.middleware(
+    (c) => ({ actorKind: 'console', actor: (c.get('admin' as never) as { username?: string } | undefined)?.username ?? null }),
+    (c) => c.req.method !== 'GET' || c.req.path.endsWith('.csv'),
+  ));
+  const limiter = new RateLimiter(config.RATE_LIMIT_PER_SECOND, config.RATE_LIMIT_BURST);
+  const rateLimit = (clientId: string) => {
+    const wait = limiter.take(clientId);
+    if (wait) metrics.rateLimited('api');
+    return wait;
+  };
+
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/metrics', async (c) => {
+    metrics.pool('orm', (await orm.em.getConnection().getNativeClient()) as never);
+    return c.body(await registry.metrics(), 200, { 'content-type': registry.contentType });
+  });
   app.get('/readyz', async (c) => {
     try {
       await sql`select 1`.execute(orm.em.fork().getKysely());
@@ -73,15 +119,16 @@ export function createApp({ orm, config, tokens, box, credential, logger }: AppD
   const authenticate = bearerAuthenticator(orm, tokens);
   registerOAuthRoutes(app, orm, tokens, logger);
   registerRostering(app, orm, {
-    maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate,
+    maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate, rateLimit,
     onError: (error) => logger.error('oneroster request failed', { error }),
   });
 
-  registerEdfi(app, orm, { authenticate, onError: (error) => logger.error('ed-fi request failed', { error }) });
+  registerEdfi(app, orm, { authenticate, rateLimit, maxBodyBytes: config.MAX_BODY_BYTES, onPool: (pool) => metrics.pool('edfi', pool), onError: (error) => logger.error('ed-fi request failed', { error }) });
 
   app.use('/admin/*', adminAuth(credential, authenticate));
   const sourceDeps = { orm, config, logger, connectors, box: box ?? secretBox(config) };
   registerRunRoutes(app, orm);
+  registerAuditRoutes(app, orm);
   registerImportRoutes(app, orm, config, logger);
   registerSourceRoutes(app, sourceDeps);
   app.route('/', consoleApp(sourceDeps) as never);
@@ -92,6 +139,7 @@ export function createApp({ orm, config, tokens, box, credential, logger }: AppD
 
   app.notFound((c) => problem(c, 404, `No route for ${c.req.method} ${c.req.path}.`));
   app.onError((error, c) => {
+    if (error instanceof HTTPException && error.status === 503) return problem(c, 503, error.message);
     logger.error('unhandled error', { requestId: c.get('requestId'), error });
     return problem(c, 500, 'Something went wrong on our side; the request id helps us find it.');
   });

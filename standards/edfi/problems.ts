@@ -47,6 +47,9 @@ export const problems = {
     status: 403, type: 'urn:ed-fi:api:security:authorization:access-denied:action', title: 'Authorization Denied',
     detail: 'Access to the requested data could not be authorized.', errors: [`The caller is not authorized to ${action} '${resource}' items.`],
   }),
+  tooManyRequests: (seconds: number): EdfiProblem => ({
+    status: 429, type: 'urn:ed-fi:api:too-many-requests', title: 'Too Many Requests', detail: `Too many requests from this client; retry after ${seconds} seconds.`,
+  }),
   notFound: (): EdfiProblem => ({ status: 404, type: 'urn:ed-fi:api:not-found', title: 'Not Found', detail: 'The specified data could not be found.' }),
   methodNotAllowed: (message: string): EdfiProblem => ({
     status: 405, type: 'urn:ed-fi:api:method-not-allowed', title: 'Method Not Allowed', detail: 'The request construction was invalid.', errors: [message],

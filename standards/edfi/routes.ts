@@ -3,6 +3,7 @@ import type { Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { sql, type RawBuilder } from 'kysely';
 import pg from 'pg';
+import { auditRecords } from '../../src/audit.ts';
 import type { Caller } from '../../src/auth/bearer.ts';
 import { orgsBelow } from '../../src/auth/clients.ts';
 import { edfiAllows } from '../../src/auth/scopes.ts';
@@ -28,6 +29,10 @@ export interface EdfiOptions {
   onError?: (error: unknown) => void;
   /** Largest request body accepted. */
   maxBodyBytes?: number;
+  /** Per-client rate limit: seconds to wait, 0 to go on. */
+  rateLimit?: (clientId: string) => number;
+  /** Told about the door's own connection pool (metrics). */
+  onPool?: (pool: pg.Pool) => void;
 }
 
 export const EDFI_BASES = ['/data/v3/ed-fi', '/data/ed-fi'];
@@ -71,6 +76,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
         options: '-c plan_cache_mode=force_generic_plan',
       });
       pool.on('error', (error) => options.onError?.(error));
+      options.onPool?.(pool);
     }
     return preparedOn(orm.em.fork(), pool);
   };
@@ -116,6 +122,11 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     }
     c.set('caller', caller);
     c.set('clientId', caller.clientId);
+    const wait = options.rateLimit?.(caller.clientId) ?? 0;
+    if (wait) {
+      c.header('Retry-After', String(wait));
+      return sendProblem(c, problems.tooManyRequests(wait));
+    }
     if (caller.orgs) c.set('edOrgs', await edOrgsOf(caller.orgs));
     await next();
   };
@@ -289,6 +300,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       if (!row.allowed) throw new ProblemError(problems.forbidden('read', resource.name));
       c.header('ETag', `"${row.etag}"`);
       if (tagsOf(c.req.header('if-none-match')).some((t) => t === row.etag || t === '*')) return c.body(null, 304);
+      auditRecords(c, 1);
       return c.body(row.item, 200, { 'content-type': 'application/json' });
     }));
 
@@ -312,6 +324,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       });
       c.header('Location', `${locationBase(c, resource)}/${written.edfiId}`);
       c.header('ETag', `"${written.etag}"`);
+      auditRecords(c, 1);
       return c.body(null, written.outcome === 'created' ? 201 : 200);
     });
     app.post(`${base}/:resource`, limiter, post);
@@ -387,6 +400,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     if (counted) c.header('Total-Count', String(counted[0]!.n));
     // A full page in `seq` order may have more after it (ODS/API 7.3 and DMS cursor paging).
     if (cursorable && rows[0]!.n === q.limit && rows[0]!.last) c.header('Next-Page-Token', pageToken(rows[0]!.last));
+    auditRecords(c, rows[0]!.n);
     return c.body(rows[0]!.items, 200, { 'content-type': 'application/json' });
   }
 

@@ -13,9 +13,11 @@ export function consoleApp(deps: SourceDeps): Hono<ConsoleEnv> {
   const asset = (body: string, type: string) => () => new Response(body, { headers: { 'content-type': type, 'cache-control': 'public, max-age=300' } });
   app.get('/console/assets/console.css', asset(css, 'text/css; charset=utf-8'));
   app.get('/console/assets/console.js', asset(js, 'text/javascript; charset=utf-8'));
-  registerSignIn(app, deps.orm);
-  app.use('/console/*', async (c, next) => (c.req.path === '/console/login' || c.req.path.startsWith('/console/assets/') ? next() : requireAdmin(deps.orm)(c, next)));
-  app.use('/console', requireAdmin(deps.orm));
+  const trustProxy = deps.config.TRUST_PROXY;
+  registerSignIn(app, deps.orm, trustProxy);
+  const admin = requireAdmin(deps.orm, trustProxy);
+  app.use('/console/*', async (c, next) => (c.req.path === '/console/login' || c.req.path.startsWith('/console/assets/') ? next() : admin(c, next)));
+  app.use('/console', admin);
   registerSignOut(app, deps.orm);
   registerDashboard(app, deps);
   registerRuns(app, deps);

@@ -8,7 +8,8 @@ import { notice, page } from './layout.ts';
 
 /**
  * Console sign-in. The session cookie is HttpOnly, SameSite=Strict, scoped to /console, and Secure
- * whenever the browser reached the gateway over HTTPS (directly or through a proxy saying so) or on
+ * whenever the browser reached the gateway over HTTPS (directly, or through a proxy saying so when
+ * TRUST_PROXY is set) or on
  * this machine; on plain HTTP elsewhere every page says the cookie travels in clear. Every POST
  * carries the session's CSRF token; the sign-in form a token of its own (double-submit cookie).
  */
@@ -18,9 +19,9 @@ export type ConsoleEnv = { Variables: { admin: { username: string; csrfToken: st
 const COOKIE = 'rg_console';
 const LOGIN_CSRF = 'rg_console_login';
 
-function transport(c: Context) {
+function transport(c: Context, trustProxy: boolean) {
   const url = new URL(c.req.url);
-  const https = url.protocol === 'https:' || c.req.header('x-forwarded-proto')?.split(',')[0]?.trim() === 'https';
+  const https = url.protocol === 'https:' || (trustProxy && c.req.header('x-forwarded-proto')?.split(',')[0]?.trim() === 'https');
   const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
   return { secure: https || local, insecure: !https && !local };
 }
@@ -42,9 +43,9 @@ async function csrfOf(c: Context): Promise<string | undefined> {
 }
 
 /** Every console page but sign-in needs a session; every POST its CSRF token. */
-export function requireAdmin(orm: Orm): MiddlewareHandler<ConsoleEnv> {
+export function requireAdmin(orm: Orm, trustProxy: boolean): MiddlewareHandler<ConsoleEnv> {
   return async (c, next) => {
-    const { insecure } = transport(c);
+    const { insecure } = transport(c, trustProxy);
     c.set('insecure', insecure);
     const session = await sessionOf(orm, getCookie(c, COOKIE));
     if (!session) {
@@ -62,10 +63,10 @@ export function requireAdmin(orm: Orm): MiddlewareHandler<ConsoleEnv> {
 /** A local path to go back to after sign-in, never another site. */
 const safeNext = (next: string | undefined) => (next && /^\/console(\/|$|\?)/.test(next) ? next : '/console');
 
-export function registerSignIn(app: Hono<ConsoleEnv>, orm: Orm) {
+export function registerSignIn(app: Hono<ConsoleEnv>, orm: Orm, trustProxy: boolean) {
   const form = (c: Context, message?: ReturnType<typeof notice>, status = 200, next = c.req.query('next')) => {
     const token = randomBytes(18).toString('base64url');
-    const { secure, insecure } = transport(c);
+    const { secure, insecure } = transport(c, trustProxy);
     setCookie(c, LOGIN_CSRF, token, { httpOnly: true, sameSite: 'Strict', path: '/console', secure, maxAge: 3600 });
     return page(c, { title: 'Sign in', insecure, status }, html`
 ${message ?? ''}
@@ -93,7 +94,7 @@ ${message ?? ''}
         : 'Wrong username or password.'), 401, next);
     }
     deleteCookie(c, LOGIN_CSRF, { path: '/console' });
-    setCookie(c, COOKIE, result.token, { httpOnly: true, sameSite: 'Strict', path: '/console', secure: transport(c).secure });
+    setCookie(c, COOKIE, result.token, { httpOnly: true, sameSite: 'Strict', path: '/console', secure: transport(c, trustProxy).secure });
     return c.redirect(safeNext(next), 303);
   });
 }

@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { sql, type RawBuilder } from 'kysely';
 import type { Caller } from '../../../src/auth/bearer.ts';
+import { auditRecords } from '../../../src/audit.ts';
 import { orgsBelow } from '../../../src/auth/clients.ts';
 import { scopes } from '../../../src/auth/scopes.ts';
 import { discoveryDocument, DISCOVERY_PATH } from './discovery.ts';
@@ -22,6 +23,8 @@ export interface RosteringOptions {
   authenticate: (header: string | undefined) => Promise<Caller | undefined>;
   /** Failures that do not fail the request (filling the JSON cache). */
   onError?: (error: unknown) => void;
+  /** Per-client rate limit: seconds to wait, 0 to go on. */
+  rateLimit?: (clientId: string) => number;
 }
 
 type Env = { Variables: { caller: Caller; orgScope?: string[]; clientId?: string } };
@@ -93,6 +96,11 @@ export function registerRostering(app: Hono<any>, orm: MikroORM, options: Roster
     c.set('caller', caller);
     // The request log names who read what (the gateway's access log is its first audit trail).
     c.set('clientId', caller.clientId);
+    const wait = options.rateLimit?.(caller.clientId) ?? 0;
+    if (wait) {
+      c.header('Retry-After', String(wait));
+      return imsxError(c, 429, 'server_busy', `Too many requests from this client; retry after ${wait} s.`);
+    }
     if (caller.orgs) c.set('orgScope', await orgsBelow(orm, caller.orgs));
     await next();
   };
@@ -126,6 +134,7 @@ export function registerRostering(app: Hono<any>, orm: MikroORM, options: Roster
         const { item, unknownFields } = await getOne(em, sel, params.sourcedId!, options.onError);
         if (!item) return imsxError(c, 404, 'unknownobject', `No ${operation.key} with sourcedId ${params.sourcedId}.`);
         warnUnknown(c, unknownFields);
+        auditRecords(c, 1);
         return c.body(`{"${operation.key}":${item}}`, 200, { 'content-type': 'application/json' });
       }
       const requested = intParam(c, 'limit', 100, 1);
@@ -138,6 +147,7 @@ export function registerRostering(app: Hono<any>, orm: MikroORM, options: Roster
       c.header('X-Total-Count', String(page.total));
       c.header('Link', linkHeader(c, limit, offset, page.total));
       if (limit < requested) c.header('X-Limit-Applied', String(limit));
+      auditRecords(c, Math.max(0, Math.min(limit, page.total - offset)));
       return c.body(`{"${operation.key}":${page.items}}`, 200, { 'content-type': 'application/json' });
     } catch (error) {
       if (error instanceof RequestError) return imsxError(c, 400, error.codeMinor, error.message);
