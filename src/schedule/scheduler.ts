@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import cron, { type ScheduledTask } from 'node-cron';
 import { RunConnection } from '../sync/copy.ts';
+import { purgeAudit } from '../audit.ts';
+import { purgeTombstones } from '../sync/purge.ts';
 import { purgeRuns } from '../sync/runs.ts';
 import { dropStageTables } from '../sync/stage.ts';
 import { SourceBusyError } from '../sync/reconcile.ts';
@@ -11,7 +13,8 @@ import { syncSource, type SourceDeps } from '../sync/sources.ts';
  * source; reconcile's per-source advisory lock lets only one of them run it, the others skip that
  * tick (and a tick that comes while this process still runs the source is skipped too). Sources
  * changed through any process are picked up by a poll. Runs left `running` by a process that died
- * are closed as failed.
+ * are closed as failed by any live process at its next poll; the same process purges what is past
+ * its retention window (runs, audit entries, tombstones) hourly.
  */
 export class Scheduler {
   readonly #deps: SourceDeps;
@@ -31,18 +34,25 @@ export class Scheduler {
     let polls = 0;
     this.#poll = setInterval(() => {
       this.reload().catch((error: unknown) => this.#deps.logger.error('scheduler reload failed', { error }));
+      // A process that died mid-run is noticed by the others, not only at their next start.
+      sweepOrphanedRuns(this.#deps).catch((error: unknown) => this.#deps.logger.error('orphaned run sweep failed', { error }));
       // Old runs go about once an hour.
       if (++polls % Math.max(1, Math.round(3600 / pollSeconds)) === 0) void this.#purge();
     }, pollSeconds * 1000);
     this.#poll.unref();
   }
 
+  /** Old runs, audit entries and tombstones go, each after its retention window. */
   async #purge() {
+    const { orm, config, logger } = this.#deps;
     try {
-      const purged = await purgeRuns(this.#deps.orm, this.#deps.config.RUN_RETENTION_DAYS);
-      if (purged) this.#deps.logger.info('old runs deleted', { runs: purged, olderThanDays: this.#deps.config.RUN_RETENTION_DAYS });
+      const runs = await purgeRuns(orm, config.RUN_RETENTION_DAYS);
+      const audit = await purgeAudit(orm, config.AUDIT_RETENTION_DAYS);
+      const tombstones = await purgeTombstones(orm, config.TOMBSTONE_RETENTION_DAYS);
+      const rows = Object.values(tombstones).reduce((n, x) => n + x, 0);
+      if (runs || audit || rows) logger.info('retention purge', { runs, auditEntries: audit, tombstones: rows, days: { runs: config.RUN_RETENTION_DAYS, audit: config.AUDIT_RETENTION_DAYS, tombstones: config.TOMBSTONE_RETENTION_DAYS } });
     } catch (error) {
-      this.#deps.logger.error('deleting old runs failed', { error });
+      logger.error('retention purge failed', { error });
     }
   }
 

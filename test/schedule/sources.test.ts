@@ -108,6 +108,36 @@ describe('scheduler', () => {
     for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.started.getTime()).toBeGreaterThanOrEqual(sorted[i - 1]!.finished!.getTime());
   });
 
+  test('a process killed (SIGKILL) mid-run applies nothing, and a live process closes its run as failed', { timeout: 60_000 }, async () => {
+    await saveSource(deps(), { name: 'lms', kind: 'fake', settings: { token: 't', delayMs: 20_000 } });
+    const child = spawn(process.execPath, [join(process.cwd(), 'test/support/sync-child.ts'), db.url, key.toString('base64'), 'lms'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+    const runId = Number(/run (\d+)/.exec(String(line))![1]);
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    expect((await db.query(sql<{ status: string }>`select status from sync_run where id = ${runId}`))[0]!.status).toBe('running');
+    // The other process notices within a poll, not only when it restarts.
+    const scheduler = new Scheduler(deps());
+    await scheduler.start(1);
+    try {
+      for (let i = 0; i < 50; i++) {
+        const [row] = await db.query(sql<{ status: string }>`select status from sync_run where id = ${runId}`);
+        if (row!.status !== 'running') break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      await scheduler.stop();
+    }
+    const [row] = await db.query(sql<{ status: string; error: string }>`select status, error from sync_run where id = ${runId}`);
+    expect(row).toMatchObject({ status: 'failed', error: expect.stringMatching(/stopped before it finished/) });
+    // Nothing of the run reached the shared schema, and its stage is gone.
+    const counts = await db.query(sql<{ n: number }>`select (select count(*) from org) + (select count(*) from "user") + (select count(*) from enrollment) as n`);
+    expect(Number(counts[0]!.n)).toBe(0);
+    const stages = await db.query(sql<{ n: number }>`select count(*)::int as n from pg_tables where tablename like ${`stage_${runId}_%`}`);
+    expect(stages[0]!.n).toBe(0);
+  });
+
   test('finished runs past the retention are deleted with their issues; held and running runs stay', async () => {
     await saveSource(deps(), { name: 'lms', kind: 'fake', settings: { token: 't' } });
     await db.query(sql`insert into sync_run (source_id, mode, status, started_at, finished_at)
