@@ -37,7 +37,7 @@ export async function openRuntime(config: Config, logger: Logger, options: { mig
     url = embedded.url(EMBEDDED_DB);
     logger.info('embedded postgres started', { port: config.EMBEDDED_PG_PORT, dataDir: config.DATA_DIR, ms: Date.now() - started });
   }
-  const orm = await openOrm(url);
+  const orm = await openOrm(url, { readUrl: config.DATABASE_READ_URL });
   shutdown.add('orm', () => orm.close());
   if (options.migrate) {
     const applied = await migrate(orm);

@@ -16,6 +16,10 @@ export const configSchema = z.object({
     .url({ protocol: /^postgres(ql)?$/ })
     .optional()
     .describe('PostgreSQL server to use; when unset an embedded PostgreSQL is started under DATA_DIR'),
+  DATABASE_READ_URL: z
+    .url({ protocol: /^postgres(ql)?$/ })
+    .optional()
+    .describe('A read replica of DATABASE_URL; OneRoster API reads go there'),
   DATA_DIR: z.string().min(1).default('./data').describe('Folder for the embedded database and generated secrets'),
   EMBEDDED_PG_PORT: z.coerce
     .number()

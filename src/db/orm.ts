@@ -5,9 +5,11 @@ import { entities, routines, workingTables } from './entities.ts';
 
 export const migrationsDir = fileURLToPath(new URL('../../migrations', import.meta.url));
 
-export function ormConfig(clientUrl: string, options: { debug?: boolean; poolMax?: number } = {}) {
+export function ormConfig(clientUrl: string, options: { debug?: boolean; poolMax?: number; readUrl?: string } = {}) {
   return defineConfig({
     clientUrl,
+    // Reads that ask for the read side (the OneRoster API) go to a replica when one is configured.
+    ...(options.readUrl ? { replicas: [{ name: 'read', clientUrl: options.readUrl }] } : {}),
     entities,
     routines,
     extensions: [Migrator],
@@ -28,7 +30,7 @@ export function ormConfig(clientUrl: string, options: { debug?: boolean; poolMax
   });
 }
 
-export async function openOrm(clientUrl: string, options?: { debug?: boolean; poolMax?: number }) {
+export async function openOrm(clientUrl: string, options?: { debug?: boolean; poolMax?: number; readUrl?: string }) {
   return MikroORM.init(ormConfig(clientUrl, options));
 }
 

@@ -210,8 +210,8 @@ async function totalOf(db: Kysely<any>, query: ReturnType<typeof listQueries>['t
 }
 
 export async function listPage(em: EntityManager, sel: Selection, query: ListQuery, onError?: (error: unknown) => void) {
-  const db = em.getKysely() as Kysely<any>;
-  const version = runPrepared(em, sql<{ v: string }>`select last_value::text as v from change_version_seq`).then((r) => r[0]!.v);
+  const db = em.getKysely({ type: 'read' }) as Kysely<any>;
+  const version = runPrepared(em, sql<{ v: string }>`select last_value::text as v from change_version_seq`, 'read').then((r) => r[0]!.v);
   const plain = listQueries(sel, query);
   // Deep pages of the default order may start from a known id (see `starts`).
   const keyed = query.offset > 0 && !query.sort;
@@ -224,7 +224,7 @@ export async function listPage(em: EntityManager, sel: Selection, query: ListQue
   }
   const { page, total, unknownFields } = start === undefined ? plain : listQueries(sel, query, start);
   const fixedShape = !query.filter && !sel.fields?.length;
-  const pageRows = fixedShape ? runPrepared(em, page) : page.execute(db).then((r) => r.rows);
+  const pageRows = fixedShape ? runPrepared(em, page, 'read') : page.execute(db).then((r) => r.rows);
   const [rows, count] = await Promise.all([pageRows, totalOf(db, total, version)]);
   if (keyed && start === undefined && rows[0]) {
     const v = await version;
@@ -235,21 +235,22 @@ export async function listPage(em: EntityManager, sel: Selection, query: ListQue
     }
     if (entry.byOffset.size < 10_000) entry.byOffset.set(query.offset, rows[0].id);
   }
-  remember(db, sel.resource, rows, onError);
+  remember(em, sel.resource, rows, onError);
   return { items: `[${rows.map((r) => r.j).join(',')}]`, count: rows.length, total: count, unknownFields };
 }
 
 export async function getOne(em: EntityManager, sel: Selection, id: string, onError?: (error: unknown) => void) {
   const table = sql.table(sel.resource.table);
-  const db = em.getKysely() as Kysely<any>;
+  const db = em.getKysely({ type: 'read' }) as Kysely<any>;
   const ids = sql`(select t.sourced_id as id, 1 as n from ${table} t ${whereOf(sel, [sql`t.sourced_id = ${id}`])})`;
   const { query, unknown } = pageJson(sel, ids);
-  const rows = sel.fields?.length ? (await query.execute(db)).rows : await runPrepared(em, query);
-  remember(db, sel.resource, rows, onError);
+  const rows = sel.fields?.length ? (await query.execute(db)).rows : await runPrepared(em, query, 'read');
+  remember(em, sel.resource, rows, onError);
   return { item: rows[0]?.j, unknownFields: unknown };
 }
 
-function remember(db: Kysely<any>, resource: Resource, rows: { miss: boolean; id: string }[], onError?: (error: unknown) => void) {
+/** Rendered JSON the page had to build goes into the cache, on the primary (a replica is read-only). */
+function remember(em: EntityManager, resource: Resource, rows: { miss: boolean; id: string }[], onError?: (error: unknown) => void) {
   const missed = rows.filter((r) => r.miss).map((r) => r.id);
-  if (missed.length) fillCache(db, resource, missed).catch((error: unknown) => onError?.(error));
+  if (missed.length) fillCache(em.getKysely() as Kysely<any>, resource, missed).catch((error: unknown) => onError?.(error));
 }
