@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { clean } from '../../src/sync/pull.ts';
 import { dateIn } from '../../src/text/dates.ts';
 import type { AcademicSessionRecord, ClassRecord, CourseRecord, EnrollmentRecord, OrgRecord, RoleRecord, UserRecord } from '../../src/sync/records.ts';
 
@@ -42,11 +43,6 @@ export interface BrightspaceMapSettings {
   schoolYear: { startDate: string; endDate: string };
   timeZone: string;
 }
-
-const clean = <T extends object>(record: T): T => {
-  for (const key of Object.keys(record) as (keyof T)[]) if (record[key] === undefined || record[key] === null) delete record[key];
-  return record;
-};
 
 export class BrightspaceMapper {
   readonly #s: BrightspaceMapSettings;

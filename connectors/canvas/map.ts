@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { clean } from '../../src/sync/pull.ts';
 import { dateIn } from '../../src/text/dates.ts';
 import { splitFullName } from '../../src/text/names.ts';
 import type {
@@ -276,10 +277,4 @@ export function namesOf(user: Pick<CanvasUser, 'name' | 'sortable_name' | 'first
 /** Numeric ids in numeric order, whatever their length. */
 export function compareIds(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
-}
-
-/** Drops undefined fields, so a record's JSON (and hash) does not depend on how it was built. */
-function clean<T extends object>(record: T): T {
-  for (const key of Object.keys(record) as (keyof T)[]) if (record[key] === undefined) delete record[key];
-  return record;
 }

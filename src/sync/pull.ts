@@ -75,3 +75,9 @@ export function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V) {
   if (!set) map.set(key, (set = new Set()));
   set.add(value);
 }
+
+/** Drops absent fields (undefined or null), so a record's JSON (and hash) does not depend on how it was built. */
+export function clean<T extends object>(record: T): T {
+  for (const key of Object.keys(record) as (keyof T)[]) if (record[key] === undefined || record[key] === null) delete record[key];
+  return record;
+}

@@ -55,10 +55,8 @@ export function registerDashboard(app: Hono<ConsoleEnv>, deps: SourceDeps) {
         (select to_char(max(r.finished_at) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') from sync_run r where r.source_id = s.id and r.status = 'succeeded') as "lastGood"
       from source s`.execute(db);
     const bySource = new Map(last.map((r) => [r.source, r]));
-    const totals = await Promise.all(entitySpecs.map(async (spec) => {
-      const { rows } = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(spec.table)} where status = 'active'`.execute(db);
-      return [spec.name, rows[0]!.n] as const;
-    }));
+    const counts = entitySpecs.map((spec, i) => sql`select ${i}::int as o, ${spec.name}::text as entity, count(*)::int as n from ${sql.table(spec.table)} where status = 'active'`);
+    const { rows: totals } = await sql<{ entity: string; n: number }>`select entity, n from (${sql.join(counts, sql` union all `)}) t order by o`.execute(db);
     const { rows: recent } = await sql<RecentRun>`select * from (
         select r.id::int as id, s.name as source, r.status, to_char(r.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as "startedAt",
           extract(epoch from r.finished_at - r.started_at)::float8 as seconds,
@@ -81,7 +79,7 @@ ${sources.length === 0 ? html`<p class="muted">No sources yet. <a href="/console
   <td>${badge(freshness(s, info?.lastGood ?? null))}</td></tr>`;
     })}</tbody></table>`}
 <h2>Records</h2>
-<div class="cards">${totals.map(([name, n]) => html`<div class="card"><div class="n">${number(n)}</div><div class="muted">${name}</div></div>`)}</div>
+<div class="cards">${totals.map(({ entity: name, n }) => html`<div class="card"><div class="n">${number(n)}</div><div class="muted">${name}</div></div>`)}</div>
 <h2>Recent runs</h2>
 ${runChart(recent)}`);
   });

@@ -30,7 +30,12 @@ const TOKEN = /^[0-9a-f]{24}$/;
 function report(issues: readonly IssueView[]) {
   if (issues.length === 0) return html`<p class="muted">No issues.</p>`;
   const files = new Map<string, IssueView[]>();
-  for (const i of issues) files.set(i.file ?? '(whole package)', [...(files.get(i.file ?? '(whole package)') ?? []), i]);
+  for (const i of issues) {
+    const file = i.file ?? '(whole package)';
+    const list = files.get(file);
+    if (list) list.push(i);
+    else files.set(file, [i]);
+  }
   return html`${[...files].map(([file, list]) => html`
 <details open><summary>${file}: ${list.length} issue${list.length === 1 ? '' : 's'}</summary>
 <table><thead><tr><th scope="col" class="num">Line</th><th scope="col">Severity</th><th scope="col">Entity</th><th scope="col">sourcedId</th><th scope="col">Field</th><th scope="col">Problem</th></tr></thead>
