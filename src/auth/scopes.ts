@@ -1,5 +1,5 @@
 /**
- * OAuth scopes the gateway grants: the OneRoster 1.2 rostering scopes as full 1EdTech URIs, the
+ * OAuth scopes the gateway grants: the OneRoster 1.2 rostering and gradebook scopes as full 1EdTech URIs, the
  * gateway's own admin scope (the admin API accepts it as well as the admin token) and the Ed-Fi
  * claims: read or write every Ed-Fi resource, or one resource (`…:edfi.students.write`). Write
  * includes read.
@@ -10,6 +10,11 @@ export const scopes = {
   roster: `${or}roster.readonly`,
   rosterCore: `${or}roster-core.readonly`,
   rosterDemographics: `${or}roster-demographics.readonly`,
+  gradebook: `${or}gradebook.readonly`,
+  gradebookCore: `${or}gradebook-core.readonly`,
+  gradebookPut: `${or}gradebook.createput`,
+  gradebookPost: `${or}gradebook.createpost`,
+  gradebookDelete: `${or}gradebook.delete`,
   admin: 'urn:rostergate:scope:admin',
   edfiRead: 'urn:rostergate:scope:edfi.read',
   edfiWrite: 'urn:rostergate:scope:edfi.write',
@@ -25,6 +30,8 @@ export const knownScopes: readonly string[] = Object.values(scopes);
 export function scopeFromName(name: string): Scope | undefined {
   const short: Record<string, Scope> = {
     roster: scopes.roster, 'roster-core': scopes.rosterCore, 'roster-demographics': scopes.rosterDemographics, admin: scopes.admin,
+    gradebook: scopes.gradebook, 'gradebook-core': scopes.gradebookCore, 'gradebook.createput': scopes.gradebookPut,
+    'gradebook.createpost': scopes.gradebookPost, 'gradebook.delete': scopes.gradebookDelete,
     'edfi.read': scopes.edfiRead, 'edfi.write': scopes.edfiWrite,
   };
   if (short[name]) return short[name];

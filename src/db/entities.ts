@@ -264,6 +264,78 @@ export const Demographics = defineEntity({
   },
 });
 
+/** Gradebook: a category of lineItems (homework, tests, …), optionally weighted. */
+export const Category = defineEntity({
+  name: 'Category',
+  tableName: 'category',
+  properties: {
+    ...rosterRow(),
+    title: p.text(),
+    weight: p.double().nullable(),
+  },
+});
+
+/** Gradebook: how a class's scores map to marks (`{itemValueLHS, itemValueRHS}` pairs). */
+export const ScoreScale = defineEntity({
+  name: 'ScoreScale',
+  tableName: 'score_scale',
+  properties: {
+    ...rosterRow(),
+    title: p.text(),
+    type: p.text(),
+    org: () => p.manyToOne(Org).fieldName('org_sourced_id').nullable().index(),
+    course: () => p.manyToOne(Course).fieldName('course_sourced_id').nullable().index(),
+    class: () => p.manyToOne(Class).fieldName('class_sourced_id').index(),
+    scoreScaleValue: p.json<{ itemValueLHS: string; itemValueRHS: string }[]>(),
+  },
+});
+
+/** Gradebook: an assignment or assessment of a class that results are recorded against. */
+export const LineItem = defineEntity({
+  name: 'LineItem',
+  tableName: 'line_item',
+  properties: {
+    ...rosterRow(),
+    title: p.text(),
+    description: p.text().nullable(),
+    assignDate: p.datetime(3).index(),
+    dueDate: p.datetime(3).index(),
+    class: () => p.manyToOne(Class).fieldName('class_sourced_id').index(),
+    school: () => p.manyToOne(Org).fieldName('school_sourced_id').index(),
+    category: () => p.manyToOne(Category).fieldName('category_sourced_id').index(),
+    gradingPeriod: () => p.manyToOne(AcademicSession).fieldName('grading_period_sourced_id').nullable().index(),
+    academicSession: () => p.manyToOne(AcademicSession).fieldName('academic_session_sourced_id').nullable().index(),
+    scoreScale: () => p.manyToOne(ScoreScale).fieldName('score_scale_sourced_id').nullable().index(),
+    resultValueMin: p.double().nullable(),
+    resultValueMax: p.double().nullable(),
+    learningObjectiveSet: p.json<{ source: string; learningObjectiveIds: string[] }[]>().nullable(),
+  },
+});
+
+/** Gradebook: one student's score on one lineItem. */
+export const Result = defineEntity({
+  name: 'Result',
+  tableName: 'result',
+  properties: {
+    ...rosterRow(),
+    lineItem: () => p.manyToOne(LineItem).fieldName('line_item_sourced_id').index(),
+    student: () => p.manyToOne(User).fieldName('student_sourced_id').index(),
+    class: () => p.manyToOne(Class).fieldName('class_sourced_id').nullable().index(),
+    scoreScale: () => p.manyToOne(ScoreScale).fieldName('score_scale_sourced_id').nullable().index(),
+    scoreStatus: p.text().index(),
+    score: p.double().nullable(),
+    textScore: p.text().nullable(),
+    scoreDate: p.date().index(),
+    comment: p.text().nullable(),
+    learningObjectiveSet: p.json<Record<string, unknown>[]>().nullable(),
+    inProgress: p.boolean().nullable(),
+    incomplete: p.boolean().nullable(),
+    late: p.boolean().nullable(),
+    missing: p.boolean().nullable(),
+  },
+  indexes: [seenIndex('result')],
+});
+
 export const SyncRun = defineEntity({
   name: 'SyncRun',
   tableName: 'sync_run',
@@ -467,6 +539,10 @@ export const entities = [
   UserProfile,
   Enrollment,
   Demographics,
+  Category,
+  ScoreScale,
+  LineItem,
+  Result,
   SyncRun,
   SyncIssue,
   ApiClient,

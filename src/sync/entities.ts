@@ -7,6 +7,10 @@ import {
   enrollmentRecord,
   orgRecord,
   userRecord,
+  categoryRecord,
+  scoreScaleRecord,
+  lineItemRecord,
+  resultRecord,
   type EntityName,
 } from './records.ts';
 
@@ -99,6 +103,27 @@ export const entitySpecs: readonly EntitySpec[] = [
   ]),
   // Demographics describe a user and share its sourcedId.
   spec('demographics', 'demographics', demographicsRecord, [scalar('sourcedId', 'user')]),
+  // Gradebook (OneRoster 1.2 Gradebook service).
+  spec('category', 'category', categoryRecord, []),
+  spec('scoreScale', 'score_scale', scoreScaleRecord, [
+    scalar('orgSourcedId', 'org'),
+    scalar('courseSourcedId', 'course'),
+    scalar('classSourcedId', 'class'),
+  ]),
+  spec('lineItem', 'line_item', lineItemRecord, [
+    scalar('classSourcedId', 'class'),
+    scalar('schoolSourcedId', 'org'),
+    scalar('categorySourcedId', 'category'),
+    scalar('gradingPeriodSourcedId', 'academicSession'),
+    scalar('academicSessionSourcedId', 'academicSession'),
+    scalar('scoreScaleSourcedId', 'scoreScale'),
+  ]),
+  spec('result', 'result', resultRecord, [
+    scalar('lineItemSourcedId', 'lineItem'),
+    scalar('studentSourcedId', 'user'),
+    scalar('classSourcedId', 'class'),
+    scalar('scoreScaleSourcedId', 'scoreScale'),
+  ]),
 ];
 
 export const entityNames = entitySpecs.map((s) => s.name);

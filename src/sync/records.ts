@@ -161,6 +161,69 @@ export const demographicsRecord = z.strictObject({
   publicSchoolResidenceStatus: z.string().optional(),
 });
 
+/** An instant (assignDate, dueDate) stored as UTC with milliseconds, however the source wrote it. */
+const instant = z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString());
+const score = z.number().finite();
+
+export const scoreStatuses = ['exempt', 'fully graded', 'not submitted', 'partially graded', 'submitted'] as const;
+export const learningObjectiveSources = ['case', 'unknown'] as const;
+const learningObjectiveSource = z.enum(learningObjectiveSources);
+
+export const categoryRecord = z.strictObject({
+  ...common,
+  title: text,
+  weight: score.optional(),
+});
+
+export const scoreScaleRecord = z.strictObject({
+  ...common,
+  title: text,
+  type: text,
+  orgSourcedId: id.optional(),
+  courseSourcedId: id.optional(),
+  classSourcedId: id,
+  scoreScaleValue: z.array(z.strictObject({ itemValueLHS: z.string(), itemValueRHS: z.string() })).min(1),
+});
+
+export const lineItemRecord = z.strictObject({
+  ...common,
+  title: text,
+  description: z.string().optional(),
+  assignDate: instant,
+  dueDate: instant,
+  classSourcedId: id,
+  schoolSourcedId: id,
+  categorySourcedId: id,
+  gradingPeriodSourcedId: id.optional(),
+  academicSessionSourcedId: id.optional(),
+  scoreScaleSourcedId: id.optional(),
+  resultValueMin: score.optional(),
+  resultValueMax: score.optional(),
+  learningObjectiveSet: z.array(z.strictObject({ source: learningObjectiveSource, learningObjectiveIds: z.array(text) })).optional(),
+});
+
+const flagged = z.boolean().optional();
+export const resultRecord = z.strictObject({
+  ...common,
+  lineItemSourcedId: id,
+  studentSourcedId: id,
+  classSourcedId: id.optional(),
+  scoreScaleSourcedId: id.optional(),
+  scoreStatus: vocabulary(scoreStatuses),
+  score: score.optional(),
+  textScore: z.string().optional(),
+  scoreDate: date,
+  comment: z.string().optional(),
+  learningObjectiveSet: z.array(z.strictObject({
+    source: learningObjectiveSource,
+    learningObjectiveResults: z.array(z.strictObject({ learningObjectiveId: text, score: score.optional(), textScore: z.string().optional() })),
+  })).optional(),
+  inProgress: flagged,
+  incomplete: flagged,
+  late: flagged,
+  missing: flagged,
+});
+
 /** A delta tombstone: only the id is needed. */
 export const tombstoneRecord = z.object({ sourcedId: id, status: z.literal('tobedeleted') });
 
@@ -173,6 +236,10 @@ export type RoleRecord = z.input<typeof roleRecord>;
 export type EnrollmentRecord = z.input<typeof enrollmentRecord>;
 export type DemographicsRecord = z.input<typeof demographicsRecord>;
 export type TombstoneRecord = z.input<typeof tombstoneRecord>;
+export type CategoryRecord = z.input<typeof categoryRecord>;
+export type ScoreScaleRecord = z.input<typeof scoreScaleRecord>;
+export type LineItemRecord = z.input<typeof lineItemRecord>;
+export type ResultRecord = z.input<typeof resultRecord>;
 
 export interface RecordsByEntity {
   org: OrgRecord;
@@ -182,6 +249,10 @@ export interface RecordsByEntity {
   user: UserRecord;
   enrollment: EnrollmentRecord;
   demographics: DemographicsRecord;
+  category: CategoryRecord;
+  scoreScale: ScoreScaleRecord;
+  lineItem: LineItemRecord;
+  result: ResultRecord;
 }
 
 export type EntityName = keyof RecordsByEntity;
