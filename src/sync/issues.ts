@@ -47,10 +47,10 @@ export class IssueLog {
     return Math.max(this.cap - this.#stored - this.#pending.length, 0);
   }
 
-  /** Errors found and written by SQL elsewhere (reference resolution) count here too. */
-  recordExternal(found: number, stored: number) {
+  /** Issues found and written by SQL elsewhere (reference resolution) count here too. */
+  recordExternal(found: number, stored: number, severity: 'error' | 'warning' = 'error') {
     this.total += found;
-    this.errors += found;
+    if (severity === 'error') this.errors += found;
     this.#stored += stored;
   }
 }

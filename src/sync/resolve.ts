@@ -42,6 +42,7 @@ export async function resolveRun(
       }
     }
     await rejectStaleReferences(tx, runId, issues, files, bulk);
+    await warnUnenrolled(tx, runId, issues, files.get('result') ?? null);
     return duplicates;
   });
 }
@@ -96,6 +97,36 @@ async function rejectStaleReferences(
       }
     }
   }
+}
+
+/**
+ * Results for a student who is not (or no longer) enrolled as a student in the lineItem's class,
+ * once the run lands. A warning, not an error: a SIS keeps the grades of students who left a
+ * class, and a sync must carry them. (The REST door, where new grades arrive, refuses them.)
+ */
+async function warnUnenrolled(em: EntityManager, runId: number, issues: IssueLog, file: string | null) {
+  if (!(await hasWork(em, runId, 'result'))) return;
+  const { rows } = await sql<{ bad: string; stored: string }>`
+    with written as (
+      select s.sourced_id, s.line, s.student_sourced_id as student,
+        coalesce((select l.class_sourced_id from ${stage(runId, 'lineItem')} l where l.sourced_id = s.line_item_sourced_id and l.action in ('create', 'update')),
+                 (select l.class_sourced_id from line_item l where l.sourced_id = s.line_item_sourced_id)) as klass
+      from ${stage(runId, 'result')} s where s.action in ('create', 'update')
+    ), bad as (
+      select w.* from written w
+      where not exists (select 1 from ${stage(runId, 'enrollment')} e where e.action in ('create', 'update')
+          and e.user_sourced_id = w.student and e.class_sourced_id = w.klass and e.role = 'student')
+        and not exists (select 1 from enrollment e where e.status = 'active' and e.user_sourced_id = w.student and e.class_sourced_id = w.klass
+          and e.role = 'student' and not exists (select 1 from ${stage(runId, 'enrollment')} d where d.sourced_id = e.sourced_id and d.action = 'delete'))
+    ), logged as (
+      insert into sync_issue (run_id, entity, sourced_id, field, file, line, severity, code, message)
+      select ${runId}, 'result', bad.sourced_id, 'studentSourcedId', ${file}::text, bad.line, 'warning', 'student_not_enrolled',
+             format('result %s is for %s, who is not enrolled as a student in class %s', bad.sourced_id, bad.student, bad.klass)
+      from bad order by bad.sourced_id limit ${issues.room()}
+      returning 1
+    )
+    select (select count(*) from bad) as bad, (select count(*) from logged) as stored`.execute(em.getKysely());
+  issues.recordExternal(Number(rows[0]!.bad), Number(rows[0]!.stored), 'warning');
 }
 
 /** Ids sent more than once, and how many records carried them. */

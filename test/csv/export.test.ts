@@ -25,14 +25,17 @@ function tempDir() {
 
 const parse = (path: string) => Papa.parse<string[]>(readFileSync(path, 'utf8').trim(), { delimiter: ',' }).data;
 
-/** A file's rows keyed by sourcedId, with what the gateway does not keep (passwords) blanked. */
+/**
+ * A file's rows keyed by sourcedId, with what the gateway does not keep blanked: passwords, and the
+ * ids of link rows (lineItemScoreScales.csv, …), which are part of their lineItem or result and
+ * keyed by what they link instead.
+ */
 function normalised(path: string) {
   const [header, ...rows] = parse(path);
-  const blank = new Set(['password', 'resourceSourcedIds']);
-  return {
-    header,
-    rows: Object.fromEntries(rows.map((r) => [r[0], Object.fromEntries(header!.map((h, i) => [h, blank.has(h) ? '' : r[i]]))])),
-  };
+  const link = Object.values(files).some((f) => f.fileName === path.split('/').pop() && f.owner);
+  const blank = new Set(['password', 'resourceSourcedIds', ...(link ? ['sourcedId'] : [])]);
+  const row = (r: string[]) => Object.fromEntries(header!.map((h, i) => [h, blank.has(h) ? '' : r[i]]));
+  return { header, rows: Object.fromEntries(rows.map((r) => [link ? JSON.stringify(row(r)) : r[0], row(r)])) };
 }
 
 describe('CSV export', () => {
@@ -45,7 +48,7 @@ describe('CSV export', () => {
       expect(normalised(join(out, name)), name).toEqual(normalised(join(fixture('bulk'), name)));
     }
     const manifest = Object.fromEntries(parse(join(out, 'manifest.csv')).slice(1));
-    expect(manifest).toMatchObject({ 'manifest.version': '1.0', 'oneroster.version': '1.2', 'file.users': 'bulk', 'file.roles': 'bulk', 'file.lineItems': 'absent' });
+    expect(manifest).toMatchObject({ 'manifest.version': '1.0', 'oneroster.version': '1.2', 'file.users': 'bulk', 'file.roles': 'bulk', 'file.lineItems': 'bulk', 'file.resources': 'absent' });
   });
 
   test('import(export(x)) changes nothing', async () => {

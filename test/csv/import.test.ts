@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { describe, expect, test } from 'vitest';
@@ -229,7 +229,65 @@ const invalid: Case[] = [
   { name: 'the OneRoster version is unknown', edits: { 'manifest.csv': (t) => t.replace('oneroster.version,1.2', 'oneroster.version,2.0') }, error: { code: 'oneroster_version', file: 'manifest.csv', line: 3, field: 'oneroster.version' } },
   { name: 'the manifest is missing', edits: { 'manifest.csv': null }, error: { code: 'manifest_missing', file: 'manifest.csv', line: null, field: null } },
   { name: 'a delta row lacks its status', edits: { 'manifest.csv': deltaManifest, 'orgs.csv': (t) => t.replace(/^(d1|s1|s2),,,/gm, '$1,active,2024-09-01T12:00:00.000Z,').replace('d1,active,', 'd1,,') }, error: { code: 'field_required_in_delta', file: 'orgs.csv', line: 2, field: 'status' } },
+  // Gradebook files.
+  { name: 'a score is not a number', edits: { 'results.csv': (t) => t.replace('fully graded,92.5', 'fully graded,high') }, error: { code: 'invalid_number', file: 'results.csv', line: 2, field: 'score' } },
+  { name: 'a scoreStatus is unknown', edits: { 'results.csv': (t) => t.replace('u-lisa,exempt', 'u-lisa,excused') }, error: { code: 'invalid_enum', file: 'results.csv', line: 3, field: 'scoreStatus' } },
+  { name: 'an assignDate is not a UTC date-time', edits: { 'lineItems.csv': (t) => t.replace('2024-09-01T08:00:00.000Z', '2024-09-01 08:00') }, error: { code: 'invalid_datetime', file: 'lineItems.csv', line: 2, field: 'assignDate' } },
+  { name: 'a scoreScaleValue is not {lhs:rhs} items', edits: { 'scoreScales.csv': (t) => t.replace('"{90:A},{80:B},{0:F}"', '90=A') }, error: { code: 'invalid_score_scale_value', file: 'scoreScales.csv', line: 2, field: 'scoreScaleValue' } },
+  { name: 'a lineItem names a category that does not exist', edits: { 'lineItems.csv': (t) => t.replace('cl1,cat-test', 'cl1,cat-quiz') }, error: { code: 'unresolved_reference', file: 'lineItems.csv', line: 3, field: 'categorySourcedId' } },
+  { name: 'a result names a lineItem that does not exist', edits: { 'results.csv': (t) => t.replace('res3,,,li2', 'res3,,,li9') }, error: { code: 'unresolved_reference', file: 'results.csv', line: 4, field: 'lineItemSourcedId' } },
+  { name: 'a link row names a lineItem not in lineItems.csv', edits: { 'lineItemLearningObjectiveIds.csv': (t) => t.replace('lilo2,,,li1', 'lilo2,,,li7') }, error: { code: 'unresolved_reference', file: 'lineItemLearningObjectiveIds.csv', line: 3, field: 'lineItemSourcedId' } },
+  { name: 'a lineItem is linked to two score scales', edits: {
+    'scoreScales.csv': (t) => `${t}ss2,,,Pass/fail,binary,s1,,cl1,"{1:Pass},{0:Fail}"\n`,
+    'lineItemScoreScales.csv': (t) => `${t}liss2,,,,li1,ss2\n`,
+  }, error: { code: 'several_score_scales', file: 'lineItemScoreScales.csv', line: 2, field: 'scoreScaleSourcedId' } },
 ];
+
+describe('gradebook files', () => {
+  test('lineItems, results, categories and scales land with their link rows folded in', async () => {
+    const summary = await load(fixture('bulk'));
+    expect(summary.counts.lineItem).toMatchObject({ created: 2 });
+    expect(summary.counts.result).toMatchObject({ created: 3 });
+    const [li1] = await query(sql<Record<string, unknown>>`select score_scale_sourced_id, learning_objective_set, result_value_max, assign_date from line_item where sourced_id = 'li1'`);
+    expect(li1).toEqual({
+      score_scale_sourced_id: 'ss1', result_value_max: 100, assign_date: '2024-09-01 08:00:00+00',
+      learning_objective_set: [{ source: 'case', learningObjectiveIds: ['6b9b8a74-0000-4000-8000-000000000001', '6b9b8a74-0000-4000-8000-000000000002'] }],
+    });
+    const [res1] = await query(sql<Record<string, unknown>>`select score, text_score, late, in_progress, score_scale_sourced_id, learning_objective_set from result where sourced_id = 'res1'`);
+    expect(res1).toEqual({
+      score: 92.5, text_score: 'A-', late: true, in_progress: false, score_scale_sourced_id: 'ss1',
+      learning_objective_set: [{ source: 'case', learningObjectiveResults: [{ learningObjectiveId: '6b9b8a74-0000-4000-8000-000000000001', score: 3, textScore: 'Proficient' }] }],
+    });
+    expect(await query(sql`select score_scale_value from score_scale`)).toEqual([{ score_scale_value: [{ itemValueLHS: '90', itemValueRHS: 'A' }, { itemValueLHS: '80', itemValueRHS: 'B' }, { itemValueLHS: '0', itemValueRHS: 'F' }] }]);
+  });
+
+  test('a result for a student not in the class is a warning: a SIS keeps the grades of students who left', async () => {
+    const summary = await load(variant('bulk', { 'results.csv': (t) => t.replace('res3,,,li2,u-lisa', 'res3,,,li2,u-teach') }));
+    expect(summary.status).toBe('succeeded');
+    expect(await issuesOf(summary.runId)).toEqual([expect.objectContaining({ file: 'results.csv', line: 4, field: 'studentSourcedId', code: 'student_not_enrolled', severity: 'warning' })]);
+  });
+
+  test('a delta link file changes the stored links; an absent one keeps them', async () => {
+    await load(fixture('bulk'));
+    const manifest = (t: string) => t.replace(/,bulk/g, ',absent').replace('file.lineItems,absent', 'file.lineItems,delta')
+      .replace('file.lineItemLearningObjectiveIds,absent', 'file.lineItemLearningObjectiveIds,delta');
+    const stamp = '2024-11-01T00:00:00.000Z';
+    const keep = ['manifest.csv', 'lineItems.csv', 'lineItemLearningObjectiveIds.csv'];
+    const delta = variant('bulk', {
+      ...Object.fromEntries(readdirSync(fixture('bulk')).filter((f) => !keep.includes(f)).map((f) => [f, null])),
+      'manifest.csv': manifest,
+      'lineItems.csv': (t) => `${t.split('\n')[0]}\nli1,active,${stamp},Chapter 1 homework (revised),,2024-09-01T08:00:00.000Z,2024-09-08T23:59:00.000Z,cl1,cat-hw,t1,0,100,s1\n`,
+      'lineItemLearningObjectiveIds.csv': (t) => `${t.split('\n')[0]}\nlilo2,tobedeleted,${stamp},li1,case,6b9b8a74-0000-4000-8000-000000000002\n`,
+    });
+    const summary = await load(delta);
+    expect(await issuesOf(summary.runId)).toEqual([]);
+    expect(summary.counts.lineItem).toMatchObject({ updated: 1 });
+    expect(await query(sql`select title, score_scale_sourced_id, learning_objective_set from line_item where sourced_id = 'li1'`)).toEqual([{
+      title: 'Chapter 1 homework (revised)', score_scale_sourced_id: 'ss1',
+      learning_objective_set: [{ source: 'case', learningObjectiveIds: ['6b9b8a74-0000-4000-8000-000000000001'] }],
+    }]);
+  });
+});
 
 describe('invalid packages: the exact error, and nothing changes', () => {
   test.each(invalid)('$name', async ({ edits, error }) => {

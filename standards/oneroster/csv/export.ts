@@ -13,11 +13,11 @@ import { csvLine } from '../../../src/text/csv.ts';
 import type { EntityName } from '../../../src/sync/records.ts';
 import { files, headerOf, type Column, type CsvFile, type FileName } from './files.ts';
 import { writeManifest, type FileMode } from './manifest.ts';
-import { formatList, formatUserIds } from './values.ts';
+import { formatList, formatScoreScaleValue, formatUserIds } from './values.ts';
 
 /**
  * Writing the shared schema as a OneRoster 1.2 CSV package: exact 1.2.1 headers, every rostering
- * file. Without `since` every file is bulk (only active rows; status and dateLastModified blank);
+ * and gradebook file. Without `since` every file is bulk (only active rows; status and dateLastModified blank);
  * with `since` every file is delta: rows changed after that instant, tombstones included. Rows
  * are read page by page and written as they come, so memory stays flat.
  */
@@ -45,7 +45,38 @@ export const fileSources: FileSource[] = [
   { name: 'userProfiles', entity: 'user', rows: profilesOf },
   { name: 'enrollments', entity: 'enrollment', rows: (r) => [r.record] },
   { name: 'demographics', entity: 'demographics', rows: (r) => [r.record] },
+  { name: 'categories', entity: 'category', rows: (r) => [r.record] },
+  { name: 'scoreScales', entity: 'scoreScale', rows: (r) => [r.record] },
+  { name: 'lineItems', entity: 'lineItem', rows: (r) => [r.record] },
+  { name: 'lineItemScoreScales', entity: 'lineItem', rows: (r) => scaleLinkOf(r, 'lineItemSourcedId') },
+  { name: 'lineItemLearningObjectiveIds', entity: 'lineItem', rows: (r) => objectiveLinksOf(r, 'lineItemSourcedId') },
+  { name: 'results', entity: 'result', rows: (r) => [r.record] },
+  { name: 'resultScoreScales', entity: 'result', rows: (r) => scaleLinkOf(r, 'resultSourcedId') },
+  { name: 'resultLearningObjectiveIds', entity: 'result', rows: (r) => objectiveLinksOf(r, 'resultSourcedId') },
 ];
+
+/**
+ * Link rows are not stored as rows (they are part of their lineItem or result), so their ids are
+ * made from what they link: the same content always gets the same id.
+ */
+const linkId = (...parts: unknown[]) => `l-${createHash('sha1').update(parts.join('|')).digest('hex').slice(0, 20)}`;
+
+function scaleLinkOf({ record, status }: StoredRecord, owner: string): Item[] {
+  const scale = record.scoreScaleSourcedId;
+  if (status !== 'active' || !scale) return [];
+  return [{ sourcedId: linkId(record.sourcedId, 'scale', scale), [owner]: record.sourcedId, scoreScaleSourcedId: scale }];
+}
+
+function objectiveLinksOf({ record, status }: StoredRecord, owner: string): Item[] {
+  if (status !== 'active') return [];
+  return ((record.learningObjectiveSet as Item[] | undefined) ?? []).flatMap((set) => {
+    const entries = (set.learningObjectiveIds ?? set.learningObjectiveResults) as unknown[];
+    return entries.map((entry) => {
+      const item = typeof entry === 'string' ? { learningObjectiveId: entry } : (entry as Item);
+      return { ...item, sourcedId: linkId(record.sourcedId, set.source, item.learningObjectiveId), [owner]: record.sourcedId, source: set.source };
+    });
+  });
+}
 
 function rolesOf({ record, status }: StoredRecord): Item[] {
   if (status !== 'active') return [];
@@ -75,6 +106,8 @@ function cell(value: unknown, column: Column): string {
   if (value === undefined || value === null || column.kind === 'dropped') return '';
   if (column.kind === 'list') return formatList(value as string[]);
   if (column.kind === 'userIds') return formatUserIds(value as { type: string; identifier: string }[]);
+  if (column.kind === 'scoreScaleValue') return formatScoreScaleValue(value as { itemValueLHS: string; itemValueRHS: string }[]);
+  if (column.kind === 'datetime') return new Date(value as string).toISOString();
   return plainText(value);
 }
 
@@ -107,8 +140,8 @@ export function csvRows(source: FileSource, stored: StoredRecord, extensions: re
 
 /** One file's CSV text, header first, a page of rows at a time. */
 async function* fileText(orm: MikroORM, source: FileSource, options: ExportOptions): AsyncGenerator<string> {
-  // Roles and profiles carry no extension columns of their own.
-  const extensions = source.name === 'roles' || source.name === 'userProfiles' ? [] : await metadataKeys(orm, source.entity, options);
+  // Roles, profiles and link rows carry no extension columns of their own.
+  const extensions = source.name === 'roles' || source.name === 'userProfiles' || files[source.name].owner ? [] : await metadataKeys(orm, source.entity, options);
   yield headerLine(source, extensions);
   for await (const page of scanRecords(orm.em.fork(), source.entity, { since: options.since })) {
     yield page.map((stored) => csvRows(source, stored, extensions, options.since !== undefined)).join('');
@@ -124,7 +157,7 @@ export function packageFiles(orm: MikroORM, options: ExportOptions = {}): { name
   ];
 }
 
-/** manifest.csv of a package whose rostering files all have `mode`. */
+/** manifest.csv of a package whose files all have `mode`. */
 export const manifestText = (mode: FileMode) =>
   writeManifest(Object.fromEntries(fileSources.map((s) => [s.name, mode])) as Record<FileName, FileMode>).map(csvLine).join('');
 

@@ -1,7 +1,7 @@
-import { classTypes, enrollmentRoles, orgTypes, roleValues, sessionTypes, sexValues } from '../../../src/sync/records.ts';
+import { classTypes, enrollmentRoles, learningObjectiveSources, orgTypes, roleValues, scoreStatuses, sessionTypes, sexValues } from '../../../src/sync/records.ts';
 
 /**
- * The rostering files of the OneRoster 1.2.1 CSV binding (reference §3.2–3.3): exact headers in
+ * The rostering and gradebook files of the OneRoster 1.2.1 CSV binding (reference §3.2–3.3): exact headers in
  * order, CSV requiredness, value kinds and the canonical field each column feeds. Names mirror the
  * standard so the table can be read beside it.
  */
@@ -10,7 +10,12 @@ export type Kind =
   | 'id'
   | 'text'
   | 'date'
+  /** `YYYY-MM-DDTHH:MM:SS.sssZ` (assignDate, dueDate). */
+  | 'datetime'
   | 'year'
+  | 'number'
+  /** `{itemValueLHS:itemValueRHS}` items, comma-separated. */
+  | 'scoreScaleValue'
   | 'boolean'
   | 'list'
   | 'userIds'
@@ -27,7 +32,10 @@ export interface Column {
   field: string;
 }
 
-export type FileName = 'orgs' | 'academicSessions' | 'courses' | 'classes' | 'users' | 'roles' | 'userProfiles' | 'enrollments' | 'demographics';
+export type FileName =
+  | 'orgs' | 'academicSessions' | 'courses' | 'classes' | 'users' | 'roles' | 'userProfiles' | 'enrollments' | 'demographics'
+  | 'categories' | 'scoreScales' | 'lineItems' | 'results'
+  | 'lineItemLearningObjectiveIds' | 'lineItemScoreScales' | 'resultLearningObjectiveIds' | 'resultScoreScales';
 
 export interface CsvFile {
   name: FileName;
@@ -35,6 +43,11 @@ export interface CsvFile {
   fileName: string;
   /** Columns after sourcedId, status, dateLastModified, which every file starts with. */
   columns: Column[];
+  /**
+   * A link file (lineItemScoreScales.csv, …): its rows are part of a lineItem or result, whose id
+   * is in this column. A deleted link row is read whole, since what it unlinks is in its cells.
+   */
+  owner?: string;
 }
 
 export const commonColumns = ['sourcedId', 'status', 'dateLastModified'] as const;
@@ -100,6 +113,41 @@ export const files: Record<FileName, CsvFile> = {
       'countryOfBirthCode?': 'text', 'stateOfBirthAbbreviation?': 'text', 'cityOfBirth?': 'text', 'publicSchoolResidenceStatus?': 'text',
     }),
   },
+  categories: { name: 'categories', fileName: 'categories.csv', columns: cols({ 'title': 'text', 'weight?': 'number' }) },
+  scoreScales: {
+    name: 'scoreScales', fileName: 'scoreScales.csv',
+    columns: cols({ 'title': 'text', 'type': 'text', 'orgSourcedId?': 'id', 'courseSourcedId?': 'id', 'classSourcedId': 'id', 'scoreScaleValue': 'scoreScaleValue' }),
+  },
+  lineItems: {
+    name: 'lineItems', fileName: 'lineItems.csv',
+    columns: cols({
+      'title': 'text', 'description?': 'text', 'assignDate': 'datetime', 'dueDate': 'datetime', 'classSourcedId': 'id', 'categorySourcedId': 'id',
+      'academicSessionSourcedId?': 'id', 'resultValueMin?': 'number', 'resultValueMax?': 'number', 'schoolSourcedId': 'id',
+    }),
+  },
+  results: {
+    name: 'results', fileName: 'results.csv',
+    columns: cols({
+      'lineItemSourcedId': 'id', 'studentSourcedId': 'id', 'scoreStatus': vocabulary(scoreStatuses), 'score?': 'number', 'scoreDate': 'date',
+      'comment?': 'text', 'textScore?': 'text', 'classSourcedId?': 'id', 'inProgress?': flag, 'incomplete?': flag, 'late?': flag, 'missing?': flag,
+    }),
+  },
+  lineItemLearningObjectiveIds: {
+    name: 'lineItemLearningObjectiveIds', fileName: 'lineItemLearningObjectiveIds.csv', owner: 'lineItemSourcedId',
+    columns: cols({ 'lineItemSourcedId': 'id', 'source': { closed: learningObjectiveSources }, 'learningObjectiveId': 'text' }),
+  },
+  lineItemScoreScales: {
+    name: 'lineItemScoreScales', fileName: 'lineItemScoreScales.csv', owner: 'lineItemSourcedId',
+    columns: cols({ 'title?': 'text', 'lineItemSourcedId': 'id', 'scoreScaleSourcedId': 'id' }),
+  },
+  resultLearningObjectiveIds: {
+    name: 'resultLearningObjectiveIds', fileName: 'resultLearningObjectiveIds.csv', owner: 'resultSourcedId',
+    columns: cols({ 'resultSourcedId': 'id', 'source': { closed: learningObjectiveSources }, 'learningObjectiveId': 'text', 'score?': 'number', 'textScore?': 'text' }),
+  },
+  resultScoreScales: {
+    name: 'resultScoreScales', fileName: 'resultScoreScales.csv', owner: 'resultSourcedId',
+    columns: cols({ 'title?': 'text', 'resultSourcedId': 'id', 'scoreScaleSourcedId': 'id' }),
+  },
 };
 
 /** users.csv as OneRoster 1.2 shipped it, before the 1.2.1 correction removed resourceSourcedIds. */
@@ -117,12 +165,16 @@ export const users11: CsvFile = {
 
 export const headerOf = (file: CsvFile) => [...commonColumns, ...file.columns.map((c) => c.name)];
 
-/** Every file the 1.2 manifest may name (reference §3.2); the ones after the rostering files are not imported yet. */
+/** Every file the 1.2 manifest may name (reference §3.2); the resources files are not imported yet. */
 export const manifestFiles = [
   'academicSessions', 'categories', 'classes', 'classResources', 'courses', 'courseResources', 'demographics', 'enrollments',
   'lineItemLearningObjectiveIds', 'lineItems', 'lineItemScoreScales', 'orgs', 'resources', 'resultLearningObjectiveIds', 'results',
   'resultScoreScales', 'roles', 'scoreScales', 'userProfiles', 'userResources', 'users',
 ] as const;
 
-/** Rostering files in the order they are read: what a file refers to is read before it. */
-export const readOrder: FileName[] = ['orgs', 'academicSessions', 'courses', 'classes', 'userProfiles', 'roles', 'users', 'enrollments', 'demographics'];
+/** Files in the order they are read: what a file refers to is read before it (link files before what they are part of). */
+export const readOrder: FileName[] = [
+  'orgs', 'academicSessions', 'courses', 'classes', 'userProfiles', 'roles', 'users', 'enrollments', 'demographics',
+  'categories', 'scoreScales', 'lineItemLearningObjectiveIds', 'lineItemScoreScales', 'lineItems',
+  'resultLearningObjectiveIds', 'resultScoreScales', 'results',
+];

@@ -17,7 +17,9 @@ import { checkHeader, checkRow, type Row } from './rows.ts';
  *
  * roles.csv and userProfiles.csv belong to users in the canonical model, so they are read first
  * into temp tables and joined to users.csv batch by batch; where they are delta or absent, the
- * stored roles are the base the file's rows change. Memory stays bounded by the batch size.
+ * stored roles are the base the file's rows change. The gradebook's link files (a lineItem's or
+ * result's score scale and learning objectives) are read the same way into the lineItems and
+ * results they belong to. Memory stays bounded by the batch size.
  */
 
 export interface ImportOptions {
@@ -34,7 +36,14 @@ export interface ImportOptions {
 
 const entityOf: Partial<Record<FileName, EntityName>> = {
   orgs: 'org', academicSessions: 'academicSession', courses: 'course', classes: 'class', users: 'user', enrollments: 'enrollment', demographics: 'demographics',
+  categories: 'category', scoreScales: 'scoreScale', lineItems: 'lineItem', results: 'result',
 };
+
+/** The link files of lineItems.csv and results.csv: one holds the score scale, the other the learning objectives. */
+const linksOf = {
+  lineItems: { scale: 'lineItemScoreScales', objectives: 'lineItemLearningObjectiveIds' },
+  results: { scale: 'resultScoreScales', objectives: 'resultLearningObjectiveIds' },
+} as const satisfies Partial<Record<FileName, { scale: FileName; objectives: FileName }>>;
 
 /** A package opened for reading: what it is imported as, and its batches. Close it when done. */
 export interface PackageRead {
@@ -63,7 +72,7 @@ export async function openPackageRead(orm: MikroORM, path: string, options: Read
   const source = options.source ?? manifest?.systemCode ?? 'csv';
   // A package that cannot be read still gets a run, so its report is where every other one is.
   if (!pkg || !manifest) return { source, mode: 'delta', scope: [], batches: [{ entity: 'org', records: [], issues: early }], close: async () => pkg?.close() };
-  const scope = readOrder.filter((f) => entityOf[f] && modeOf(manifest!, f) === 'bulk').map((f) => entityOf[f]!);
+  const scope = importedFiles(manifest).filter((f) => entityOf[f] && modeOf(manifest!, f) === 'bulk').map((f) => entityOf[f]!);
   const conn = await RunConnection.open(orm.config.get('clientUrl')!);
   const reader = new PackageReader(orm, pkg, manifest, conn, options);
   return {
@@ -87,6 +96,9 @@ export async function importPackage(orm: MikroORM, path: string, options: Import
   }
 }
 
+/** The files a package's version is read for: all of readOrder in 1.2, the rostering files in 1.1. */
+const importedFiles = (manifest: Manifest): FileName[] => (manifest.version === '1.1' ? readOrder.slice(0, readOrder.indexOf('demographics') + 1) : readOrder);
+
 async function loadManifest(pkg: CsvPackage, issues: SourceIssue[]): Promise<Manifest | undefined> {
   if (!pkg.entries.has('manifest.csv')) {
     issues.push({ entity: 'package', sourcedId: null, field: null, file: 'manifest.csv', line: null, severity: 'error', code: 'manifest_missing', message: 'the package has no manifest.csv' });
@@ -107,8 +119,9 @@ async function loadManifest(pkg: CsvPackage, issues: SourceIssue[]): Promise<Man
   }
   if (manifest) {
     for (const [file, mode] of manifest.modes) {
-      if (mode !== 'absent' && !(readOrder as string[]).includes(file)) {
-        issues.push({ entity: 'package', sourcedId: null, field: `file.${file}`, file: `${file}.csv`, line: null, severity: 'warning', code: 'not_imported', message: `${file}.csv is not imported yet (only rostering files are); it is ignored` });
+      if (mode !== 'absent' && !(importedFiles(manifest) as string[]).includes(file)) {
+        const why = manifest.version === '1.1' && (readOrder as string[]).includes(file) ? 'gradebook files of OneRoster 1.1 are not imported' : 'the resources files are not imported yet';
+        issues.push({ entity: 'package', sourcedId: null, field: `file.${file}`, file: `${file}.csv`, line: null, severity: 'warning', code: 'not_imported', message: `${file}.csv is ignored: ${why}` });
       }
     }
   }
@@ -161,6 +174,71 @@ class PackageReader {
     }
     yield* this.#users();
     for (const name of ['enrollments', 'demographics'] as const) yield* this.#plain(name);
+    // OneRoster 1.1's gradebook files have other columns; they are not read (loadManifest says so).
+    if (this.#manifest.version === '1.1') return;
+    for (const name of ['categories', 'scoreScales'] as const) yield* this.#plain(name);
+    await this.#conn.query(`create temp table csv_link (kind text, owner text, line int, tombstone boolean, item jsonb)`);
+    await this.#conn.query(`create temp table csv_parent (kind text, sourced_id text)`);
+    for (const parent of ['lineItems', 'results'] as const) {
+      for (const link of Object.values(linksOf[parent])) yield* this.#loadLinks(link);
+      await this.#conn.query(`create index on csv_link (kind, owner)`);
+      yield* this.#linked(parent);
+    }
+  }
+
+  /** A link file into csv_link, keyed by the lineItem or result it belongs to. */
+  async *#loadLinks(name: FileName): AsyncGenerator<RecordBatch> {
+    const owner = files[name].owner!;
+    for await (const { rows, issues } of this.#rows(name, [files[name]])) {
+      if (issues.length) yield { entity: owner === 'resultSourcedId' ? 'result' : 'lineItem', records: [], issues };
+      await this.#conn.copy('csv_link', ['kind', 'owner', 'line', 'tombstone', 'item'],
+        rows.map((r) => copyLine([name, r.fields[owner] as string, r.line, r.tombstone, r.fields])).join(''));
+    }
+  }
+
+  /**
+   * lineItems.csv or results.csv with their link rows folded in. Where a link file is delta or
+   * absent, the stored record's scale and objectives are the base its rows change; bulk replaces.
+   * Link rows for a record the file does not list are an error: they need their record in the package.
+   */
+  async *#linked(name: 'lineItems' | 'results'): AsyncGenerator<RecordBatch> {
+    const entity = entityOf[name]!;
+    const links = linksOf[name];
+    const modes = { scale: modeOf(this.#manifest, links.scale), objectives: modeOf(this.#manifest, links.objectives) };
+    for await (const { rows, issues, invalid } of this.#rows(name, [files[name]])) {
+      const ids = rows.map((r) => r.sourcedId);
+      await this.#conn.copy('csv_parent', ['kind', 'sourced_id'], ids.map((id) => copyLine([name, id])).join(''));
+      const linkRows = await this.#conn.query<{ kind: FileName; owner: string; line: number; tombstone: boolean; item: Item }>(
+        `select kind, owner, line, tombstone, item from csv_link where kind = any($1) and owner = any($2) order by line`, [[links.scale, links.objectives], ids]);
+      const stored = modes.scale !== 'bulk' || modes.objectives !== 'bulk' ? await readRecords(this.#orm.em.fork(), entity, ids) : new Map();
+      const records = rows.map((r) => {
+        if (r.tombstone) return { sourcedId: r.sourcedId, status: 'tobedeleted' };
+        const base = stored.get(r.sourcedId)?.record ?? {};
+        const mine = linkRows.filter((l) => l.owner === r.sourcedId);
+        const scale = foldScale(modes.scale === 'bulk' ? undefined : (base.scoreScaleSourcedId as string | undefined), mine.filter((l) => l.kind === links.scale));
+        if (scale instanceof Array) {
+          issues.push(...scale.map((l) => ({
+            entity, sourcedId: r.sourcedId, field: 'scoreScaleSourcedId', file: files[links.scale].fileName, line: l.line, severity: 'error' as const,
+            code: 'several_score_scales', message: `${entity} ${r.sourcedId} is linked to more than one score scale; OneRoster 1.2 REST gives it one`,
+          })));
+          return r.fields;
+        }
+        const objectives = foldObjectives(entity, modes.objectives === 'bulk' ? undefined : (base.learningObjectiveSet as Item[] | undefined), mine.filter((l) => l.kind === links.objectives));
+        return { ...r.fields, ...(scale ? { scoreScaleSourcedId: scale } : {}), ...(objectives.length ? { learningObjectiveSet: objectives } : {}) };
+      });
+      yield { entity, file: files[name].fileName, issues, invalid, lines: rows.map((r) => r.line), records } as unknown as RecordBatch;
+    }
+    const orphans = await this.#conn.query<{ kind: FileName; owner: string; line: number }>(
+      `select l.kind, l.owner, l.line from csv_link l where l.kind = any($1)
+         and not exists (select 1 from csv_parent p where p.kind = $2 and p.sourced_id = l.owner) order by l.line limit 1000`, [[links.scale, links.objectives], name]);
+    if (orphans.length) {
+      yield {
+        entity, records: [], issues: orphans.map((o) => ({
+          entity, sourcedId: o.owner, field: files[o.kind].owner!, file: files[o.kind].fileName, line: o.line, severity: 'error' as const, code: 'unresolved_reference',
+          message: `${files[o.kind].owner} ${o.owner} is not in ${files[name].fileName}; a link row needs its ${entity} in the same package`,
+        })),
+      };
+    }
   }
 
   /** Rows of one file, a batch at a time, with the issues found on the way (file and line set). */
@@ -168,7 +246,8 @@ class PackageReader {
     const mode = modeOf(this.#manifest, name);
     if (mode === 'absent') return;
     const fileName = files[name].fileName;
-    const entity = entityOf[name] ?? 'user';
+    const owner = files[name].owner;
+    const entity = entityOf[name] ?? (owner === 'resultSourcedId' ? 'result' : owner ? 'lineItem' : 'user');
     const tag = (i: Omit<SourceIssue, 'entity' | 'file'>): SourceIssue => ({ ...i, entity, file: fileName });
     let layout: ReturnType<typeof checkHeader> | undefined;
     let rows: Row[] = [];
@@ -386,6 +465,47 @@ class PackageReader {
     return { ...fields, roles } as RecordBatch['records'][number];
   }
 }
+
+/** The score scale after a record's link rows (in file order); the rows themselves when more than one scale is linked. */
+function foldScale(stored: string | undefined, rows: { tombstone: boolean; line: number; item: Item }[]): string | undefined | { line: number }[] {
+  let scale = stored;
+  const linked: { line: number; id: string }[] = [];
+  for (const row of rows) {
+    const id = row.item.scoreScaleSourcedId as string;
+    if (row.tombstone) {
+      if (scale === id) scale = undefined;
+    } else {
+      scale = id;
+      if (!linked.some((l) => l.id === id)) linked.push({ line: row.line, id });
+    }
+  }
+  return linked.length > 1 ? linked : scale;
+}
+
+/** Learning objectives after a record's link rows, grouped by source as REST has them. */
+function foldObjectives(entity: EntityName, stored: Item[] | undefined, rows: { tombstone: boolean; item: Item }[]): Item[] {
+  const inner = entity === 'lineItem' ? 'learningObjectiveIds' : 'learningObjectiveResults';
+  const flat = new Map<string, Item>();
+  for (const set of stored ?? []) {
+    for (const entry of (set[inner] as unknown[]) ?? []) {
+      const item = entity === 'lineItem' ? { learningObjectiveId: entry } : (entry as Item);
+      flat.set(`${set.source}\u0000${item.learningObjectiveId}`, { source: set.source, ...item });
+    }
+  }
+  for (const { tombstone, item } of rows) {
+    const key = `${item.source}\u0000${item.learningObjectiveId}`;
+    if (tombstone) flat.delete(key);
+    else flat.set(key, { source: item.source, learningObjectiveId: item.learningObjectiveId, score: item.score, textScore: item.textScore });
+  }
+  const bySource = new Map<string, unknown[]>();
+  for (const { source, learningObjectiveId, score, textScore } of flat.values()) {
+    const list = bySource.get(source as string) ?? bySource.set(source as string, []).get(source as string)!;
+    list.push(entity === 'lineItem' ? learningObjectiveId : clean({ learningObjectiveId, score, textScore }));
+  }
+  return [...bySource].map(([source, list]) => ({ source, [inner]: list }));
+}
+
+const clean = (item: Item) => Object.fromEntries(Object.entries(item).filter(([, v]) => v !== undefined && v !== null));
 
 /** A role or profile as the user record holds it; extension columns of these files are not kept. */
 function childItem(kind: ChildKind, sourcedId: string, { metadata: _, ...fields }: Item): Item {

@@ -1,7 +1,8 @@
 import type { SourceIssue } from '../../../src/sync/records.ts';
 import { commonColumns, headerOf, type Column, type CsvFile } from './files.ts';
 import {
-  CellError, cedsGrades, parseBoolean, parseDate, parseDateTime, parseEnum, parseList, parseUserIds, parseVocabulary, parseYear,
+  CellError, cedsGrades, parseBoolean, parseDate, parseDateTime, parseEnum, parseList, parseNumber, parseScoreScaleValue, parseUserIds,
+  parseVocabulary, parseYear,
 } from './values.ts';
 
 /**
@@ -97,8 +98,8 @@ export function checkRow(cells: string[], line: number, layout: Layout, ctx: Row
   }
   const fields: Record<string, unknown> = { sourcedId };
   // A deleted row names the record to delete; its other cells are not looked at, except the
-  // user a deleted role or profile belongs to, when given.
-  if (tombstone) {
+  // user a deleted role or profile belongs to, when given, and a deleted link's cells (what it unlinks).
+  if (tombstone && !file.owner) {
     const owner = file.columns.findIndex((c) => c.name === 'userSourcedId');
     const cell = owner === -1 ? '' : cells[commonColumns.length + owner]!.trim();
     if (cell) fields.userSourcedId = cell;
@@ -110,7 +111,7 @@ export function checkRow(cells: string[], line: number, layout: Layout, ctx: Row
         if (column.required) issues.push(error(line, column.name, 'required', `${column.name} is required`, id));
         continue;
       }
-      const value = parseCell(cell, column);
+      const value = parseCell(cell, column, ctx.lenient);
       if (value instanceof CellError) issues.push(error(line, column.name, value.code, `${column.name} ${value.message}`, id));
       else if (value !== undefined) fields[column.field] = value;
     }
@@ -131,7 +132,7 @@ export function checkRow(cells: string[], line: number, layout: Layout, ctx: Row
   return { row: { line, sourcedId, tombstone, fields }, issues };
 }
 
-function parseCell(cell: string, column: Column): unknown {
+function parseCell(cell: string, column: Column, lenient: boolean): unknown {
   const kind = column.kind;
   switch (kind) {
     case 'id':
@@ -139,6 +140,12 @@ function parseCell(cell: string, column: Column): unknown {
       return cell;
     case 'date':
       return parseDate(cell);
+    case 'datetime':
+      return parseDateTime(cell, lenient);
+    case 'number':
+      return parseNumber(cell);
+    case 'scoreScaleValue':
+      return parseScoreScaleValue(cell);
     case 'year':
       return parseYear(cell);
     case 'boolean':

@@ -72,6 +72,21 @@ export function parseUserIds(cell: string): Parsed<{ type: string; identifier: s
   return [...cell.matchAll(/\{([^:}]+):([^}]+)\}/g)].map((m) => ({ type: m[1]!.trim(), identifier: m[2]!.trim() }));
 }
 
+/** A score, weight or bound: a plain decimal number. */
+export function parseNumber(cell: string): Parsed<number> {
+  return /^-?\d+(\.\d+)?$/.test(cell) ? Number(cell) : new CellError('invalid_number', `must be a number such as 42 or 87.5; got ${JSON.stringify(cell)}`);
+}
+
+const scalePattern = /^\{[^:}]+:[^}]*\}(\s*,\s*\{[^:}]+:[^}]*\})*$/;
+
+/** `scoreScaleValue`: `{itemValueLHS:itemValueRHS}` items, comma-separated, e.g. `"{90:A},{80:B}"`. */
+export function parseScoreScaleValue(cell: string): Parsed<{ itemValueLHS: string; itemValueRHS: string }[]> {
+  if (!scalePattern.test(cell.trim())) {
+    return new CellError('invalid_score_scale_value', `must be a list of {itemValueLHS:itemValueRHS} items, e.g. "{90:A},{80:B}"; got ${JSON.stringify(cell)}`);
+  }
+  return [...cell.matchAll(/\{([^:}]+):([^}]*)\}/g)].map((m) => ({ itemValueLHS: m[1]!.trim(), itemValueRHS: m[2]!.trim() }));
+}
+
 const extension = /^ext:[a-zA-Z0-9.\-_]+$/;
 
 /** One of the standard's values, or an `ext:` extension. */
@@ -95,6 +110,9 @@ export const cedsGrades = new Set([
 
 /** A list cell: items joined by commas (the writer quotes the field). */
 export const formatList = (items: readonly string[] | undefined) => (items && items.length ? items.join(',') : '');
+
+export const formatScoreScaleValue = (items: readonly { itemValueLHS: string; itemValueRHS: string }[] | undefined) =>
+  items && items.length ? items.map((i) => `{${i.itemValueLHS}:${i.itemValueRHS}}`).join(',') : '';
 
 export const formatUserIds = (ids: readonly { type: string; identifier: string }[] | undefined) =>
   ids && ids.length ? ids.map((i) => `{${i.type}:${i.identifier}}`).join(',') : '';
