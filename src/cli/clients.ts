@@ -15,7 +15,7 @@ export async function clientsCommand(orm: Orm, args: string[], options: { name?:
     case 'create': {
       if (!options.name) throw new ClientsUsageError('clients create needs --name');
       const names = list(options.scopes);
-      if (names.length === 0) throw new ClientsUsageError(`clients create needs --scopes, e.g. --scopes roster,roster-demographics (known: roster, roster-core, roster-demographics, admin, edfi.read, edfi.write, edfi.<resource>.read|write)`);
+      if (names.length === 0) throw new ClientsUsageError(`clients create needs --scopes, e.g. --scopes roster,roster-demographics (known: roster, roster-core, roster-demographics, gradebook, gradebook-core, gradebook.createput, gradebook.createpost, gradebook.delete, admin, edfi.read, edfi.write, edfi.<resource>.read|write)`);
       const granted = names.map((n) => {
         const scope = scopeFromName(n);
         if (!scope) throw new ClientsUsageError(`unknown scope '${n}'; known: roster, roster-core, roster-demographics, admin, edfi.read, edfi.write, edfi.<resource>.read|write, or their full URIs`);

@@ -13,6 +13,7 @@ import { RateLimiter } from './rate-limit.ts';
 import { sql } from 'kysely';
 import type { AdminCredential } from '../auth/admin-token.ts';
 import { registerEdfi } from '../../standards/edfi/routes.ts';
+import { registerGradebook } from '../../standards/oneroster/rest/gradebook-routes.ts';
 import { registerRostering } from '../../standards/oneroster/rest/routes.ts';
 import { connectors } from '../../connectors/index.ts';
 import { bearerAuthenticator } from '../auth/bearer.ts';
@@ -74,8 +75,9 @@ export function createApp({ orm, config, tokens, box, credential, logger, audit 
   // Every body has a ceiling; CSV uploads stream to disk under their own (IMPORT_MAX_UPLOAD_BYTES).
   const uploads = new Set(['/admin/imports', '/console/upload']);
   const limitBody = bodyLimit({ maxSize: config.MAX_BODY_BYTES, onError: (c) => problem(c, 413, `The request body is larger than ${config.MAX_BODY_BYTES} bytes (MAX_BODY_BYTES).`) });
-  // The Ed-Fi door checks its own bodies, to answer in Ed-Fi's Problem Details.
-  app.use(async (c, next) => (uploads.has(c.req.path) || c.req.path.startsWith('/data/') ? next() : limitBody(c, next)));
+  // The Ed-Fi door and the gradebook check their own bodies, to answer in their standard's error shape.
+  const ownLimit = (path: string) => path.startsWith('/data/') || path.startsWith('/ims/oneroster/gradebook/');
+  app.use(async (c, next) => (uploads.has(c.req.path) || ownLimit(c.req.path) ? next() : limitBody(c, next)));
   const apis = ['/ims/*', '/data/*', '/changeQueries/*'];
   for (const path of apis) {
     app.use(path, timeout(config.REQUEST_TIMEOUT_SECONDS * 1000, () => new HTTPException(503, { message: `The request took longer than ${config.REQUEST_TIMEOUT_SECONDS} s.` })));
@@ -121,6 +123,10 @@ export function createApp({ orm, config, tokens, box, credential, logger, audit 
   registerRostering(app, orm, {
     maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate, rateLimit,
     onError: (error) => logger.error('oneroster request failed', { error }),
+  });
+  registerGradebook(app, orm, {
+    maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate, rateLimit, maxBodyBytes: config.MAX_BODY_BYTES,
+    onError: (error) => logger.error('oneroster gradebook request failed', { error }),
   });
 
   registerEdfi(app, orm, { authenticate, rateLimit, maxBodyBytes: config.MAX_BODY_BYTES, onPool: (pool) => metrics.pool('edfi', pool), onError: (error) => logger.error('ed-fi request failed', { error }) });

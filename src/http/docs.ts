@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Hono } from 'hono';
-import { DISCOVERY_PATH } from '../../standards/oneroster/rest/discovery.ts';
+import { DISCOVERY_PATH, GRADEBOOK_DISCOVERY_PATH } from '../../standards/oneroster/rest/discovery.ts';
 
 /**
  * /docs: Swagger UI served from the swagger-ui-dist package itself (no CDN, works offline), over
- * the admin API and the OneRoster discovery document.
+ * the admin API and the OneRoster discovery documents.
  */
 
 const dist = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
@@ -37,6 +37,7 @@ const init = `window.ui = SwaggerUIBundle({
   dom_id: '#ui',
   urls: [
     { url: '${DISCOVERY_PATH}', name: 'OneRoster 1.2 Rostering' },
+    { url: '${GRADEBOOK_DISCOVERY_PATH}', name: 'OneRoster 1.2 Gradebook' },
     { url: '/openapi/edfi.json', name: 'Ed-Fi Resources API (DS 5.0)' },
     { url: '/openapi/admin.json', name: 'Rostergate admin API' }
   ],

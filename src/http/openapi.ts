@@ -7,6 +7,8 @@ import { createLogger } from '../log.ts';
 import type { Orm } from '../db/orm.ts';
 import { servedDocument } from '../../standards/edfi/openapi.ts';
 import { discoveryDocument } from '../../standards/oneroster/rest/discovery.ts';
+import { gradebookDiscovery } from '../../standards/oneroster/rest/gradebook-routes.ts';
+import { rosteringDiscovery } from '../../standards/oneroster/rest/routes.ts';
 import { adminDocument, createApp } from './app.ts';
 
 export const openApiDir = fileURLToPath(new URL('../../openapi', import.meta.url));
@@ -17,7 +19,8 @@ export function openApiDocuments(): Record<string, unknown> {
   return {
     'admin.json': app.getOpenAPI31Document(adminDocument),
     // The OneRoster routes are the official document's, localized (what discovery serves).
-    'oneroster-rostering.json': discoveryDocument('http://localhost:8080'),
+    'oneroster-rostering.json': discoveryDocument('http://localhost:8080', rosteringDiscovery),
+    'oneroster-gradebook.json': discoveryDocument('http://localhost:8080', gradebookDiscovery),
     // The official Ed-Fi DS 5.0 documents, cut to the resources served (also what bodies are validated against).
     'edfi.json': servedDocument(),
   };

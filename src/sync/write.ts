@@ -128,10 +128,17 @@ export async function writeRecord<E extends EntityName>(em: EntityManager, sourc
 
 /** Tombstones one row (a delete through an API door); false when there is no active row. */
 export async function tombstoneRow(em: EntityManager, entity: EntityName, sourcedId: string): Promise<boolean> {
+  return (await tombstoneRows(em, entity, [sourcedId])) > 0;
+}
+
+/** Tombstones the active rows among `ids`, each with a change version of its own; returns how many. */
+export async function tombstoneRows(em: EntityManager, entity: EntityName, ids: readonly string[]): Promise<number> {
+  if (ids.length === 0) return 0;
   const spec = entitySpec(entity);
   const result = await sql`update ${sql.table(spec.table)} t set status = 'tobedeleted', date_last_modified = ${new Date()},
       change_version = x.cv, etag = x.cv::text || '-' || left(t.content_hash, 8), input_hash = null
-    from (select nextval('change_version_seq') as cv) x
-    where t.sourced_id = ${sourcedId} and t.status = 'active'`.execute(em.getKysely());
-  return Number(result.numAffectedRows ?? 0) > 0;
+    from (select sourced_id, nextval('change_version_seq') as cv from ${sql.table(spec.table)}
+      where sourced_id = any(${ids}::text[]) and status = 'active') x
+    where t.sourced_id = x.sourced_id`.execute(em.getKysely());
+  return Number(result.numAffectedRows ?? 0);
 }

@@ -5,7 +5,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 export type CodeMinor =
   | 'fullsuccess' | 'invalid_filter_field' | 'invalid_selection_field' | 'invaliddata' | 'unauthorisedrequest'
-  | 'forbidden' | 'server_busy' | 'unknownobject' | 'internal_server_error';
+  | 'forbidden' | 'server_busy' | 'unknownobject' | 'internal_server_error' | 'deletefailure';
 
 export function statusInfo(codeMinor: CodeMinor, description: string, severity: 'error' | 'warning' = 'error') {
   return {

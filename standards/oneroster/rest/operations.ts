@@ -8,7 +8,9 @@ import type { ResourceName } from './resources.ts';
  * students are users with a student role, …).
  */
 
-export type Access = 'core' | 'roster' | 'demographics';
+export type Access =
+  | 'core' | 'roster' | 'demographics'
+  | 'gradebookCore' | 'gradebook' | 'gradebookPut' | 'gradebookPost' | 'gradebookDelete';
 
 export interface Operation {
   operationId: string;
@@ -20,6 +22,8 @@ export interface Operation {
   /** core: roster or roster-core scope; roster: roster scope; demographics: the demographics scope. */
   access: Access;
   where: (params: Record<string, string>) => RawBuilder<unknown>[];
+  /** Path parameters naming parents that must exist (else 404 unknownobject). */
+  parents?: { param: string; table: string; what: string }[];
 }
 
 const enrolled = (classId: RawBuilder<unknown>, role: string) =>

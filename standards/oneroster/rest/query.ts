@@ -113,6 +113,10 @@ function condition(clause: Clause, field: FilterField): RawBuilder<unknown> {
       if (op === '~') throw bad('~ (contains) does not apply to a date');
       if (!dateOnly.test(value) || Number.isNaN(Date.parse(value))) throw bad(`${JSON.stringify(value)} is not a date such as 2024-09-01`);
       return compare(sql`${value}::date`);
+    case 'number':
+      if (op === '~') throw bad('~ (contains) does not apply to a number');
+      if (!/^-?\d+(\.\d+)?$/.test(value)) throw bad(`${JSON.stringify(value)} is not a number such as 42 or 87.5`);
+      return compare(sql`${Number(value)}::float8`);
     case 'boolean':
       if (op !== '=' && op !== '!=') throw bad('only = and != apply to true/false');
       if (value !== 'true' && value !== 'false') throw bad('the value must be true or false');

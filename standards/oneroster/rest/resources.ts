@@ -2,15 +2,17 @@ import { sql, type RawBuilder } from 'kysely';
 import { snake } from '../../../src/sync/entities.ts';
 
 /**
- * How each OneRoster 1.2 rostering resource is read from the shared schema: the JSON it renders to
+ * How each OneRoster 1.2 rostering and gradebook resource is read from the shared schema: the JSON it renders to
  * (built in SQL, one property per entry, so `fields` only builds what is asked for) and the fields
  * `filter` and `sort` may use (an allow-list: nothing else reaches SQL). The table is aliased `t`.
  */
 
-export type ResourceName = 'org' | 'academicSession' | 'course' | 'class' | 'user' | 'enrollment' | 'demographics';
+export type ResourceName =
+  | 'org' | 'academicSession' | 'course' | 'class' | 'user' | 'enrollment' | 'demographics'
+  | 'category' | 'scoreScale' | 'lineItem' | 'result';
 
 /** What a filterable field is, which decides the operators and how the value is bound. */
-export type FieldKind = 'text' | 'datetime' | 'date' | 'boolean' | 'array' | 'year';
+export type FieldKind = 'text' | 'datetime' | 'date' | 'boolean' | 'array' | 'year' | 'number';
 
 export interface FilterField {
   kind: FieldKind;
@@ -23,7 +25,11 @@ export interface FilterField {
 export interface Resource {
   name: ResourceName;
   table: string;
-  /** Properties in the spec's order: name → SQL producing the JSON value (null leaves it out). */
+  /**
+   * Properties in the spec's order: name → SQL producing the JSON value (null leaves it out). `base`
+   * is the service's base URL for rostering resources, and `…/ims/oneroster` for gradebook ones,
+   * whose references point into both services.
+   */
   properties: (base: RawBuilder<unknown>) => [string, RawBuilder<unknown>][];
   fields: Record<string, FilterField>;
   /**
@@ -63,6 +69,11 @@ const commonFields: Record<string, FilterField> = {
 };
 /** A reference filterable both as `parentSourcedId` (CSV style) and as `parent.sourcedId` (REST style). */
 const refField = (name: string, column: string): Record<string, FilterField> => ({ [`${name}.sourcedId`]: text(column), [`${name}SourcedId`]: text(column) });
+
+const number = (column: string): FilterField => ({ kind: 'number', expr: t(column) });
+const instant = (column: string): FilterField => ({ kind: 'datetime', expr: t(column) });
+const rostering = (path: string) => `rostering/v1p2/${path}`;
+const gradebook = (path: string) => `gradebook/v1p2/${path}`;
 
 export const resources: Record<ResourceName, Resource> = {
   org: {
@@ -218,6 +229,73 @@ export const resources: Record<ResourceName, Resource> = {
     fields: {
       ...commonFields, birthDate: { kind: 'date', expr: t('birth_date') }, sex: text('sex'), countryOfBirthCode: text('country_of_birth_code'),
       stateOfBirthAbbreviation: text('state_of_birth_abbreviation'), cityOfBirth: text('city_of_birth'),
+    },
+  },
+  category: {
+    name: 'category', table: 'category',
+    properties: () => [...common(), ['title', t('title')], ['weight', t('weight')]],
+    fields: { ...commonFields, title: text('title'), weight: number('weight') },
+  },
+  scoreScale: {
+    name: 'scoreScale', table: 'score_scale',
+    properties: (base) => [
+      ...common(),
+      ['title', t('title')],
+      ['type', t('type')],
+      ['course', guidRef(base, rostering('courses'), 'course', t('course_sourced_id'))],
+      ['class', guidRef(base, rostering('classes'), 'class', t('class_sourced_id'))],
+      ['scoreScaleValue', t('score_scale_value')],
+    ],
+    fields: { ...commonFields, title: text('title'), type: text('type'), ...refField('course', 'course_sourced_id'), ...refField('class', 'class_sourced_id') },
+  },
+  lineItem: {
+    name: 'lineItem', table: 'line_item',
+    properties: (base) => [
+      ...common(),
+      ['title', t('title')],
+      ['description', t('description')],
+      ['assignDate', ts('assign_date')],
+      ['dueDate', ts('due_date')],
+      ['class', guidRef(base, rostering('classes'), 'class', t('class_sourced_id'))],
+      ['school', guidRef(base, rostering('orgs'), 'org', t('school_sourced_id'))],
+      ['category', guidRef(base, gradebook('categories'), 'category', t('category_sourced_id'))],
+      ['gradingPeriod', guidRef(base, rostering('academicSessions'), 'academicSession', t('grading_period_sourced_id'))],
+      ['academicSession', guidRef(base, rostering('academicSessions'), 'academicSession', t('academic_session_sourced_id'))],
+      ['scoreScale', guidRef(base, gradebook('scoreScales'), 'scoreScale', t('score_scale_sourced_id'))],
+      ['resultValueMin', t('result_value_min')],
+      ['resultValueMax', t('result_value_max')],
+      ['learningObjectiveSet', t('learning_objective_set')],
+    ],
+    fields: {
+      ...commonFields, title: text('title'), description: text('description'), assignDate: instant('assign_date'), dueDate: instant('due_date'),
+      resultValueMin: number('result_value_min'), resultValueMax: number('result_value_max'),
+      ...refField('class', 'class_sourced_id'), ...refField('school', 'school_sourced_id'), ...refField('category', 'category_sourced_id'),
+      ...refField('gradingPeriod', 'grading_period_sourced_id'), ...refField('academicSession', 'academic_session_sourced_id'),
+      ...refField('scoreScale', 'score_scale_sourced_id'),
+    },
+  },
+  result: {
+    name: 'result', table: 'result',
+    properties: (base) => [
+      ...common(),
+      ['lineItem', guidRef(base, gradebook('lineItems'), 'lineItem', t('line_item_sourced_id'))],
+      ['student', guidRef(base, rostering('users'), 'user', t('student_sourced_id'))],
+      ['class', guidRef(base, rostering('classes'), 'class', t('class_sourced_id'))],
+      ['scoreScale', guidRef(base, gradebook('scoreScales'), 'scoreScale', t('score_scale_sourced_id'))],
+      ['scoreStatus', t('score_status')],
+      ['score', t('score')],
+      ['textScore', t('text_score')],
+      ['scoreDate', day(t('score_date'))],
+      ['comment', t('comment')],
+      ['learningObjectiveSet', t('learning_objective_set')],
+      ...(['inProgress', 'incomplete', 'late', 'missing'] as const).map((f): [string, RawBuilder<unknown>] => [f, flag(t(snake(f)))]),
+    ],
+    fields: {
+      ...commonFields, scoreStatus: text('score_status'), score: number('score'), textScore: text('text_score'),
+      scoreDate: { kind: 'date', expr: t('score_date') }, comment: text('comment'),
+      ...Object.fromEntries((['inProgress', 'incomplete', 'late', 'missing'] as const).map((f) => [f, { kind: 'boolean', expr: t(snake(f)) } as FilterField])),
+      ...refField('lineItem', 'line_item_sourced_id'), ...refField('student', 'student_sourced_id'), ...refField('class', 'class_sourced_id'),
+      ...refField('scoreScale', 'score_scale_sourced_id'),
     },
   },
 };

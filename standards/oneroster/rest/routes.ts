@@ -5,19 +5,19 @@ import type { Caller } from '../../../src/auth/bearer.ts';
 import { auditRecords } from '../../../src/audit.ts';
 import { orgsBelow } from '../../../src/auth/clients.ts';
 import { scopes } from '../../../src/auth/scopes.ts';
-import { discoveryDocument, DISCOVERY_PATH } from './discovery.ts';
+import { discoveryDocument, DISCOVERY_PATH, officialSpecFile, type Discoverable } from './discovery.ts';
 import { imsxError, RequestError, statusInfo } from './errors.ts';
 import { BASE_PATH, operations, type Access, type Operation } from './operations.ts';
 import { getOne, listPage, type Selection } from './query.ts';
 import { resources, type ResourceName } from './resources.ts';
 
 /**
- * The OneRoster 1.2 Rostering service on Hono: every operation of operations.ts, behind a bearer
- * token with the right scope. Collections answer with the standard's envelope, `X-Total-Count`
+ * The OneRoster 1.2 services on Hono (rostering here, gradebook in gradebook-routes.ts): every GET
+ * operation, behind a bearer token with the right scope. Collections answer with the standard's envelope, `X-Total-Count`
  * (the filtered total) and an RFC 8288 `Link` header with absolute first/prev/next/last URLs.
  */
 
-export interface RosteringOptions {
+export interface ServiceOptions {
   maxLimit: number;
   /** Resolves the caller from the Authorization header (undefined: no valid token). */
   authenticate: (header: string | undefined) => Promise<Caller | undefined>;
@@ -26,25 +26,33 @@ export interface RosteringOptions {
   /** Per-client rate limit: seconds to wait, 0 to go on. */
   rateLimit?: (clientId: string) => number;
 }
-
-type Env = { Variables: { caller: Caller; orgScope?: string[]; clientId?: string } };
+export type Env = { Variables: { caller: Caller; orgScope?: string[]; clientId?: string } };
 
 const allows: Record<Access, string[]> = {
   core: [scopes.roster, scopes.rosterCore],
   roster: [scopes.roster],
   demographics: [scopes.rosterDemographics],
+  gradebookCore: [scopes.gradebook, scopes.gradebookCore],
+  gradebook: [scopes.gradebook],
+  gradebookPut: [scopes.gradebookPut],
+  gradebookPost: [scopes.gradebookPost],
+  gradebookDelete: [scopes.gradebookDelete],
 };
 
-/** Rows a client limited to some orgs may see, per resource (sessions are not tied to an org). */
-function orgScope(resource: ResourceName, orgs: RawBuilder<unknown>): RawBuilder<unknown> | undefined {
+/** Rows a client limited to some orgs may see, per resource (sessions and categories are not tied to an org). */
+export function orgScope(resource: ResourceName, orgs: RawBuilder<unknown>): RawBuilder<unknown> | undefined {
   switch (resource) {
     case 'org': return sql`t.sourced_id = any(${orgs})`;
     case 'course': return sql`t.org_sourced_id = any(${orgs})`;
     case 'class':
-    case 'enrollment': return sql`t.school_sourced_id = any(${orgs})`;
+    case 'enrollment':
+    case 'lineItem': return sql`t.school_sourced_id = any(${orgs})`;
     case 'user': return sql`exists (select 1 from user_role r where r.user_sourced_id = t.sourced_id and r.org_sourced_id = any(${orgs}))`;
     case 'demographics': return sql`exists (select 1 from user_role r where r.user_sourced_id = t.sourced_id and r.org_sourced_id = any(${orgs}))`;
-    case 'academicSession': return undefined;
+    case 'result': return sql`exists (select 1 from line_item l where l.sourced_id = t.line_item_sourced_id and l.school_sourced_id = any(${orgs}))`;
+    case 'scoreScale': return sql`(t.org_sourced_id = any(${orgs}) or exists (select 1 from class k where k.sourced_id = t.class_sourced_id and k.school_sourced_id = any(${orgs})))`;
+    case 'academicSession':
+    case 'category': return undefined;
   }
 }
 
@@ -82,8 +90,9 @@ function linkHeader(c: Context, limit: number, offset: number, total: number): s
   return links.join(', ');
 }
 
-export function registerRostering(app: Hono<any>, orm: MikroORM, options: RosteringOptions) {
-  const auth = (access: Access): MiddlewareHandler<Env> => async (c, next) => {
+/** Bearer-token middleware of a OneRoster service: the caller must hold one of the scopes of `access`. */
+export function serviceAuth(orm: MikroORM, options: ServiceOptions) {
+  return (access: Access): MiddlewareHandler<Env> => async (c, next) => {
     const caller = await options.authenticate(c.req.header('authorization'));
     if (!caller) {
       c.header('WWW-Authenticate', 'Bearer realm="oneroster", error="invalid_token"');
@@ -104,18 +113,23 @@ export function registerRostering(app: Hono<any>, orm: MikroORM, options: Roster
     if (caller.orgs) c.set('orgScope', await orgsBelow(orm, caller.orgs));
     await next();
   };
+}
 
-  app.get(DISCOVERY_PATH, (c) => c.json(discoveryDocument(new URL(c.req.url).origin)));
+export interface ReadService {
+  /** `/ims/oneroster/rostering/v1p2` */
+  basePath: string;
+  /** What GUIDRef hrefs are built on, after the origin (the service's base path, or `/ims/oneroster` when refs cross services). */
+  hrefBase: string;
+  operations: Operation[];
+}
 
-  for (const operation of operations) {
-    const path = BASE_PATH + operation.path.replace(/\{(\w+)\}/g, ':$1');
+/** The GET operations of a OneRoster service: collections with filter/sort/paging/fields, and single objects. */
+export function registerReads(app: Hono<any>, orm: MikroORM, options: ServiceOptions, service: ReadService) {
+  const auth = serviceAuth(orm, options);
+  for (const operation of service.operations) {
+    const path = service.basePath + operation.path.replace(/\{(\w+)\}/g, ':$1');
     app.get(path, auth(operation.access), (c) => handle(c as unknown as Context<Env>, operation));
   }
-  // Paths the service does not have (1.2 has no /classes/{id}/enrollments, say) and other methods.
-  app.all(`${BASE_PATH}/*`, (c) =>
-    c.req.method === 'GET'
-      ? imsxError(c, 404, 'unknownobject', `The OneRoster 1.2 rostering service has no ${new URL(c.req.url).pathname.slice(BASE_PATH.length)}.`)
-      : imsxError(c, 405, 'unknownobject', 'The rostering service is read-only: GET only.'));
 
   async function handle(c: Context<Env>, operation: Operation) {
     try {
@@ -126,7 +140,7 @@ export function registerRostering(app: Hono<any>, orm: MikroORM, options: Roster
         resource,
         where: operation.where(params),
         scope: orgs ? orgScope(operation.resource, sql`${orgs}::text[]`) : undefined,
-        base: new URL(c.req.url).origin + BASE_PATH,
+        base: new URL(c.req.url).origin + service.hrefBase,
         fields: fieldsOf(c),
       };
       const em = orm.em.fork();
@@ -137,6 +151,8 @@ export function registerRostering(app: Hono<any>, orm: MikroORM, options: Roster
         auditRecords(c, 1);
         return c.body(`{"${operation.key}":${item}}`, 200, { 'content-type': 'application/json' });
       }
+      const missing = await missingParent(em, operation, params);
+      if (missing) return imsxError(c, 404, 'unknownobject', missing);
       const requested = intParam(c, 'limit', 100, 1);
       const limit = Math.min(requested, options.maxLimit);
       const offset = intParam(c, 'offset', 0, 0);
@@ -155,6 +171,33 @@ export function registerRostering(app: Hono<any>, orm: MikroORM, options: Roster
       return imsxError(c, 500, 'internal_server_error', 'Something went wrong on our side.');
     }
   }
+}
+
+/** A nested collection whose parent does not exist answers 404 (the standard's "unknown" error), not an empty list. */
+async function missingParent(em: ReturnType<MikroORM['em']['fork']>, operation: Operation, params: Record<string, string>): Promise<string | undefined> {
+  for (const parent of operation.parents ?? []) {
+    const id = params[parent.param]!;
+    const { rows } = await sql`select 1 from ${sql.table(parent.table)} where sourced_id = ${id}`.execute(em.getKysely({ type: 'read' }));
+    if (rows.length === 0) return `No ${parent.what} with sourcedId ${id}.`;
+  }
+  return undefined;
+}
+
+/** Answers the service's paths that do not exist, and methods it does not take. */
+export function registerFallback(app: Hono<any>, basePath: string, name: string, methods: string) {
+  app.all(`${basePath}/*`, (c) =>
+    c.req.method === 'GET'
+      ? imsxError(c, 404, 'unknownobject', `The OneRoster 1.2 ${name} service has no ${new URL(c.req.url).pathname.slice(basePath.length)}.`)
+      : imsxError(c, 405, 'unknownobject', `The ${name} service does not take ${c.req.method} here (${methods}).`));
+}
+
+export const rosteringDiscovery: Discoverable = { specFile: officialSpecFile, basePath: BASE_PATH, paths: operations.map((o) => o.path) };
+
+export function registerRostering(app: Hono<any>, orm: MikroORM, options: ServiceOptions) {
+  app.get(DISCOVERY_PATH, (c) => c.json(discoveryDocument(new URL(c.req.url).origin, rosteringDiscovery)));
+  registerReads(app, orm, options, { basePath: BASE_PATH, hrefBase: BASE_PATH, operations });
+  // Paths the service does not have (1.2 has no /classes/{id}/enrollments, say) and other methods.
+  registerFallback(app, BASE_PATH, 'rostering', 'it is read-only: GET only');
 }
 
 /** Unknown `fields` are not an error (the spec answers 200 with every field and a warning). */
