@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { credentialFromToken } from '../../src/auth/admin-token.ts';
@@ -9,7 +10,7 @@ import { createApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { reconcile } from '../../src/sync/reconcile.ts';
 import type { RecordBatch, UserRecord } from '../../src/sync/records.ts';
-import { GRADEBOOK_DISCOVERY_PATH } from '../../standards/oneroster/rest/discovery.ts';
+import { GRADEBOOK_DISCOVERY_PATH, gradebookSpecFile } from '../../standards/oneroster/rest/discovery.ts';
 import { GRADEBOOK_PATH, gradebookOperations } from '../../standards/oneroster/rest/gradebook-operations.ts';
 import { BASE_PATH } from '../../standards/oneroster/rest/operations.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
@@ -172,6 +173,9 @@ describe('reads', () => {
     expect(Object.keys(doc.paths)).toContain('/lineItems/{sourcedId}');
     expect(Object.keys(doc.paths)).not.toContain('/assessmentLineItems');
     expect(doc.paths['/lineItems/{sourcedId}'].put.operationId).toBe('putLineItem');
+    // The vendored official file is the shared one, unchanged.
+    const shared = new URL('../../../shared/specs/oneroster/gradebookservice.yaml', import.meta.url);
+    if (existsSync(shared)) expect(readFileSync(gradebookSpecFile, 'utf8')).toBe(readFileSync(shared, 'utf8'));
   });
 });
 
@@ -359,9 +363,16 @@ describe('scopes', () => {
       const [method, path] = entry.split(' ') as [string, string];
       const url = path.replace(/:(\w+)/g, (_, p: string) => (p === 'sourcedId' ? 'x' : sample[p] ?? 'x'));
       const call = (token: string | null) => app.request(`${ORIGIN}${url}`, { method, headers: { ...auth(token), 'content-type': 'application/json' }, body: method === 'GET' || method === 'DELETE' ? undefined : '{}' });
-      for (const token of [null, 'not-a-token']) expect((await call(token)).status, `${entry} ${token}`).toBe(401);
+      const operationId = operationOf(method, path);
+      for (const token of [null, 'not-a-token']) {
+        const res = await call(token);
+        expect(res.status, `${entry} ${token}`).toBe(401);
+        expect(spec.validate(operationId, 401, await json(res)), entry).toEqual([]);
+      }
       // The rostering scope opens no gradebook door; the core scope opens core reads only.
-      expect((await call(tokens.roster!)).status, `${entry} roster`).toBe(403);
+      const forbidden = await call(tokens.roster!);
+      expect(forbidden.status, `${entry} roster`).toBe(403);
+      expect(spec.validate(operationId, 403, await json(forbidden)), entry).toEqual([]);
       const core = gradebookOperations.find((o) => `GET ${GRADEBOOK_PATH}${o.path.replace(/\{(\w+)\}/g, ':$1')}` === entry)?.access === 'gradebookCore';
       expect((await call(tokens.core!)).status === 403, `${entry} core`).toBe(!core);
       if (method !== 'GET') {
@@ -381,6 +392,13 @@ describe('scopes', () => {
     expect((await json(await get('/results/r-seed'))).result.status).toBe('active');
   });
 });
+
+/** The official operationId of a route (`PUT /ims/…/lineItems/:sourcedId` → putLineItem). */
+function operationOf(method: string, path: string): string {
+  const oas = path.slice(GRADEBOOK_PATH.length).replace(/:(\w+)/g, '{$1}');
+  for (const [id, op] of spec.operations) if (op.path === oas && op.method === method.toLowerCase()) return id;
+  throw new Error(`no official operation for ${method} ${path}`);
+}
 
 const without = new Map<string, string>();
 async function tokenWithout(scope: string): Promise<string> {

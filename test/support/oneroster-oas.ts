@@ -26,10 +26,10 @@ export function loadSpec(file: string) {
   const ajv = new Ajv({ strict: false, allErrors: true });
   addFormats.default(ajv);
   ajv.addSchema({ $id: 'oas', components: doc.components }, 'oas');
-  const byOperation = new Map<string, { path: string; responses: Json }>();
+  const byOperation = new Map<string, { path: string; method: string; responses: Json }>();
   for (const [path, item] of Object.entries(doc.paths as Record<string, Json>)) {
-    for (const op of Object.values(item) as Json[]) {
-      if (op && typeof op === 'object' && 'operationId' in op) byOperation.set(op.operationId as string, { path, responses: op.responses as Json });
+    for (const [method, op] of Object.entries(item) as [string, Json][]) {
+      if (op && typeof op === 'object' && 'operationId' in op) byOperation.set(op.operationId as string, { path, method, responses: op.responses as Json });
     }
   }
   const cache = new Map<string, ValidateFunction>();
