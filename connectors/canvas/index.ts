@@ -9,8 +9,8 @@ import { lastFullRun } from '../../src/sync/runs.ts';
 import { dateIn, schoolYearAround, zoneOr } from '../../src/text/dates.ts';
 import { CanvasClient, CanvasPermissionError } from './client.ts';
 import {
-  canvasAccount, canvasCourse, canvasEnrollment, canvasSection, canvasTerm, canvasUser, CanvasMapper, compareIds, roleKey,
-  type CanvasAccount, type CanvasCourse, type CanvasTerm, type CanvasUser, type OrgType,
+  canvasAccount, canvasAssignment, canvasAssignmentGroup, canvasCourse, canvasEnrollment, canvasSection, canvasSubmission, canvasTerm, canvasUser,
+  CanvasMapper, compareIds, roleKey, type CanvasAccount, type CanvasCourse, type CanvasTerm, type CanvasUser, type OrgType,
 } from './map.ts';
 
 /**
@@ -19,7 +19,9 @@ import {
  * and may tombstone what Canvas no longer has. Between full runs, scheduled runs are incremental:
  * only courses of terms running today, which cannot tombstone courses, classes, users or
  * enrollments (Canvas's own deletions still arrive as tombstones). A scope this token may not read
- * is skipped with an issue, and every entity that depends on it is then not complete.
+ * is skipped with an issue, and every entity that depends on it is then not complete. With
+ * `gradebook` on, each course's assignment groups, assignments and submissions come too, as
+ * categories, lineItems and results (course mode only: a Canvas assignment belongs to a course).
  */
 
 const settings = z
@@ -38,6 +40,7 @@ const settings = z
     termEndDate: daySetting.optional().describe('End of terms without dates (default: 30 June of the current school year)'),
     idPrefix: idPrefixSetting('canvas:<host>'),
     fullSyncHours: z.coerce.number().min(0).default(24).describe('Longest time between full runs; scheduled runs in between are incremental. 0: every run is full'),
+    gradebook: z.boolean().default(false).describe('Also read assignment groups, assignments and submissions as OneRoster categories, lineItems and results (course mode)'),
   })
   .refine((s) => Boolean(s.accessToken) !== Boolean(s.clientId || s.clientSecret || s.refreshToken), 'give either accessToken or clientId, clientSecret and refreshToken')
   .refine((s) => !s.clientId === !s.clientSecret && !s.clientId === !s.refreshToken, 'OAuth needs all of clientId, clientSecret and refreshToken');
@@ -45,6 +48,7 @@ const settings = z
 type Settings = z.output<typeof settings>;
 
 const ALL: readonly EntityName[] = ['org', 'academicSession', 'course', 'class', 'user', 'enrollment'];
+const GRADEBOOK: readonly EntityName[] = ['category', 'lineItem', 'result'];
 /** What a skipped scope lists, and what it leaves incomplete: that entity and everything built from it. */
 const SCOPES = {
   accounts: { entity: 'org', incomplete: ['org', 'course', 'class', 'user', 'enrollment'] },
@@ -53,6 +57,7 @@ const SCOPES = {
   sections: { entity: 'class', incomplete: ['class', 'user', 'enrollment'] },
   enrollments: { entity: 'enrollment', incomplete: ['user', 'enrollment'] },
   users: { entity: 'user', incomplete: ['user'] },
+  gradebook: { entity: 'lineItem', incomplete: ['category', 'lineItem', 'result'] },
 } as const satisfies Record<string, { entity: EntityName; incomplete: readonly EntityName[] }>;
 const ENROLLMENT_STATES = ['active', 'invited', 'creation_pending', 'completed', 'inactive', 'deleted', 'rejected'];
 const BATCH = 2000;
@@ -96,7 +101,7 @@ export function canvasConnector(http?: Partial<HttpClientOptions>): Connector {
       });
       const last = s.fullSyncHours > 0 && ctx.trigger === 'schedule' ? await lastFullRun(ctx.orm, ctx.source.id, ALL) : null;
       const full = !last || Date.now() - last.getTime() >= s.fullSyncHours * 3_600_000;
-      const run = new CanvasRun(ctx, client, mapper, account, { full, today, sectionMode: s.classUnit === 'section' });
+      const run = new CanvasRun(ctx, client, mapper, account, { full, today, sectionMode: s.classUnit === 'section', gradebook: s.gradebook });
       ctx.logger.info('canvas sync', { source: ctx.source.name, account: account.id, full });
       return { batches: run.batches(), complete: () => run.complete() };
     },
@@ -113,12 +118,13 @@ class CanvasRun {
   readonly #full: boolean;
   readonly #today: string;
   readonly #sectionMode: boolean;
+  readonly #gradebook: boolean;
   readonly #log: PullLog;
   /** Roles each Canvas user's live enrollments imply (`role|org`), and who observes whom. */
   readonly #roles = new Map<string, Set<string>>();
   readonly #observers = new Map<string, Set<string>>();
 
-  constructor(ctx: SyncContext, client: CanvasClient, mapper: CanvasMapper, account: CanvasAccount, options: { full: boolean; today: string; sectionMode: boolean }) {
+  constructor(ctx: SyncContext, client: CanvasClient, mapper: CanvasMapper, account: CanvasAccount, options: { full: boolean; today: string; sectionMode: boolean; gradebook: boolean }) {
     this.#ctx = ctx;
     this.#client = client;
     this.#map = mapper;
@@ -126,7 +132,9 @@ class CanvasRun {
     this.#full = options.full;
     this.#today = options.today;
     this.#sectionMode = options.sectionMode;
-    this.#log = new PullLog('Canvas', options.full ? ALL : ['org', 'academicSession']);
+    this.#gradebook = options.gradebook && !options.sectionMode;
+    this.#log = new PullLog('Canvas', options.full ? [...ALL, ...(this.#gradebook ? GRADEBOOK : [])] : ['org', 'academicSession']);
+    if (options.gradebook && options.sectionMode) this.#log.add('lineItem', 'warning', 'gradebook_needs_course_mode', 'the gradebook is read in course mode only (a Canvas assignment belongs to a course, not a section); it was not read');
   }
 
   complete(): readonly EntityName[] {
@@ -205,9 +213,41 @@ class CanvasRun {
       for (const [student, observer] of observers) addTo(this.#observers, student, observer);
       enrollments.push(...records);
       if (enrollments.length >= BATCH) yield this.#log.batch('enrollment', enrollments.splice(0));
+      if (this.#gradebook) yield* this.#gradebookOf(course);
     }
     if (classes.length) yield this.#log.batch('class', classes);
     if (enrollments.length) yield this.#log.batch('enrollment', enrollments);
+  }
+
+  /** One course's assignment groups, assignments and submissions as categories, lineItems and results. */
+  async *#gradebookOf(course: CanvasCourse): AsyncGenerator<RecordBatch> {
+    const groups = [];
+    for await (const page of this.#scope('gradebook', `assignment groups of course ${course.id}`, this.#client.list(`/api/v1/courses/${course.id}/assignment_groups`))) {
+      groups.push(...this.#log.valid(canvasAssignmentGroup, 'category', page).map((g) => this.#map.category(g)));
+    }
+    yield this.#log.batch('category', groups);
+    const due = new Map<string, string | undefined>();
+    const lineItems = [];
+    for await (const page of this.#scope('gradebook', `assignments of course ${course.id}`, this.#client.list(`/api/v1/courses/${course.id}/assignments`))) {
+      for (const a of this.#log.valid(canvasAssignment, 'lineItem', page)) {
+        const item = this.#map.lineItem(a, course);
+        lineItems.push(item);
+        if ('dueDate' in item) due.set(a.id, item.dueDate);
+      }
+    }
+    yield this.#log.batch('lineItem', lineItems);
+    const results: Out<'result'> = [];
+    const listed = this.#client.list(`/api/v1/courses/${course.id}/students/submissions`, { 'student_ids[]': 'all' });
+    for await (const page of this.#scope('gradebook', `submissions of course ${course.id}`, listed)) {
+      for (const sub of this.#log.valid(canvasSubmission, 'result', page)) {
+        // Submissions to assignments that are not lineItems (unpublished) are not results either.
+        if (!due.has(sub.assignment_id)) continue;
+        const result = this.#map.result(sub, course, due.get(sub.assignment_id));
+        if (result) results.push(result);
+      }
+      if (results.length >= BATCH) yield this.#log.batch('result', results.splice(0));
+    }
+    yield this.#log.batch('result', results);
   }
 
   /**

@@ -3,7 +3,8 @@ import { clean } from '../../src/sync/pull.ts';
 import { dateIn } from '../../src/text/dates.ts';
 import { splitFullName } from '../../src/text/names.ts';
 import type {
-  AcademicSessionRecord, ClassRecord, CourseRecord, EnrollmentRecord, OrgRecord, RoleRecord, TombstoneRecord, UserRecord,
+  AcademicSessionRecord, CategoryRecord, ClassRecord, CourseRecord, EnrollmentRecord, LineItemRecord, OrgRecord, ResultRecord, RoleRecord,
+  TombstoneRecord, UserRecord,
 } from '../../src/sync/records.ts';
 
 /**
@@ -32,7 +33,22 @@ export const canvasEnrollment = z.looseObject({
   associated_user_id: opt, start_at: opt, end_at: opt,
 });
 
+const num = z.number().nullish();
+const flag = z.boolean().nullish();
+export const canvasAssignmentGroup = z.looseObject({ id, name: z.string(), group_weight: num });
+export const canvasAssignment = z.looseObject({
+  id, name: z.string(), description: opt, created_at: z.string(), unlock_at: opt, due_at: opt, lock_at: opt,
+  points_possible: num, assignment_group_id: id, published: flag, workflow_state: opt,
+});
+export const canvasSubmission = z.looseObject({
+  id, user_id: id, assignment_id: id, score: num, grade: opt, workflow_state: z.string(), submitted_at: opt, graded_at: opt,
+  excused: flag, late: flag, missing: flag,
+});
+
 export type CanvasAccount = z.infer<typeof canvasAccount>;
+export type CanvasAssignmentGroup = z.infer<typeof canvasAssignmentGroup>;
+export type CanvasAssignment = z.infer<typeof canvasAssignment>;
+export type CanvasSubmission = z.infer<typeof canvasSubmission>;
 export type CanvasTerm = z.infer<typeof canvasTerm>;
 export type CanvasCourse = z.infer<typeof canvasCourse>;
 export type CanvasSection = z.infer<typeof canvasSection>;
@@ -244,6 +260,51 @@ export class CanvasMapper {
     });
   }
 
+  /** An assignment group as a category; Canvas weights are percentages, OneRoster's a share of 1. */
+  category(group: CanvasAssignmentGroup): CategoryRecord {
+    return clean({
+      sourcedId: this.id('assignmentGroup', group.id), nativeKey: group.id, title: group.name || `Group ${group.id}`,
+      weight: group.group_weight == null ? undefined : group.group_weight / 100,
+    });
+  }
+
+  /**
+   * A published assignment as a lineItem of its course's class (course mode); unpublished or deleted
+   * ones are tombstones (students do not see them). Without dates, it is assigned when created and
+   * due when it locks, or at once.
+   */
+  lineItem(a: CanvasAssignment, course: CanvasCourse): LineItemRecord | TombstoneRecord {
+    if (a.published === false || a.workflow_state === 'deleted' || a.workflow_state === 'unpublished') return this.#tombstone('assignment', a.id);
+    const assignDate = new Date(a.unlock_at ?? a.created_at).toISOString();
+    return clean({
+      sourcedId: this.id('assignment', a.id), nativeKey: a.id, title: a.name || `Assignment ${a.id}`,
+      description: a.description ? plainText(a.description) || undefined : undefined,
+      assignDate, dueDate: new Date(a.due_at ?? a.lock_at ?? assignDate).toISOString(),
+      classSourcedId: this.id('course', course.id), schoolSourcedId: this.schoolOf(course.account_id),
+      categorySourcedId: this.id('assignmentGroup', a.assignment_group_id), academicSessionSourcedId: this.#termOf(course),
+      resultValueMin: a.points_possible == null ? undefined : 0, resultValueMax: a.points_possible ?? undefined,
+    });
+  }
+
+  /**
+   * A submission as a result; Canvas keeps a placeholder for every student and assignment, and
+   * only those with something in them (handed in, graded, excused or missing) become results. The
+   * score date is when it was graded or handed in, else the assignment's due date: never "today",
+   * so an unchanged Canvas maps to the same record.
+   */
+  result(s: CanvasSubmission, course: CanvasCourse, due: string | undefined): ResultRecord | undefined {
+    if (s.workflow_state === 'unsubmitted' && !s.excused && !s.missing && s.score == null) return undefined;
+    const scoreStatus = s.excused ? 'exempt' : SCORE_STATUS[s.workflow_state] ?? (s.score == null ? 'not submitted' : 'fully graded');
+    const scoreDate = this.date(s.graded_at ?? s.submitted_at ?? due);
+    if (!scoreDate) return undefined;
+    return clean({
+      sourcedId: this.id('submission', s.id), nativeKey: s.id,
+      lineItemSourcedId: this.id('assignment', s.assignment_id), studentSourcedId: this.id('user', s.user_id),
+      classSourcedId: this.id('course', course.id), scoreStatus, score: s.score ?? undefined, textScore: s.grade ?? undefined, scoreDate,
+      late: s.late ?? undefined, missing: s.missing ?? undefined,
+    });
+  }
+
   #tombstone(kind: string, nativeId: string): TombstoneRecord {
     return { sourcedId: this.id(kind, nativeId), status: 'tobedeleted' };
   }
@@ -265,6 +326,16 @@ const ENROLLMENT_TYPES: Record<string, 'student' | 'teacher' | 'ta' | 'observer'
 };
 /** Enrollment states that take a person off the roster; completed and inactive ones stay (with lmsState). */
 const GONE_STATES = new Set(['deleted', 'rejected']);
+
+const SCORE_STATUS: Record<string, ResultRecord['scoreStatus']> = {
+  graded: 'fully graded', submitted: 'submitted', pending_review: 'partially graded', unsubmitted: 'not submitted',
+};
+
+/** Canvas descriptions are HTML; a lineItem's is plain text. */
+const entities: Record<string, string> = { nbsp: ' ', amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", ndash: '–', mdash: '—', hellip: '…' };
+const plainText = (html: string) => html.replace(/<[^>]*>/g, ' ')
+  .replace(/&(#\d+|#x[0-9a-f]+|[a-z]+);/gi, (m, e: string) => (e[0] === '#' ? String.fromCodePoint(Number(e[1] === 'x' || e[1] === 'X' ? `0${e.slice(1)}` : e.slice(1))) : entities[e.toLowerCase()] ?? m))
+  .replace(/\s+/g, ' ').replace(/ ([,.;:!?])/g, '$1').trim();
 
 /** Given and family name: Canvas's own fields, else `sortable_name` ("Last, First"), else `name` split. */
 export function namesOf(user: Pick<CanvasUser, 'name' | 'sortable_name' | 'first_name' | 'last_name'>): { givenName: string; familyName: string } {

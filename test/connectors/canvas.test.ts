@@ -316,6 +316,77 @@ describe('Canvas REST behaviour', () => {
   });
 });
 
+describe('Canvas gradebook', () => {
+  const g = (kind: string, id: string) => `${P}:${kind}:${id}`;
+
+  test('assignment groups, assignments and submissions become categories, lineItems and results, field by field', async () => {
+    await register({ gradebook: true });
+    const run = (await sync())!;
+    expect(run).toMatchObject({ status: 'succeeded', complete: true });
+    expect(await issues(run.runId)).not.toContainEqual(expect.objectContaining({ severity: 'error' }));
+    expect(await q(sql`select sourced_id, title, weight from category order by sourced_id`)).toEqual([
+      { sourced_id: g('assignmentGroup', '301'), title: 'Homework', weight: 0.4 },
+      { sourced_id: g('assignmentGroup', '302'), title: 'Tests', weight: 0.6 },
+    ]);
+    const items = await q(sql`select sourced_id, title, description, to_char(assign_date at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') as assign, to_char(due_date at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') as due,
+      class_sourced_id, school_sourced_id, category_sourced_id, academic_session_sourced_id, result_value_min, result_value_max from line_item order by sourced_id`);
+    expect(items).toEqual([
+      { sourced_id: g('assignment', '9001'), title: 'Linear equations', description: 'Problems 1–20, odd only', assign: '2024-09-02T13:00:00', due: '2024-09-09T04:59:59',
+        class_sourced_id: g('course', '370663'), school_sourced_id: g('account', '7'), category_sourced_id: g('assignmentGroup', '301'),
+        academic_session_sourced_id: g('term', '12'), result_value_min: 0, result_value_max: 20 },
+      // No unlock date: assigned when created. The unpublished draft is not a lineItem.
+      expect.objectContaining({ sourced_id: g('assignment', '9002'), assign: '2024-09-01T13:00:00', due: '2024-09-20T15:00:00', result_value_max: 100 }),
+    ]);
+    const results = await q(sql`select sourced_id, line_item_sourced_id as li, student_sourced_id as student, score_status, score, text_score, score_date::text, late, missing
+      from result order by sourced_id`);
+    expect(results).toEqual([
+      // Graded late: the date it was graded, in the district's zone.
+      { sourced_id: g('submission', '71001'), li: g('assignment', '9001'), student: g('user', '4021'), score_status: 'fully graded', score: 18, text_score: '18', score_date: '2024-09-11', late: true, missing: false },
+      // Missing and never handed in: "not submitted" on the due date (Chicago: the evening before 04:59 UTC).
+      { sourced_id: g('submission', '71002'), li: g('assignment', '9001'), student: g('user', '90071992547409931'), score_status: 'not submitted', score: null, text_score: null, score_date: '2024-09-08', late: false, missing: true },
+      // Excused: exempt.
+      expect.objectContaining({ sourced_id: g('submission', '71003'), score_status: 'exempt', score_date: '2024-09-20' }),
+    ]);
+    const again = (await sync())!;
+    expect(written(again.counts)).toBe(0);
+  });
+
+  test('an assignment unpublished in Canvas, and its results, are tombstoned by the next full run', async () => {
+    await register({ gradebook: true });
+    await sync();
+    fake.world.assignments!.find((a) => a.id === '9001')!.published = false;
+    const run = (await sync())!;
+    expect(run.counts.lineItem).toMatchObject({ tombstoned: 1 });
+    expect(run.counts.result).toMatchObject({ tombstoned: 2 });
+    expect(await active('line_item')).toEqual([g('assignment', '9002')]);
+  });
+
+  test('off by default; section mode says it cannot; a refused listing skips the gradebook and tombstones none of it', async () => {
+    const view = await register();
+    await sync();
+    expect(fake.requests.some((r) => r.includes('/assignments'))).toBe(false);
+    expect(await active('line_item')).toEqual([]);
+    const change = (extra: Record<string, unknown>) => saveSource(deps(), { name: 'canvas', kind: 'canvas', settings: { ...settings, ...extra } }, view.id);
+
+    await change({ gradebook: true, classUnit: 'section' });
+    const sections = (await sync())!;
+    expect(await issues(sections.runId)).toContainEqual(expect.objectContaining({ code: 'gradebook_needs_course_mode', severity: 'warning' }));
+    expect(await active('line_item')).toEqual([]);
+
+    await change({ gradebook: true });
+    await sync();
+    expect(await active('line_item')).toHaveLength(2);
+    fake.world.assignments = fake.world.assignments!.filter((a) => a.id !== '9002');
+    server.use(http.get(`${BASE}/api/v1/courses/370663/students/submissions`, () =>
+      HttpResponse.json({ status: 'unauthorized', errors: [{ message: 'user not authorized to perform that action' }] }, { status: 403 })));
+    const refused = (await sync())!;
+    expect(await issues(refused.runId)).toContainEqual(expect.objectContaining({ code: 'scope_skipped', message: expect.stringContaining('submissions of course 370663') }));
+    expect(refused.counts.lineItem!.tombstoned).toBe(0);
+    expect(refused.counts.result!.tombstoned).toBe(0);
+    expect(await active('result')).toHaveLength(3);
+  });
+});
+
 describe('Canvas credentials', () => {
   test('an expired token (401 + WWW-Authenticate) puts the source in the reauthorize state; new credentials clear it', async () => {
     const view = await register({ accessToken: 'expired-token' }, '0 3 * * *');

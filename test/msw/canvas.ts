@@ -17,6 +17,16 @@ export interface Section { id: string; name: string; course_id: string; sis_sect
 export interface User { id: string; name: string; sortable_name?: string; short_name?: string; first_name?: string; last_name?: string; sis_user_id?: string | null; login_id?: string; email?: string }
 export interface Enrollment { id: string; course_id: string; course_section_id: string; user_id: string; type: string; enrollment_state: string; associated_user_id?: string | null; start_at?: string | null; end_at?: string | null }
 
+export interface AssignmentGroup { id: string; course_id: string; name: string; position: number; group_weight: number }
+export interface Assignment {
+  id: string; course_id: string; name: string; description: string | null; created_at: string; unlock_at: string | null; due_at: string | null;
+  lock_at: string | null; points_possible: number | null; assignment_group_id: string; published: boolean;
+}
+export interface Submission {
+  id: string; assignment_id: string; user_id: string; score: number | null; grade: string | null; workflow_state: string;
+  submitted_at: string | null; graded_at: string | null; excused: boolean | null; late: boolean; missing: boolean;
+}
+
 export interface CanvasWorld {
   accounts: Account[];
   terms: Term[];
@@ -24,6 +34,10 @@ export interface CanvasWorld {
   sections: Section[];
   users: User[];
   enrollments: Enrollment[];
+  /** The gradebook (read when a source sets `gradebook`). */
+  assignmentGroups?: AssignmentGroup[];
+  assignments?: Assignment[];
+  submissions?: Submission[];
 }
 
 export interface FakeCanvasOptions {
@@ -102,6 +116,26 @@ export function smallCanvas(now = Date.now()): CanvasWorld {
       { id: '98013', course_id: '370665', course_section_id: '5524', user_id: '4027', type: 'StudentEnrollment', enrollment_state: 'completed' },
       { id: '98014', course_id: '370665', course_section_id: '5524', user_id: '4022', type: 'TeacherEnrollment', enrollment_state: 'completed' },
       { id: '98015', course_id: '370666', course_section_id: '5525', user_id: '4022', type: 'TeacherEnrollment', enrollment_state: 'active' },
+    ],
+    assignmentGroups: [
+      { id: '301', course_id: '370663', name: 'Homework', position: 1, group_weight: 40 },
+      { id: '302', course_id: '370663', name: 'Tests', position: 2, group_weight: 60 },
+    ],
+    assignments: [
+      { id: '9001', course_id: '370663', name: 'Linear equations', description: '<p>Problems 1&ndash;20, <b>odd</b> only</p>', created_at: '2024-09-01T13:00:00Z',
+        unlock_at: '2024-09-02T13:00:00Z', due_at: '2024-09-09T04:59:59Z', lock_at: null, points_possible: 20, assignment_group_id: '301', published: true },
+      { id: '9002', course_id: '370663', name: 'Unit 1 test', description: null, created_at: '2024-09-01T13:00:00Z',
+        unlock_at: null, due_at: '2024-09-20T15:00:00Z', lock_at: null, points_possible: 100, assignment_group_id: '302', published: true },
+      { id: '9003', course_id: '370663', name: 'Draft quiz', description: null, created_at: '2024-09-03T13:00:00Z',
+        unlock_at: null, due_at: null, lock_at: null, points_possible: 10, assignment_group_id: '301', published: false },
+    ],
+    submissions: [
+      { id: '71001', assignment_id: '9001', user_id: '4021', score: 18, grade: '18', workflow_state: 'graded', submitted_at: '2024-09-10T02:10:00Z', graded_at: '2024-09-11T20:00:00Z', excused: false, late: true, missing: false },
+      { id: '71002', assignment_id: '9001', user_id: '90071992547409931', score: null, grade: null, workflow_state: 'unsubmitted', submitted_at: null, graded_at: null, excused: null, late: false, missing: true },
+      { id: '71003', assignment_id: '9002', user_id: '4021', score: null, grade: null, workflow_state: 'unsubmitted', submitted_at: null, graded_at: null, excused: true, late: false, missing: false },
+      // A placeholder (nothing handed in, nothing graded) and a submission to an unpublished assignment: no results.
+      { id: '71004', assignment_id: '9002', user_id: '90071992547409931', score: null, grade: null, workflow_state: 'unsubmitted', submitted_at: null, graded_at: null, excused: null, late: false, missing: false },
+      { id: '71005', assignment_id: '9003', user_id: '4021', score: null, grade: null, workflow_state: 'submitted', submitted_at: '2024-09-04T02:10:00Z', graded_at: null, excused: null, late: false, missing: false },
     ],
   };
 }
@@ -268,6 +302,27 @@ export class FakeCanvas {
             };
           });
         return this.#page(url, enrollments, { bookmark: true });
+      }
+      if (p[4] === 'assignment_groups') {
+        return this.#page(url, (w.assignmentGroups ?? []).filter((g) => g.course_id === course.id)
+          .map(({ course_id: _, ...g }) => ({ ...g, sis_source_id: null, integration_data: {}, rules: {} })));
+      }
+      if (p[4] === 'assignments') {
+        return this.#page(url, (w.assignments ?? []).filter((a) => a.course_id === course.id).map((a) => ({
+          ...a, workflow_state: a.published ? 'published' : 'unpublished', grading_type: 'points', submission_types: ['online_upload'],
+          html_url: `${this.base}/courses/${course.id}/assignments/${a.id}`, has_submitted_submissions: true, muted: false,
+        })));
+      }
+      if (p[4] === 'students' && p[5] === 'submissions') {
+        // Without student_ids[] Canvas answers for the calling user (an admin: nobody).
+        const ids = q.getAll('student_ids[]');
+        const assignments = new Set((w.assignments ?? []).filter((a) => a.course_id === course.id).map((a) => a.id));
+        const subs = ids.includes('all') ? (w.submissions ?? []).filter((sub) => assignments.has(sub.assignment_id)) : [];
+        return this.#page(url, subs.map((sub) => ({
+          ...sub, attempt: sub.submitted_at ? 1 : null, entered_score: sub.score, entered_grade: sub.grade, seconds_late: sub.late ? 3600 : 0,
+          submission_type: sub.submitted_at ? 'online_upload' : null, grade_matches_current_submission: true, posted_at: sub.graded_at,
+          preview_url: `${this.base}/courses/${course.id}/assignments/${sub.assignment_id}/submissions/${sub.user_id}?preview=1`,
+        })));
       }
     }
     return notFound();
