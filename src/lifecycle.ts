@@ -11,6 +11,11 @@ export class Shutdown {
     this.onError = onError;
   }
 
+  /** Whether shutdown has begun (what is still starting up should stop quietly). */
+  get stopping(): boolean {
+    return this.#running !== undefined;
+  }
+
   add(name: string, run: () => Promise<void>) {
     this.#steps.push({ name, run });
   }

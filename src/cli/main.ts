@@ -168,12 +168,20 @@ async function serveCommand(config: Config, logger: Logger) {
   runtime.shutdown.add('audit', () => audit.flush());
   const app = createApp({ orm: runtime.orm, config, tokens, box: sources.box, credential, logger, audit });
   await startServer(app, { port: config.PORT, host: config.HOST }, runtime.shutdown, logger);
-  if ((await countAdmins(runtime.orm)) === 0) {
-    process.stdout.write(`\nNo admin console account yet. Create the first one, then sign in at http://localhost:${config.PORT}/console:\n  npm run cli -- admins create --username <you>\n\n`);
-  }
-  // Shutdown runs its steps last-added first: the scheduler stops (and its runs end) before the server and the ORM.
+  // A signal may come while the rest starts (the server already answers): shutdown closes the ORM
+  // under it, and what fails then is not an error of the process.
   const scheduler = new Scheduler(sources);
-  await scheduler.start();
+  try {
+    if ((await countAdmins(runtime.orm)) === 0) {
+      process.stdout.write(`\nNo admin console account yet. Create the first one, then sign in at http://localhost:${config.PORT}/console:\n  npm run cli -- admins create --username <you>\n\n`);
+    }
+    await scheduler.start();
+  } catch (error) {
+    if (runtime.shutdown.stopping) return void (await scheduler.stop());
+    throw error;
+  }
+  if (runtime.shutdown.stopping) return void (await scheduler.stop());
+  // Shutdown runs its steps last-added first: the scheduler stops (and its runs end) before the server and the ORM.
   runtime.shutdown.add('scheduler', () => scheduler.stop());
 }
 

@@ -97,7 +97,7 @@ describe('with DATABASE_URL', () => {
     const server = start(['serve'], { DATABASE_URL: db.url, ADMIN_TOKEN: 'x'.repeat(40), TOKEN_SIGNING_KEY: 'k'.repeat(40), SECRETS_KEY: Buffer.alloc(32, 1).toString('base64'), PORT: String(port) });
     await waitFor(`http://127.0.0.1:${port}/readyz`, server.child);
     server.child.kill('SIGTERM');
-    expect(await server.exited).toEqual({ code: 0, signal: null });
+    expect(await server.exited, `${server.out()}\n${server.err()}`).toEqual({ code: 0, signal: null });
     expect(server.out()).toContain('"msg":"shutting down"');
   });
 
