@@ -26,19 +26,23 @@ function oauthError(c: Context, status: 400 | 401, error: OAuthError, descriptio
 /** The client's credentials from the Authorization header or the form, or why they cannot be read. */
 function credentials(c: Context, form: Record<string, string>): { id: string; secret: string; basic: boolean } | { problem: string } {
   const header = c.req.header('authorization');
-  const inBody = form.client_id !== undefined || form.client_secret !== undefined;
   if (header) {
-    if (inBody) return { problem: 'use one client authentication method, not both Basic and the form body' };
+    // A secret in the body too would be a second method; a client_id there is not (oauth4webapi sends one).
+    if (form.client_secret !== undefined) return { problem: 'use one client authentication method, not both Basic and the form body' };
     const match = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header);
     const decoded = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '';
     const colon = decoded.indexOf(':');
     if (colon < 0) return { problem: 'the Authorization header must be Basic base64(client_id:client_secret)' };
+    let id: string;
+    let secret: string;
     try {
       // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-      return { id: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')), secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')), basic: true };
+      [id, secret] = [decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')), decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '))];
     } catch {
       return { problem: 'the Basic credentials are not valid form-urlencoded text' };
     }
+    if (form.client_id !== undefined && form.client_id !== id) return { problem: 'client_id in the body is not the one in the Authorization header' };
+    return { id, secret, basic: true };
   }
   if (!form.client_id || !form.client_secret) return { problem: 'client authentication is required (HTTP Basic, or client_id and client_secret in the body)' };
   return { id: form.client_id, secret: form.client_secret, basic: false };
