@@ -3,6 +3,7 @@ import { brightspace } from './brightspace/index.ts';
 import { canvas } from './canvas/index.ts';
 import { csvFolder } from './csv/index.ts';
 import { kolibri } from './kolibri/index.ts';
+import { oneRoster } from './oneroster/index.ts';
 
 /** Every connector the gateway knows, by kind. */
 export const connectors: Record<string, Connector> = {
@@ -10,4 +11,5 @@ export const connectors: Record<string, Connector> = {
   [canvas.kind]: canvas,
   [kolibri.kind]: kolibri,
   [brightspace.kind]: brightspace,
+  [oneRoster.kind]: oneRoster,
 };

@@ -5,9 +5,21 @@ import { entities, routines, workingTables } from './entities.ts';
 
 export const migrationsDir = fileURLToPath(new URL('../../migrations', import.meta.url));
 
-export function ormConfig(clientUrl: string, options: { debug?: boolean; poolMax?: number; readUrl?: string } = {}) {
+export interface OrmOptions {
+  debug?: boolean;
+  poolMax?: number;
+  readUrl?: string;
+  /**
+   * MikroORM's async-context name. Two ORMs in one process (a test's upstream gateway) need their
+   * own: otherwise work inside one's transaction that reaches the other resolves `orm.em` to the first.
+   */
+  contextName?: string;
+}
+
+export function ormConfig(clientUrl: string, options: OrmOptions = {}) {
   return defineConfig({
     clientUrl,
+    ...(options.contextName ? { contextName: options.contextName } : {}),
     // Reads that ask for the read side (the OneRoster API) go to a replica when one is configured.
     ...(options.readUrl ? { replicas: [{ name: 'read', clientUrl: options.readUrl }] } : {}),
     entities,
@@ -30,7 +42,7 @@ export function ormConfig(clientUrl: string, options: { debug?: boolean; poolMax
   });
 }
 
-export async function openOrm(clientUrl: string, options?: { debug?: boolean; poolMax?: number; readUrl?: string }) {
+export async function openOrm(clientUrl: string, options?: OrmOptions) {
   return MikroORM.init(ormConfig(clientUrl, options));
 }
 

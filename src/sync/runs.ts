@@ -93,3 +93,10 @@ export async function lastFullRun(orm: MikroORM, sourceId: number, entities: rea
     where source_id = ${sourceId} and status = 'succeeded' and bulk_scope @> ${[...entities]}::text[]`.execute(orm.em.fork().getKysely());
   return rows[0]?.at ? new Date(rows[0].at) : null;
 }
+
+/** When the last run of a source that succeeded started: where an incremental run may start reading changes. */
+export async function lastGoodRun(orm: MikroORM, sourceId: number): Promise<Date | null> {
+  const { rows } = await sql<{ at: Date | null }>`select max(started_at) as at from sync_run
+    where source_id = ${sourceId} and status = 'succeeded'`.execute(orm.em.fork().getKysely());
+  return rows[0]?.at ? new Date(rows[0].at) : null;
+}

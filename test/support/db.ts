@@ -24,13 +24,14 @@ export interface TestDatabase {
 }
 
 /** A fresh, migrated database of its own for one test file. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/** A database of its own; `contextName` for a second gateway in the same process (see OrmOptions). */
+export async function createTestDatabase(options: { contextName?: string } = {}): Promise<TestDatabase> {
   const serverUrl = inject('testServerUrl');
   const name = `t_${randomBytes(6).toString('hex')}`;
   await adminQuery(serverUrl, `create database ${name} template ${TEMPLATE_DB}`);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  const orm = await openOrm(url.toString());
+  const orm = await openOrm(url.toString(), options);
   return {
     orm,
     url: url.toString(),
