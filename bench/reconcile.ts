@@ -16,6 +16,8 @@ export interface BenchContext {
   orm: Orm;
   scale: Scale;
   workDir: string;
+  /** Another migrated database on the same server (a second gateway's), with its own ORM. */
+  newDatabase: (name: string) => Promise<Orm>;
 }
 
 /**

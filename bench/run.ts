@@ -10,16 +10,17 @@ import { csvImportBench } from './csv-import.ts';
 import { edfiBench } from './edfi.ts';
 import { kolibriBench } from './kolibri.ts';
 import { loadFaultsBench } from './load-faults.ts';
+import { oneRosterPullBench } from './oneroster-pull.ts';
 import { reconcileBench } from './reconcile.ts';
 import { syncOverheadBench } from './sync-overhead.ts';
 import { scales, type Scale } from './generate.ts';
 
 /**
- * `npm run bench -- <reconcile|csv-import|api|sync-overhead|edfi|canvas|kolibri|brightspace|load-faults> [--scale small|district|large] [--slow-ms N]`: runs one benchmark on a throw-away
+ * `npm run bench -- <reconcile|csv-import|api|sync-overhead|edfi|canvas|kolibri|brightspace|load-faults|oneroster-pull> [--scale small|district|large] [--slow-ms N]`: runs one benchmark on a throw-away
  * embedded PostgreSQL and writes its Markdown table to bench/results/<name>-<scale>.md.
  */
 
-const benchmarks = { reconcile: reconcileBench, 'csv-import': csvImportBench, api: apiBench, 'sync-overhead': syncOverheadBench, edfi: edfiBench, canvas: canvasBench, kolibri: kolibriBench, brightspace: brightspaceBench, 'load-faults': loadFaultsBench } as const;
+const benchmarks = { reconcile: reconcileBench, 'csv-import': csvImportBench, api: apiBench, 'sync-overhead': syncOverheadBench, edfi: edfiBench, canvas: canvasBench, kolibri: kolibriBench, brightspace: brightspaceBench, 'load-faults': loadFaultsBench, 'oneroster-pull': oneRosterPullBench } as const;
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -39,7 +40,13 @@ try {
   await db.createDatabase('bench');
   const orm = await openOrm(db.url('bench'));
   await migrate(orm);
-  const table = await benchmarks[name]({ orm, scale, workDir: join(root, 'work') });
+  const newDatabase = async (database: string) => {
+    await db.createDatabase(database);
+    const other = await openOrm(db.url(database), { contextName: database });
+    await migrate(other);
+    return other;
+  };
+  const table = await benchmarks[name]({ orm, scale, workDir: join(root, 'work'), newDatabase });
   await orm.close();
   mkdirSync(join(process.cwd(), 'bench', 'results'), { recursive: true });
   const out = join(process.cwd(), 'bench', 'results', `${name}-${scale}.md`);

@@ -65,12 +65,12 @@ function pageJson(sel: Selection, ids: RawBuilder<unknown>) {
   const { only, unknown } = fieldsOf(sel);
   const base = sql`${sel.base}::text`;
   if (only || !cacheable(sel.resource)) {
-    return { query: sql<{ j: string; miss: boolean; id: string }>`select ${jsonOf(sel.resource, base, only)} as j, false as miss, t.sourced_id as id
+    return { query: sql<Rendered>`select ${jsonOf(sel.resource, base, only)} as j, false as miss, t.sourced_id as id, null as etag
       from ${ids} p join ${table} t on t.sourced_id = p.id order by p.n`, unknown };
   }
   return {
-    query: sql<{ j: string; miss: boolean; id: string }>`select coalesce(replace(c.json, ${MARK_TEXT}, ${base}), ${jsonOf(sel.resource, base)}) as j,
-        c.json is null as miss, t.sourced_id as id
+    query: sql<Rendered>`select coalesce(replace(c.json, ${MARK_TEXT}, ${base}), ${jsonOf(sel.resource, base)}) as j,
+        c.json is null as miss, t.sourced_id as id, case when c.json is null then t.etag end as etag
       from ${ids} p join ${table} t on t.sourced_id = p.id
       left join oneroster_cache c on c.resource = ${sel.resource.name} and c.sourced_id = t.sourced_id and c.etag = t.etag
       order by p.n`,
@@ -78,10 +78,21 @@ function pageJson(sel: Selection, ids: RawBuilder<unknown>) {
   };
 }
 
-/** Renders rows that missed the cache into it; done after the response, and a failure only costs a later render. */
-async function fillCache(db: Kysely<any>, resource: Resource, ids: string[]) {
+/** A row of a page as JSON text; `etag` (of the row as rendered) comes with rows that missed the cache. */
+type Rendered = { j: string; miss: boolean; id: string; etag: string | null };
+
+/**
+ * Puts the JSON a page rendered for rows that missed the cache into it, with the request's base in
+ * hrefs turned back into the marker: rendering a row costs more than storing its text, so a row is
+ * rendered once, not once for the answer and again for the cache. Done after the response; a
+ * failure only costs a later render.
+ */
+async function fillCache(db: Kysely<any>, resource: Resource, rows: Rendered[], base: string) {
+  const href = new RegExp(`("href" ?: ?")${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/`, 'g');
+  // One JSON parameter: pg's own array encoder is slow for thousands of long strings.
+  const items = JSON.stringify(rows.map((r) => ({ id: r.id, etag: r.etag, json: r.j.replace(href, `$1${MARK_TEXT}/`) })));
   await sql`insert into oneroster_cache (resource, sourced_id, etag, json)
-    select ${resource.name}, t.sourced_id, t.etag, ${jsonOf(resource, MARK)} from ${sql.table(resource.table)} t where t.sourced_id = any(${ids}::text[])
+    select ${resource.name}, x.id, x.etag, x.json from json_to_recordset(${items}::json) as x(id text, etag text, json text)
     on conflict (resource, sourced_id) do update set etag = excluded.etag, json = excluded.json`.execute(db);
 }
 
@@ -161,16 +172,21 @@ const whereOf = (sel: Selection, extra: RawBuilder<unknown>[] = []) => {
   return all.length ? sql`where ${sql.join(all, sql` and `)}` : sql``;
 };
 
+/** Where a page of the default order is known to begin: at a sourcedId, or just after one (the previous page's last). */
+export interface PageStart { id: string; after: boolean }
+
 /**
  * The two statements of a collection page: the rows (as JSON text) and the filtered total. With
- * `start` (the sourcedId the page is known to begin at, default order only) the page is read from
- * there instead of counting past `offset` rows.
+ * `start` (default order only) the page is read from there instead of counting past `offset` rows.
  */
-export function listQueries(sel: Selection, query: ListQuery, start?: string) {
+export function listQueries(sel: Selection, query: ListQuery, start?: PageStart) {
   const filter = query.filter ? [compileFilter(sel.resource, query.filter)] : [];
   const where = whereOf(sel, filter);
   const table = sql.table(sel.resource.table);
-  const from = start === undefined ? [] : [query.orderBy === 'desc' ? sql`t.sourced_id <= ${start}` : sql`t.sourced_id >= ${start}`];
+  const desc = query.orderBy === 'desc';
+  const from = start === undefined ? [] : [
+    desc ? (start.after ? sql`t.sourced_id < ${start.id}` : sql`t.sourced_id <= ${start.id}`) : start.after ? sql`t.sourced_id > ${start.id}` : sql`t.sourced_id >= ${start.id}`,
+  ];
   const offset = start === undefined ? query.offset : 0;
   // The page's ids first, then JSON for those rows only: rows skipped by the offset are never rendered.
   const ids = sql`(select q.id, row_number() over () as n from (
@@ -195,12 +211,13 @@ function setKey(db: Kysely<any>, query: ReturnType<typeof listQueries>['total'])
 }
 
 /**
- * Where recent pages of a set began (offset → sourcedId, default order only), under the same rule
- * as totals: while nothing changed, and for a few seconds at most. A client paging deep into a large
- * collection asks for the same offsets again and again; reading from the known first id costs an
- * index lookup instead of walking past every row before it.
+ * Where recent pages of a set begin (offset → sourcedId, default order only), under the same rule as
+ * totals: while nothing changed, and for a few seconds at most. A page served tells where the next
+ * one begins (after its last row), and a page asked for again where it began; so a client paging
+ * through a large collection, or asking for the same deep offsets again and again, costs an index
+ * lookup per page instead of walking past every row before it.
  */
-const starts = new Map<string, { version: string; at: number; byOffset: Map<number, string> }>();
+const starts = new Map<string, { version: string; byOffset: Map<number, PageStart & { at: number }> }>();
 
 async function totalOf(db: Kysely<any>, query: ReturnType<typeof listQueries>['total'], version: Promise<string>) {
   const key = setKey(db, query);
@@ -217,29 +234,34 @@ export async function listPage(em: EntityManager, sel: Selection, query: ListQue
   const db = em.getKysely({ type: 'read' }) as Kysely<any>;
   const version = runPrepared(em, sql<{ v: string }>`select last_value::text as v from change_version_seq`, 'read').then((r) => r[0]!.v);
   const plain = listQueries(sel, query);
-  // Deep pages of the default order may start from a known id (see `starts`).
-  const keyed = query.offset > 0 && !query.sort;
+  // Pages of the default order may start from a known id (see `starts`).
+  const ordered = !query.sort;
   // The set and its direction: offsets of an ascending page mean nothing for a descending one.
-  const key = keyed ? `${setKey(db, plain.total)}\u0000${query.orderBy ?? 'asc'}` : '';
-  let start: string | undefined;
-  if (keyed) {
+  const key = ordered ? `${setKey(db, plain.total)}\u0000${query.orderBy ?? 'asc'}` : '';
+  let start: PageStart | undefined;
+  if (ordered && query.offset > 0) {
     const known = starts.get(key);
-    if (known && known.version === (await version) && Date.now() - known.at < TOTAL_TTL_MS) start = known.byOffset.get(query.offset);
+    const at = known?.version === (await version) ? known.byOffset.get(query.offset) : undefined;
+    if (at && Date.now() - at.at < TOTAL_TTL_MS) start = at;
   }
   const { page, total, unknownFields } = start === undefined ? plain : listQueries(sel, query, start);
   const fixedShape = !query.filter && !sel.fields?.length;
   const pageRows = fixedShape ? runPrepared(em, page, 'read') : page.execute(db).then((r) => r.rows);
   const [rows, count] = await Promise.all([pageRows, totalOf(db, total, version)]);
-  if (keyed && start === undefined && rows[0]) {
+  if (ordered && rows.length) {
     const v = await version;
     let entry = starts.get(key);
-    if (!entry || entry.version !== v || Date.now() - entry.at >= TOTAL_TTL_MS) {
+    if (!entry || entry.version !== v) {
       if (starts.size >= 1000) starts.delete(starts.keys().next().value!);
-      starts.set(key, (entry = { version: v, at: Date.now(), byOffset: new Map() }));
+      starts.set(key, (entry = { version: v, byOffset: new Map() }));
     }
-    if (entry.byOffset.size < 10_000) entry.byOffset.set(query.offset, rows[0].id);
+    const now = Date.now();
+    if (entry.byOffset.size < 10_000) {
+      if (start === undefined && query.offset > 0) entry.byOffset.set(query.offset, { id: rows[0]!.id, after: false, at: now });
+      if (rows.length === query.limit) entry.byOffset.set(query.offset + query.limit, { id: rows.at(-1)!.id, after: true, at: now });
+    }
   }
-  remember(em, sel.resource, rows, onError);
+  remember(em, sel, rows, onError);
   return { items: `[${rows.map((r) => r.j).join(',')}]`, count: rows.length, total: count, unknownFields };
 }
 
@@ -249,12 +271,12 @@ export async function getOne(em: EntityManager, sel: Selection, id: string, onEr
   const ids = sql`(select t.sourced_id as id, 1 as n from ${table} t ${whereOf(sel, [sql`t.sourced_id = ${id}`])})`;
   const { query, unknown } = pageJson(sel, ids);
   const rows = sel.fields?.length ? (await query.execute(db)).rows : await runPrepared(em, query, 'read');
-  remember(em, sel.resource, rows, onError);
+  remember(em, sel, rows, onError);
   return { item: rows[0]?.j, unknownFields: unknown };
 }
 
 /** Rendered JSON the page had to build goes into the cache, on the primary (a replica is read-only). */
-function remember(em: EntityManager, resource: Resource, rows: { miss: boolean; id: string }[], onError?: (error: unknown) => void) {
-  const missed = rows.filter((r) => r.miss).map((r) => r.id);
-  if (missed.length) fillCache(em.getKysely() as Kysely<any>, resource, missed).catch((error: unknown) => onError?.(error));
+function remember(em: EntityManager, sel: Selection, rows: Rendered[], onError?: (error: unknown) => void) {
+  const missed = rows.filter((r) => r.miss);
+  if (missed.length) fillCache(em.getKysely() as Kysely<any>, sel.resource, missed, sel.base).catch((error: unknown) => onError?.(error));
 }
