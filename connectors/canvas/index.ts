@@ -5,7 +5,7 @@ import type { EntityName, RecordBatch, RecordsByEntity, TombstoneRecord } from '
 import type { HttpClientOptions } from '../../src/sync/http.ts';
 import { addTo, PullLog } from '../../src/sync/pull.ts';
 import { daySetting, idPrefixSetting, orgTypeSetting, secureUrl } from '../../src/sync/settings.ts';
-import { lastFullRun } from '../../src/sync/runs.ts';
+import { lastSucceededRun } from '../../src/sync/runs.ts';
 import { dateIn, schoolYearAround, zoneOr } from '../../src/text/dates.ts';
 import { CanvasClient, CanvasPermissionError } from './client.ts';
 import {
@@ -99,7 +99,7 @@ export function canvasConnector(http?: Partial<HttpClientOptions>): Connector {
         termDefaults: { ...schoolYearAround(today), ...(s.termStartDate && { startDate: s.termStartDate }), ...(s.termEndDate && { endDate: s.termEndDate }) },
         timeZone: zone,
       });
-      const last = s.fullSyncHours > 0 && ctx.trigger === 'schedule' ? await lastFullRun(ctx.orm, ctx.source.id, ALL) : null;
+      const last = s.fullSyncHours > 0 && ctx.trigger === 'schedule' ? await lastSucceededRun(ctx.orm, ctx.source.id, ALL) : null;
       const full = !last || Date.now() - last.getTime() >= s.fullSyncHours * 3_600_000;
       const run = new CanvasRun(ctx, client, mapper, account, { full, today, sectionMode: s.classUnit === 'section', gradebook: s.gradebook });
       ctx.logger.info('canvas sync', { source: ctx.source.name, account: account.id, full });

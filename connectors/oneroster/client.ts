@@ -88,7 +88,7 @@ export class OneRosterClient {
   }
 
   /** Per-request headers: the OAuth 1.0a signature; and no compression from a provider on this machine (it costs both sides CPU and saves nothing on a loopback link). */
-  #signed(url: URL): Record<string, string> {
+  #headers(url: URL): Record<string, string> {
     const auth = this.#options.auth;
     return {
       ...(LOOPBACK.has(url.hostname) ? { 'accept-encoding': 'identity' } : {}),
@@ -104,7 +104,7 @@ export class OneRosterClient {
   /** A GET; a 401 that a new token did not cure means the credentials themselves are refused: a person must fix them. */
   async #get(url: URL): Promise<Response> {
     try {
-      return await this.#http.get(url, this.#signed(url));
+      return await this.#http.get(url, this.#headers(url));
     } catch (error) {
       if (error instanceof HttpError && error.status === 401) {
         throw new ReauthorizeError(`the provider refused the ${this.#options.auth.kind === 'oauth1' ? 'OAuth 1.0a signature (consumer key or secret)' : 'access token its own token endpoint issued'}; check the credentials`, { cause: error });

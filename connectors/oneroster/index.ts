@@ -3,7 +3,7 @@ import type { Connector, SyncContext } from '../../src/sync/connector.ts';
 import { HttpError, type HttpClientOptions } from '../../src/sync/http.ts';
 import { PullLog } from '../../src/sync/pull.ts';
 import type { EntityName, RecordBatch } from '../../src/sync/records.ts';
-import { lastFullRun, lastGoodRun } from '../../src/sync/runs.ts';
+import { lastSucceededRun } from '../../src/sync/runs.ts';
 import { idPrefixSetting, secureUrl } from '../../src/sync/settings.ts';
 import { OneRosterClient, type Auth, type PageQuirk } from './client.ts';
 import { OneRosterMapper } from './map.ts';
@@ -72,8 +72,8 @@ export function oneRosterConnector(http?: Partial<HttpClientOptions>): Connector
     async open(ctx) {
       const s = settings.parse(ctx.settings);
       const client = clientOf(s, ctx, http);
-      const last = s.fullSyncHours > 0 && ctx.trigger === 'schedule' ? await lastFullRun(ctx.orm, ctx.source.id, ROSTER) : null;
-      const since = last && Date.now() - last.getTime() < s.fullSyncHours * 3_600_000 ? await lastGoodRun(ctx.orm, ctx.source.id) : null;
+      const last = s.fullSyncHours > 0 && ctx.trigger === 'schedule' ? await lastSucceededRun(ctx.orm, ctx.source.id, ROSTER) : null;
+      const since = last && Date.now() - last.getTime() < s.fullSyncHours * 3_600_000 ? await lastSucceededRun(ctx.orm, ctx.source.id) : null;
       const run = new OneRosterRun(client, s, since);
       ctx.logger.info('oneroster sync', { source: ctx.source.name, version: versionOf(s), full: !since, since });
       return { batches: run.batches(), complete: () => run.complete() };

@@ -87,16 +87,14 @@ export async function* issueReport(orm: MikroORM, id: number): AsyncGenerator<st
   }
 }
 
-/** When the source's last succeeded run began that covered all of `entities` completely (could tombstone them). */
-export async function lastFullRun(orm: MikroORM, sourceId: number, entities: readonly string[]): Promise<Date | null> {
+/**
+ * When the source's last succeeded run began: with `covering`, the last one that listed all of those
+ * entities completely (a full run, which could tombstone them); without, any (where an incremental
+ * run may start reading changes).
+ */
+export async function lastSucceededRun(orm: MikroORM, sourceId: number, covering?: readonly string[]): Promise<Date | null> {
+  const full = covering ? sql`and bulk_scope @> ${[...covering]}::text[]` : sql``;
   const { rows } = await sql<{ at: Date | null }>`select max(started_at) as at from sync_run
-    where source_id = ${sourceId} and status = 'succeeded' and bulk_scope @> ${[...entities]}::text[]`.execute(orm.em.fork().getKysely());
-  return rows[0]?.at ? new Date(rows[0].at) : null;
-}
-
-/** When the last run of a source that succeeded started: where an incremental run may start reading changes. */
-export async function lastGoodRun(orm: MikroORM, sourceId: number): Promise<Date | null> {
-  const { rows } = await sql<{ at: Date | null }>`select max(started_at) as at from sync_run
-    where source_id = ${sourceId} and status = 'succeeded'`.execute(orm.em.fork().getKysely());
+    where source_id = ${sourceId} and status = 'succeeded' ${full}`.execute(orm.em.fork().getKysely());
   return rows[0]?.at ? new Date(rows[0].at) : null;
 }
