@@ -1,7 +1,8 @@
 import { sql, type RawBuilder } from 'kysely';
 import { servedSpec } from './openapi.ts';
 import { ProblemError, problems } from './problems.ts';
-import { dashed, type EdfiResource } from './resources.ts';
+import { dashed } from './canonical.ts';
+import type { EdfiResource } from './resources.ts';
 import type { ParamType, View } from './views.ts';
 
 /**

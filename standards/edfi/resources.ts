@@ -1,11 +1,14 @@
-import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type RawBuilder } from 'kysely';
 import { readRecords, type StoredRecord } from '../../src/sync/read.ts';
 import type { EntityName, RoleRecord } from '../../src/sync/records.ts';
 import { tombstoneRow, writeRecord, writeRecords, type RecordWrite, type Written } from '../../src/sync/write.ts';
 import { saveDocument, tombstoneDocument } from './documents.ts';
-import { codeValue, contactRole, gradeCodes, raceFlags, seededDescriptors, sessionType, sexOf, staffRole } from './vocabulary.ts';
+import {
+  assignmentRole, associationDemographics, contactRoles, edfiFields, edfiIds, extras, gradeOf, personIds, placeRole, schoolAssociationRole, sameDate,
+  sectionKeyOf, studentRoleAt, teachingRole, type Doc, type PersonKind,
+} from './canonical.ts';
+import { seededDescriptors } from './vocabulary.ts';
 import { descriptorView, views, type View } from './views.ts';
 
 /**
@@ -16,7 +19,7 @@ import { descriptorView, views, type View } from './views.ts';
  * ids in both systems; a body whose natural key matches a row from another door updates that row.
  */
 
-export type Doc = Record<string, any>;
+export type { Doc };
 
 /** A row of a resource's view. */
 export interface Found {
@@ -88,27 +91,6 @@ export interface EdfiResource {
   dependents?(existing: Found): RawBuilder<string | null>;
 }
 
-export const md5 = (text: string) => createHash('md5').update(text).digest('hex');
-/** 32 hex digits as a dashed UUID. */
-export const dashed = (hex: string) => hex.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
-const md5Uuid = (text: string) => dashed(md5(text));
-/** As ssaIdSql / seoaaIdSql (src/db/entities.ts) compute them: the begin date as days since 2000-01-01. */
-const roleId = (prefix: 'SSA' | 'SEOAA', user: string, org: string, begin: string | null | undefined, role?: string) =>
-  md5Uuid(`${prefix}-${user}-${org}-${begin ? Math.round((Date.parse(begin) - Date.parse('2000-01-01')) / 86_400_000) : ''}${role ? `-${role}` : ''}`);
-
-const metaFields = new Set(['id', '_etag', '_lastModifiedDate', 'link']);
-/** What is left of a body once the mapped fields are taken out: kept as sent (minus reference links). */
-function extras(doc: Doc, mapped: string[]): Record<string, unknown> | undefined {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(doc)) if (!mapped.includes(k) && !metaFields.has(k)) out[k] = withoutLinks(v);
-  return Object.keys(out).length ? out : undefined;
-}
-function withoutLinks(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutLinks);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'link').map(([k, v]) => [k, withoutLinks(v)]));
-  return value;
-}
-
 /** The school and school year a session or grading period belongs to, both resolved. */
 async function schoolAndYear(ctx: WriteContext, doc: Doc) {
   const refs = new References(ctx);
@@ -173,15 +155,11 @@ const removeDocument = async (ctx: WriteContext, existing: Found) => {
 const firstOf = (checks: [string, RawBuilder<unknown>][]): RawBuilder<string | null> =>
   sql<string | null>`(select coalesce(${sql.join(checks.map(([name, q]) => sql`case when exists (${q}) then ${name}::text end`))}))`;
 
-type PersonKind = 'student' | 'staff' | 'contact';
-const personIds = { student: 'studentUniqueId', staff: 'staffUniqueId', contact: 'contactUniqueId' } as const;
 
 /** Students, staff and contacts are OneRoster users, ids as edfi-oneroster forms them (STU-/STA-/PAR- + unique id). */
 function person(kind: PersonKind, dependents: EdfiResource['dependents']): EdfiResource {
   const idField = personIds[kind];
-  const prefix = { student: 'STU-', staff: 'STA-', contact: 'PAR-' }[kind];
   const name = { student: 'students', staff: 'staffs', contact: 'contacts' }[kind];
-  const mapped = [idField, 'firstName', 'lastSurname', 'middleName', 'preferredFirstName', 'preferredLastSurname', ...(kind === 'student' ? ['birthDate'] : ['loginId'])];
   return {
     name, edOrg: 'person', schema: `edFi_${kind}`, identity: [idField], title: kind[0]!.toUpperCase() + kind.slice(1), order: 4,
     keyOf: (doc) => ({ [idField]: doc[idField] }),
@@ -189,38 +167,12 @@ function person(kind: PersonKind, dependents: EdfiResource['dependents']): EdfiR
     remove: tombstone('user'),
     dependents,
     async write(ctx, doc, existing) {
-      const uid = String(doc[idField]);
-      const sourcedId = existing?.sourcedId ?? md5(`${prefix}${uid}`);
+      const sourcedId = existing?.sourcedId ?? edfiIds.person(kind, doc[idField]);
       const prev = await stored(ctx.em, 'user', existing?.sourcedId);
-      const user = prev?.record;
-      const userIds = [...((user?.userIds as { type: string; identifier: string }[] | undefined) ?? []).filter((u) => u.type !== idField), { type: idField, identifier: uid }];
-      const email = kind !== 'student' ? (doc.electronicMails as Doc[] | undefined)?.[0]?.electronicMailAddress : undefined;
-      const writes: RecordWrite[] = [{
-        entity: 'user',
-        expectedHash: prev?.hash,
-        record: {
-          ...(user as object),
-          sourcedId,
-          enabledUser: user?.enabledUser ?? true,
-          givenName: doc.firstName,
-          familyName: doc.lastSurname,
-          middleName: doc.middleName,
-          preferredFirstName: doc.preferredFirstName,
-          preferredLastName: doc.preferredLastSurname,
-          identifier: uid,
-          userIds,
-          ...(kind !== 'student' ? { username: doc.loginId ?? user?.username, email: email ?? user?.email } : {}),
-          roles: (user?.roles as RoleRecord[] | undefined) ?? [],
-          edfiKey: { [idField]: uid },
-          edfi: extras(doc, mapped),
-        } as never,
-      }];
+      const writes: RecordWrite[] = [{ entity: 'user', expectedHash: prev?.hash, record: edfiFields.person(kind, doc, sourcedId, prev?.record) as never }];
       if (kind === 'student') {
         const demo = await stored(ctx.em, 'demographics', existing?.sourcedId);
-        writes.push({
-          entity: 'demographics', expectedHash: demo?.hash,
-          record: { ...(demo?.record as object), sourcedId, birthDate: doc.birthDate, sex: sexOf(doc.birthSexDescriptor) ?? demo?.record.sex } as never,
-        });
+        writes.push({ entity: 'demographics', expectedHash: demo?.hash, record: edfiFields.studentDemographics(doc, sourcedId, demo?.record) as never });
       }
       return (await writeRecords(ctx.em, ctx.sourceId, writes))[0]!;
     },
@@ -229,7 +181,7 @@ function person(kind: PersonKind, dependents: EdfiResource['dependents']): EdfiR
 
 function sectionAssociation(kind: 'student' | 'staff'): Pick<EdfiResource, 'write'> {
   const personRef = kind === 'student' ? 'studentReference' : 'staffReference';
-  const idField = kind === 'student' ? 'studentUniqueId' : 'staffUniqueId';
+  const idField = personIds[kind];
   return {
     async write(ctx, doc, existing) {
       const refs = new References(ctx);
@@ -238,26 +190,13 @@ function sectionAssociation(kind: 'student' | 'staff'): Pick<EdfiResource, 'writ
       const who = await refs.get(kind === 'student' ? 'students' : 'staffs', kind === 'student' ? 'Student' : 'Staff', doc[personRef], `$.${personRef}`);
       refs.check();
       const cls = (await stored(ctx.em, 'class', section!.sourcedId))!.record;
-      const uid = doc[personRef][idField];
-      const sourcedId = existing?.sourcedId ?? md5(`${uid}-${s.localCourseCode}-${s.schoolId}-${s.schoolYear}-${s.sectionIdentifier}-${s.sessionName}-${doc.beginDate}`);
+      const sourcedId = existing?.sourcedId ?? edfiIds.sectionAssociation(doc[personRef][idField], s as never, doc.beginDate);
       const prev = await stored(ctx.em, 'enrollment', existing?.sourcedId);
-      const writes: RecordWrite[] = kind === 'staff' ? await roleAt(ctx, who!.sourcedId, cls.schoolSourcedId, 'teacher') : [];
+      const writes: RecordWrite[] = kind === 'staff' ? await roleAt(ctx, who!.sourcedId, cls.schoolSourcedId) : [];
       writes.push({
         entity: 'enrollment',
         expectedHash: prev?.hash,
-        record: {
-          ...(prev?.record as object),
-          sourcedId,
-          classSourcedId: section!.sourcedId,
-          schoolSourcedId: cls.schoolSourcedId,
-          userSourcedId: who!.sourcedId,
-          role: kind === 'student' ? 'student' : 'teacher',
-          primary: kind === 'staff' && codeValue(doc.classroomPositionDescriptor) === 'Teacher of Record',
-          beginDate: doc.beginDate,
-          endDate: doc.endDate,
-          edfiKey: { ...s, [idField]: uid, beginDate: doc.beginDate },
-          edfi: extras(doc, ['beginDate', 'endDate', 'sectionReference', personRef]),
-        } as never,
+        record: { ...prev?.record, sourcedId, ...edfiFields.sectionAssociation(kind, doc, { classSourcedId: section!.sourcedId, schoolSourcedId: cls.schoolSourcedId, userSourcedId: who!.sourcedId }) } as never,
       });
       return (await writeRecords(ctx.em, ctx.sourceId, writes)).at(-1)!;
     },
@@ -265,31 +204,18 @@ function sectionAssociation(kind: 'student' | 'staff'): Pick<EdfiResource, 'writ
 }
 
 /** Staff seen only through section associations teach at the section's school (as edfi-oneroster reads them): the user write that adds the role, if one is missing. */
-async function roleAt(ctx: WriteContext, userId: string, orgId: string, role: RoleRecord['role']): Promise<RecordWrite[]> {
+async function roleAt(ctx: WriteContext, userId: string, orgId: string): Promise<RecordWrite[]> {
   const { record: user, hash } = (await stored(ctx.em, 'user', userId))!;
-  const roles = (user.roles as RoleRecord[] | undefined) ?? [];
-  if (roles.some((r) => r.orgSourcedId === orgId)) return [];
-  roles.push({ roleType: roleTypeFor(roles), role, orgSourcedId: orgId });
+  const roles = teachingRole((user.roles as RoleRecord[] | undefined) ?? [], orgId);
+  if (!roles) return [];
   return [{ entity: 'user', record: { ...user, ...personKey(user, 'staffUniqueId'), roles } as never, expectedHash: hash }];
 }
 
-/**
- * A student's OneRoster demographics from their studentEducationOrganizationAssociations: races and
- * ethnicity unioned across every education organization (as edfi-oneroster resolves them), sex from
- * the latest one that states it; birth data stays as the student record set it.
- */
+/** A student's demographics projected from their stored studentEducationOrganizationAssociations (canonical.ts). */
 async function projectDemographics(ctx: WriteContext, sourcedId: string, uid: string) {
   const { rows } = await sql<{ body: Doc }>`select body from edfi_document where resource = 'studentEducationOrganizationAssociations'
     and status = 'active' and key_values->>'studentUniqueId' = ${uid} order by last_modified`.execute(ctx.em.getKysely());
-  const races = new Set(rows.flatMap((r) => ((r.body.races as Doc[] | undefined) ?? []).map((x) => codeValue(x.raceDescriptor))));
-  const sex = rows.map((r) => sexOf(r.body.sexDescriptor)).filter(Boolean).at(-1);
-  const hispanic = rows.some((r) => r.body.hispanicLatinoEthnicity === true) || (rows.some((r) => r.body.hispanicLatinoEthnicity === false) ? false : undefined);
-  const flags = Object.fromEntries(Object.entries(raceFlags).map(([flag, code]) => [flag, races.has(code)]));
-  const known = [...races].filter((r) => Object.values(raceFlags).includes(r!));
-  await merge(ctx, 'demographics', sourcedId, (prev) => ({
-    sourcedId, ...(rows.length ? { ...flags, demographicRaceTwoOrMoreRaces: known.length > 1 } : {}),
-    sex: sex ?? prev?.sex, hispanicOrLatinoEthnicity: hispanic ?? prev?.hispanicOrLatinoEthnicity,
-  }));
+  await merge(ctx, 'demographics', sourcedId, (prev) => associationDemographics(rows.map((r) => r.body), sourcedId, prev));
 }
 
 /**
@@ -299,15 +225,6 @@ async function projectDemographics(ctx: WriteContext, sourcedId: string, uid: st
 const personKey = (user: Doc, idField: (typeof personIds)[PersonKind]) => ({
   edfiKey: user.edfiKey ?? { [idField]: String(user.identifier ?? user.sourcedId) },
 });
-
-/** The same begin date (absent equals absent). */
-const sameDate = (a: string | null | undefined, b: string | null | undefined) => (a ?? null) === (b ?? null);
-
-/** A new role's type: primary while the person has none. */
-const roleTypeFor = (roles: readonly RoleRecord[]) => (roles.some((r) => r.roleType === 'primary') ? 'secondary' : 'primary');
-
-/** A person's roles with `role` in place of `old`, or added. */
-const placeRole = (roles: RoleRecord[], old: RoleRecord | undefined, role: RoleRecord) => (old ? roles.map((r) => (r === old ? role : r)) : [...roles, role]);
 
 /** An association kept as a person's role, as written: created when the role is new. */
 const asAssociation = (written: Written, old: RoleRecord | undefined, edfiId: string): Written =>
@@ -367,10 +284,7 @@ const coreResources: EdfiResource[] = [
     keyOf: (doc) => ({ localEducationAgencyId: doc.localEducationAgencyId }),
     view: views.localEducationAgencies!,
     async write(ctx, doc, existing) {
-      const id = doc.localEducationAgencyId;
-      return merge(ctx, 'org', existing?.sourcedId, () => ({ sourcedId: existing?.sourcedId ?? md5(String(id)), name: doc.nameOfInstitution, type: 'district', identifier: String(id),
-        edfiKey: { localEducationAgencyId: id }, edfi: extras(doc, ['localEducationAgencyId', 'nameOfInstitution']),
-      }));
+      return merge(ctx, 'org', existing?.sourcedId, () => ({ sourcedId: existing?.sourcedId ?? edfiIds.org(doc.localEducationAgencyId), ...edfiFields.localEducationAgency(doc) }));
     },
     remove: tombstone('org'),
     dependents: (e) => firstOf([
@@ -386,10 +300,7 @@ const coreResources: EdfiResource[] = [
       const refs = new References(ctx);
       const lea = await refs.optional('localEducationAgencies', 'LocalEducationAgency', doc.localEducationAgencyReference, '$.localEducationAgencyReference');
       refs.check();
-      return merge(ctx, 'org', existing?.sourcedId, () => ({ sourcedId: existing?.sourcedId ?? md5(String(doc.schoolId)), name: doc.nameOfInstitution, type: 'school',
-        identifier: String(doc.schoolId), parentSourcedId: lea?.sourcedId, edfiKey: { schoolId: doc.schoolId },
-        edfi: extras(doc, ['schoolId', 'nameOfInstitution', 'localEducationAgencyReference']),
-      }));
+      return merge(ctx, 'org', existing?.sourcedId, () => ({ sourcedId: existing?.sourcedId ?? edfiIds.org(doc.schoolId), ...edfiFields.school(doc, lea?.sourcedId) }));
     },
     remove: tombstone('org'),
     dependents: (e) => firstOf([
@@ -405,11 +316,7 @@ const coreResources: EdfiResource[] = [
     view: views.sessions!,
     async write(ctx, doc, existing) {
       const { schoolId, schoolYear } = await schoolAndYear(ctx, doc);
-      return merge(ctx, 'academicSession', existing?.sourcedId, () => ({ sourcedId: existing?.sourcedId ?? md5(`${schoolId}-${schoolYear}-${doc.sessionName}`), title: doc.sessionName,
-        type: sessionType(doc.termDescriptor), startDate: doc.beginDate, endDate: doc.endDate, schoolYear: String(schoolYear),
-        edfiKey: { schoolId, schoolYear, sessionName: doc.sessionName },
-        edfi: extras(doc, ['sessionName', 'schoolReference', 'schoolYearTypeReference', 'beginDate', 'endDate']),
-      }));
+      return merge(ctx, 'academicSession', existing?.sourcedId, () => ({ sourcedId: existing?.sourcedId ?? edfiIds.session(schoolId, schoolYear, doc.sessionName), ...edfiFields.session(doc) }));
     },
     remove: tombstone('academicSession'),
     dependents: (e) => firstOf([
@@ -428,10 +335,7 @@ const coreResources: EdfiResource[] = [
       const edOrgId = doc.educationOrganizationReference.educationOrganizationId;
       const org = await refs.get('educationOrganizations', 'EducationOrganization', { educationOrganizationId: edOrgId }, '$.educationOrganizationReference');
       refs.check();
-      return merge(ctx, 'course', existing?.sourcedId, () => ({ sourcedId: existing?.sourcedId ?? md5(`${edOrgId}-${doc.courseCode}`), title: doc.courseTitle, courseCode: doc.courseCode,
-        orgSourcedId: org!.sourcedId, edfiKey: { courseCode: doc.courseCode, educationOrganizationId: edOrgId },
-        edfi: extras(doc, ['courseCode', 'courseTitle', 'educationOrganizationReference']),
-      }));
+      return merge(ctx, 'course', existing?.sourcedId, () => ({ sourcedId: existing?.sourcedId ?? edfiIds.course(edOrgId, doc.courseCode), ...edfiFields.course(doc, org!.sourcedId) }));
     },
     remove: tombstone('course'),
     dependents: (e) => firstOf([
@@ -476,13 +380,9 @@ const coreResources: EdfiResource[] = [
       const school = await refs.get('schools', 'School', { schoolId: o.schoolId }, '$.courseOfferingReference');
       const session = await refs.get('sessions', 'Session', { schoolId: o.schoolId, schoolYear: o.schoolYear, sessionName: o.sessionName }, '$.courseOfferingReference');
       refs.check();
-      const lower = (v: unknown) => String(v).toLowerCase();
-      const key = { localCourseCode: o.localCourseCode, schoolId: o.schoolId, schoolYear: o.schoolYear, sectionIdentifier: doc.sectionIdentifier, sessionName: o.sessionName };
       return merge(ctx, 'class', existing?.sourcedId, (prev) => ({
-        sourcedId: existing?.sourcedId ?? md5(`${lower(o.localCourseCode)}-${o.schoolId}-${o.schoolYear}-${lower(doc.sectionIdentifier)}-${lower(o.sessionName)}`),
-        title: doc.sectionName ?? doc.sectionIdentifier, classCode: doc.sectionIdentifier, classType: prev?.classType ?? 'scheduled',
-        courseSourcedId: course!.sourcedId, schoolSourcedId: school!.sourcedId, termSourcedIds: [session!.sourcedId],
-        edfiKey: key, edfi: extras(doc, ['sectionIdentifier', 'sectionName', 'courseOfferingReference']),
+        sourcedId: existing?.sourcedId ?? edfiIds.section(sectionKeyOf(doc)),
+        ...edfiFields.section(doc, { courseSourcedId: course!.sourcedId, schoolSourcedId: school!.sourcedId, termSourcedId: session!.sourcedId }, prev?.classType),
       }));
     },
     remove: tombstone('class'),
@@ -513,21 +413,13 @@ const coreResources: EdfiResource[] = [
       const roles = (user.roles as RoleRecord[] | undefined) ?? [];
       // The role behind the association: the one a PUT names (its key may change), else the one with this key.
       const [org, begin] = existing ? [existing.roleOrg, existing.roleBegin] : [school!.sourcedId, doc.entryDate];
-      const old = roles.find((r) => r.role === 'student' && r.orgSourcedId === org && sameDate(r.beginDate, begin));
+      const old = studentRoleAt(roles, org, begin);
       // A changed key keeps the association's id.
-      const keptId = old?.edfi?.id ?? (existing && (org !== school!.sourcedId || !sameDate(begin, doc.entryDate)) ? existing.id : undefined);
-      const role: RoleRecord = {
-        ...(old?.sourcedId ? { sourcedId: old.sourcedId } : {}),
-        roleType: old?.roleType ?? roleTypeFor(roles),
-        role: 'student', orgSourcedId: school!.sourcedId, beginDate: doc.entryDate, endDate: doc.exitWithdrawDate,
-        edfi: { ...extras(doc, ['entryDate', 'schoolReference', 'studentReference', 'exitWithdrawDate']), ...(keptId ? { id: keptId } : {}) },
-      };
-      const next = placeRole(roles, old, role);
-      // The user's grade is the entry grade of their latest school association.
-      const latest = next.filter((r) => r.role === 'student' && r.edfi?.entryGradeLevelDescriptor).sort((a, b) => String(b.beginDate).localeCompare(String(a.beginDate)))[0];
-      const grade = latest && gradeCodes[codeValue(latest.edfi!.entryGradeLevelDescriptor) ?? ''];
+      const keptId = (old?.edfi?.id as string | undefined) ?? (existing && (org !== school!.sourcedId || !sameDate(begin, doc.entryDate)) ? existing.id : undefined);
+      const next = placeRole(roles, old, schoolAssociationRole(doc, school!.sourcedId, old, roles, keptId));
+      const grade = gradeOf(next);
       const result = await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'studentUniqueId'), roles: next, ...(grade ? { grades: [grade] } : {}) } as never, hash);
-      return asAssociation(result, old, (keptId as string | undefined) ?? roleId('SSA', student!.sourcedId, school!.sourcedId, doc.entryDate));
+      return asAssociation(result, old, (keptId as string | undefined) ?? edfiIds.role('SSA', student!.sourcedId, school!.sourcedId, doc.entryDate));
     },
     remove: (ctx, existing) =>
       dropRoles(ctx, existing, 'studentUniqueId', (r) => r.role === 'student' && r.orgSourcedId === existing.roleOrg && sameDate(r.beginDate, existing.roleBegin)),
@@ -559,9 +451,7 @@ const coreResources: EdfiResource[] = [
     async write(ctx, doc, existing) {
       const { schoolId, schoolYear } = await schoolAndYear(ctx, doc);
       return merge(ctx, 'academicSession', existing?.sourcedId, () => ({
-        sourcedId: existing?.sourcedId ?? md5(`${schoolId}-${schoolYear}-${codeValue(doc.gradingPeriodDescriptor)}-${doc.gradingPeriodName}`),
-        title: doc.gradingPeriodName, type: 'gradingPeriod', startDate: doc.beginDate, endDate: doc.endDate, schoolYear: String(schoolYear),
-        edfiKey: this.keyOf(doc), edfi: extras(doc, ['gradingPeriodName', 'schoolReference', 'schoolYearTypeReference', 'beginDate', 'endDate']),
+        sourcedId: existing?.sourcedId ?? edfiIds.gradingPeriod(schoolId, schoolYear, doc.gradingPeriodDescriptor, doc.gradingPeriodName), ...edfiFields.gradingPeriod(doc),
       }));
     },
     remove: tombstone('academicSession'),
@@ -582,15 +472,12 @@ const coreResources: EdfiResource[] = [
       const s = asStored(people.get(student!.sourcedId)!);
       const c = asStored(people.get(contact!.sourcedId)!);
       const agents = (s.record.agentSourcedIds as string[] | undefined) ?? [];
-      const role = contactRole(doc.relationDescriptor);
-      const contactRoles = (c.record.roles as RoleRecord[] | undefined) ?? [];
-      const orgs = [...new Set(((s.record.roles as RoleRecord[] | undefined) ?? []).map((r) => r.orgSourcedId))].filter((o) => !contactRoles.some((r) => r.orgSourcedId === o));
+      const roles = contactRoles((c.record.roles as RoleRecord[] | undefined) ?? [], (s.record.roles as RoleRecord[] | undefined) ?? [], doc.relationDescriptor);
       const writes: RecordWrite[] = [];
       if (!agents.includes(contact!.sourcedId)) {
         writes.push({ entity: 'user', expectedHash: s.hash, record: { ...s.record, ...personKey(s.record, 'studentUniqueId'), agentSourcedIds: [...agents, contact!.sourcedId] } as never });
       }
-      if (orgs.length) {
-        const roles = [...contactRoles, ...orgs.map((o, i): RoleRecord => ({ roleType: contactRoles.length || i ? 'secondary' : 'primary', role, orgSourcedId: o }))];
+      if (roles) {
         writes.push({ entity: 'user', expectedHash: c.hash, record: { ...c.record, ...personKey(c.record, 'contactUniqueId'), roles } as never });
       }
       if (writes.length) await writeRecords(ctx.em, ctx.sourceId, writes);
@@ -645,16 +532,9 @@ const coreResources: EdfiResource[] = [
       refs.check();
       const { record: user, hash } = (await stored(ctx.em, 'user', staff!.sourcedId))!;
       const roles = (user.roles as RoleRecord[] | undefined) ?? [];
-      const role = staffRole(doc.staffClassificationDescriptor);
-      const old = roles.find((r) => r.orgSourcedId === org!.sourcedId && sameDate(r.beginDate, doc.beginDate) && r.role === role);
-      const next: RoleRecord = {
-        ...(old?.sourcedId ? { sourcedId: old.sourcedId } : {}),
-        roleType: old?.roleType ?? roleTypeFor(roles),
-        role, orgSourcedId: org!.sourcedId, beginDate: doc.beginDate, endDate: doc.endDate,
-        edfi: extras(doc, ['beginDate', 'educationOrganizationReference', 'staffReference', 'endDate']),
-      };
-      const result = await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'staffUniqueId'), roles: placeRole(roles, old, next) } as never, hash);
-      return asAssociation(result, old, roleId('SEOAA', staff!.sourcedId, org!.sourcedId, doc.beginDate, role));
+      const { old, role } = assignmentRole(doc, org!.sourcedId, roles);
+      const result = await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, 'staffUniqueId'), roles: placeRole(roles, old, role) } as never, hash);
+      return asAssociation(result, old, edfiIds.role('SEOAA', staff!.sourcedId, org!.sourcedId, doc.beginDate, role.role));
     },
     remove: (ctx, existing) =>
       dropRoles(ctx, existing, 'staffUniqueId', (r) => r.orgSourcedId === existing.roleOrg && sameDate(r.beginDate, existing.roleBegin) && r.role === existing.roleName),

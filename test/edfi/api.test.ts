@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config/config.ts';
 import { createApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { reconcile } from '../../src/sync/reconcile.ts';
-import { md5 } from '../../standards/edfi/resources.ts';
+import { md5 } from '../../standards/edfi/canonical.ts';
 import { BASE_PATH } from '../../standards/oneroster/rest/operations.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { edfiSchemas } from '../support/edfi-oas.ts';
