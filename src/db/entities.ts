@@ -239,7 +239,11 @@ export const Enrollment = defineEntity({
     beginDate: p.date().nullable(),
     endDate: p.date().nullable(),
   },
-  indexes: [seenIndex('enrollment')],
+  indexes: [
+    seenIndex('enrollment'),
+    // A source that names enrollments by its own ids (the Ed-Fi connector: an association whose key changed keeps its sourcedId) finds them by it; rows without one cost nothing.
+    { name: 'enrollment_native_key_idx', expression: 'create index "enrollment_native_key_idx" on "enrollment" ("source_id", "native_key") where "native_key" is not null' },
+  ],
 });
 
 /** Demographics share the user's sourcedId, as the standard asks. */
@@ -358,6 +362,8 @@ export const SyncRun = defineEntity({
     counts: p.json<Record<string, Record<string, number>>>().nullable(),
     holdReason: p.text().nullable(),
     error: p.text().nullable(),
+    /** Where the source's next incremental run starts (an Ed-Fi change version), set by runs that read everything up to it. */
+    checkpoint: p.json<Record<string, unknown>>().nullable(),
   },
 });
 

@@ -38,6 +38,8 @@ export interface SyncPull {
   batches: AsyncIterable<RecordBatch> | Iterable<RecordBatch>;
   /** Entities listed completely, asked once every batch is in; only those can lose rows. */
   complete(): readonly EntityName[];
+  /** Where the next run may start reading changes (an Ed-Fi change version); asked once every batch is in, kept if the run succeeds (lastCheckpoint). */
+  checkpoint?(): Record<string, unknown> | undefined;
   /** All or nothing, as CSV packages are imported. */
   atomic?: boolean;
   /** Called with the run's outcome (a drop folder moves the package aside), and on failure with none. */

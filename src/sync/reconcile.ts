@@ -35,6 +35,8 @@ export interface ReconcileOptions {
    * function is asked once every batch is in (a connector knows what it listed completely only then).
    */
   scope?: readonly EntityName[] | (() => readonly EntityName[]);
+  /** Where the source's next incremental run starts; asked once every batch is in, kept only when all arrived. */
+  checkpoint?: () => Record<string, unknown> | undefined;
   /** What started the run: schedule, manual, upload, api (default manual). */
   trigger?: string;
   holdShare: number;
@@ -124,7 +126,9 @@ async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, cop
       return (tally?.deleted ?? 0) > 0 || ctx.maybeRepeated.has(e) || (plan.bulkScope.includes(e) && (active.get(e) ?? 0) > (tally?.matchedActive ?? 0));
     });
     const duplicates = await resolveRun(em, runId, ctx.issues, ctx.maybeRepeated, ctx.files, { sourceId, scope: plan.bulkScope, mayLose });
-    await sql`update sync_run set bulk_scope = ${[...plan.bulkScope]}::text[] where id = ${runId}`.execute(em.getKysely());
+    const checkpoint = complete ? options.checkpoint?.() : undefined;
+    await sql`update sync_run set bulk_scope = ${[...plan.bulkScope]}::text[], checkpoint = ${checkpoint ? JSON.stringify(checkpoint) : null}::jsonb
+      where id = ${runId}`.execute(em.getKysely());
     const staged = await stagedActions(em, runId);
     const shares = await tombstoneShares(em, plan, ctx, duplicates, active);
     const counts = runCounts(ctx, staged, duplicates, shares);

@@ -98,3 +98,10 @@ export async function lastSucceededRun(orm: MikroORM, sourceId: number, covering
     where source_id = ${sourceId} and status = 'succeeded' ${full}`.execute(orm.em.fork().getKysely());
   return rows[0]?.at ? new Date(rows[0].at) : null;
 }
+
+/** The checkpoint of the source's last succeeded run that left one (SyncPull.checkpoint); null if none did. */
+export async function lastCheckpoint(orm: MikroORM, sourceId: number): Promise<Record<string, unknown> | null> {
+  const { rows } = await sql<{ checkpoint: Record<string, unknown> }>`select checkpoint from sync_run
+    where source_id = ${sourceId} and status = 'succeeded' and checkpoint is not null order by started_at desc, id desc limit 1`.execute(orm.em.fork().getKysely());
+  return rows[0]?.checkpoint ?? null;
+}

@@ -251,7 +251,7 @@ export async function syncSource(
   })();
   try {
     summary = await reconcile(deps.orm, {
-      source: ctx.source.name, sourceKind: connector.kind, mode: 'bulk', batches, scope: () => pull.complete(),
+      source: ctx.source.name, sourceKind: connector.kind, mode: 'bulk', batches, scope: () => pull.complete(), checkpoint: () => pull.checkpoint?.(),
       atomic: pull.atomic, holdShare: deps.config.SYNC_HOLD_SHARE, batchSize: deps.config.SYNC_BATCH_SIZE, trigger, onRun,
     });
     await setAttention(deps, ctx.source.id, refused?.message ?? null);

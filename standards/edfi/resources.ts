@@ -6,7 +6,7 @@ import { tombstoneRow, writeRecord, writeRecords, type RecordWrite, type Written
 import { saveDocument, tombstoneDocument } from './documents.ts';
 import {
   assignmentRole, associationDemographics, contactRoles, edfiFields, edfiIds, extras, gradeOf, personIds, placeRole, schoolAssociationRole, sameDate,
-  sectionKeyOf, studentRoleAt, teachingRole, type Doc, type PersonKind,
+  sectionKeyOf, studentRoleAt, teachingRole, type Doc, type PersonKind, type SectionKey,
 } from './canonical.ts';
 import { seededDescriptors } from './vocabulary.ts';
 import { descriptorView, views, type View } from './views.ts';
@@ -237,6 +237,30 @@ async function dropRoles(ctx: WriteContext, existing: Found, idField: (typeof pe
   await writeRecord(ctx.em, ctx.sourceId, 'user', { ...user, ...personKey(user, idField), roles } as never, hash);
 }
 
+export const keyString = (key: object) => JSON.stringify(Object.entries(key).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, String(v)]));
+
+/**
+ * A section's new key reaches its section associations, whose keys include it (the ODS cascades key
+ * updates): each stored key follows, and each is a key change for /keyChanges readers.
+ */
+async function cascadeSectionKey(ctx: WriteContext, classSourcedId: string, key: SectionKey) {
+  const { rows } = await sql<{ sourced_id: string; edfi_id: string; role: string }>`select sourced_id, edfi_id, role from enrollment
+    where class_sourced_id = ${classSourcedId} and status = 'active' and edfi_key is not null`.execute(ctx.em.getKysely());
+  if (!rows.length) return;
+  const stored = await readRecords(ctx.em, 'enrollment', rows.map((r) => r.sourced_id));
+  const writes: RecordWrite[] = rows.map((r) => {
+    const { record, contentHash } = stored.get(r.sourced_id)!;
+    return { entity: 'enrollment', expectedHash: contentHash, record: { ...record, edfiKey: { ...(record.edfiKey as object), ...key } } as never };
+  });
+  const written = await writeRecords(ctx.em, ctx.sourceId, writes);
+  for (const [i, r] of rows.entries()) {
+    const old = stored.get(r.sourced_id)!.record.edfiKey as Record<string, unknown>;
+    await sql`insert into edfi_key_change (change_version, resource, id, old_key_values, new_key_values)
+      values (${written[i]!.changeVersion}, ${r.role === 'student' ? 'studentSectionAssociations' : 'staffSectionAssociations'}, ${r.edfi_id}::uuid,
+        ${JSON.stringify(old)}::jsonb, ${JSON.stringify({ ...old, ...key })}::jsonb)`.execute(ctx.em.getKysely());
+  }
+}
+
 function descriptorResource(descriptor: string): EdfiResource {
   const name = descriptor[0]!.toLowerCase() + descriptor.slice(1) + 's';
   return {
@@ -380,10 +404,12 @@ const coreResources: EdfiResource[] = [
       const school = await refs.get('schools', 'School', { schoolId: o.schoolId }, '$.courseOfferingReference');
       const session = await refs.get('sessions', 'Session', { schoolId: o.schoolId, schoolYear: o.schoolYear, sessionName: o.sessionName }, '$.courseOfferingReference');
       refs.check();
-      return merge(ctx, 'class', existing?.sourcedId, (prev) => ({
+      const written = await merge(ctx, 'class', existing?.sourcedId, (prev) => ({
         sourcedId: existing?.sourcedId ?? edfiIds.section(sectionKeyOf(doc)),
         ...edfiFields.section(doc, { courseSourcedId: course!.sourcedId, schoolSourcedId: school!.sourcedId, termSourcedId: session!.sourcedId }, prev?.classType),
       }));
+      if (existing && keyString(existing.keys) !== keyString(sectionKeyOf(doc))) await cascadeSectionKey(ctx, existing.sourcedId, sectionKeyOf(doc));
+      return written;
     },
     remove: tombstone('class'),
     dependents: (e) => firstOf([

@@ -13,7 +13,7 @@ import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
 import { ProblemError, problems, sendProblem } from './problems.ts';
 import { collectionQueries, compare, label, listQuery, normaliseId, pageQueries, pageToken, stamp, type ListQuery } from './query.ts';
-import { Conflict, edfiResources, Invalid, referenceViews, resourceNamed, Unresolved, type EdfiResource, type Found, type WriteContext } from './resources.ts';
+import { Conflict, edfiResources, Invalid, keyString, referenceViews, resourceNamed, Unresolved, type EdfiResource, type Found, type WriteContext } from './resources.ts';
 import { descriptorsIn, validateBody } from './validate.ts';
 import type { View } from './views.ts';
 
@@ -238,8 +238,6 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     if (ifMatch.length && !(existing && (ifMatch.includes('*') || ifMatch.includes(existing.etag)))) throw new ProblemError(problems.lockFailed());
     if (c.req.method !== 'DELETE' && tagsOf(c.req.header('if-none-match')).includes('*') && existing) throw new ProblemError(problems.lockFailed());
   }
-
-  const keyString = (key: Record<string, unknown>) => JSON.stringify(Object.keys(key).sort().map((k) => [k, String(key[k])]));
 
   const locationBase = (c: Context, resource: EdfiResource) => {
     const path = c.req.path;

@@ -1,0 +1,196 @@
+import { HttpClient, HttpError, type HttpClientOptions } from '../../src/sync/http.ts';
+import { ReauthorizeError, UpstreamTokens, type TokenStore } from '../../src/sync/upstream-oauth.ts';
+
+/**
+ * An Ed-Fi API (reference: edfi.md §2): ODS/API (`…/data/v3/ed-fi/<resource>`, token at
+ * `/oauth/token`) or the Data Management Service (`…/data/ed-fi/<resource>`, token at the
+ * configuration service's `/connect/token`); URLs from the API's discovery document where it has
+ * one. OAuth 2 client credentials; collections paged with `limit`/`offset` and `totalCount`, or with
+ * the `Next-Page-Token` cursor where the API offers it; change queries (`availableChangeVersions`,
+ * change-version windows, `/deletes`, `/keyChanges`).
+ */
+
+export type Doc = Record<string, any>;
+
+export interface EdfiClientOptions {
+  /** The API root: where the discovery document is (`https://host/api`, `https://host/v7.3/api`). */
+  baseUrl: string;
+  style?: 'ods' | 'dms';
+  tokenUrl?: string;
+  clientId: string;
+  clientSecret: string;
+  clientAuth: 'basic' | 'post';
+  /** An education organization id the token is narrowed to. */
+  scope?: string;
+  tokens: TokenStore;
+  pageSize: number;
+  /** `auto`: follow Next-Page-Token where the API sends it, else limit/offset. */
+  paging: 'auto' | 'offset';
+  signal?: AbortSignal;
+  http?: Partial<HttpClientOptions>;
+}
+
+/** A change-version window (inclusive), as change queries take it. */
+export interface Window { min: number; max: number }
+
+interface Endpoints { data: string; oauth: string; changeQueries: string }
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+export class EdfiClient {
+  readonly #base: string;
+  readonly #options: EdfiClientOptions;
+  readonly #http: HttpClient;
+  #endpoints?: Promise<Endpoints>;
+  #tokens?: UpstreamTokens;
+  /** Token requests made (for tests). */
+  get tokenRequests() {
+    return this.#tokens?.requests ?? 0;
+  }
+
+  constructor(options: EdfiClientOptions) {
+    this.#base = options.baseUrl.replace(/\/+$/, '');
+    this.#options = options;
+    this.#http = new HttpClient({
+      ...options.http,
+      baseUrl: this.#base,
+      signal: options.signal,
+      headers: async () => ({ authorization: `Bearer ${await (await this.#oauth()).accessToken()}` }),
+      // An expired or revoked token: get a new one, once.
+      onUnauthorized: async () => {
+        (await this.#oauth()).invalidate();
+        return true;
+      },
+    });
+  }
+
+  /** Where the data, token and change-query endpoints are: the settings, else the discovery document, else the style's defaults. */
+  endpoints(): Promise<Endpoints> {
+    this.#endpoints ??= this.#discover().catch((error) => {
+      this.#endpoints = undefined;
+      throw error;
+    });
+    return this.#endpoints;
+  }
+
+  async #discover(): Promise<Endpoints> {
+    let urls: Record<string, string> = {};
+    try {
+      const response = await fetch(`${this.#base}/`, { headers: { accept: 'application/json' }, signal: this.#options.signal });
+      if (response.ok) urls = ((await response.json()) as { urls?: Record<string, string> }).urls ?? {};
+    } catch {
+      // No discovery document: the style's defaults.
+    }
+    const dms = this.#options.style === 'dms';
+    const data = urls.dataManagementApi ?? `${this.#base}/${dms ? 'data' : 'data/v3'}`;
+    const oauth = this.#options.tokenUrl ?? urls.oauth ?? `${this.#base}/${dms ? 'connect/token' : 'oauth/token'}`;
+    const changeQueries = urls.changeQueries ?? `${this.#base}/changeQueries/v1`;
+    const trim = (u: string) => new URL(u, `${this.#base}/`).toString().replace(/\/+$/, '');
+    return { data: trim(data), oauth: trim(oauth), changeQueries: trim(changeQueries) };
+  }
+
+  async #oauth(): Promise<UpstreamTokens> {
+    if (this.#tokens) return this.#tokens;
+    const { oauth } = await this.endpoints();
+    const o = this.#options;
+    this.#tokens ??= new UpstreamTokens({
+      tokenEndpoint: oauth, clientId: o.clientId, clientSecret: o.clientSecret, clientAuth: o.clientAuth, scope: o.scope,
+      grant: 'client_credentials', store: o.tokens, allowInsecure: new URL(oauth).protocol === 'http:',
+    });
+    return this.#tokens;
+  }
+
+  /** A GET; a 401 that a new token did not cure means the credentials themselves are refused: a person must fix them. */
+  async #get(url: URL): Promise<Response> {
+    try {
+      return await this.#http.get(url, LOOPBACK.has(url.hostname) ? { 'accept-encoding': 'identity' } : {});
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 401) {
+        throw new ReauthorizeError('the Ed-Fi API refused the access token its own token endpoint issued; check the key and secret', { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async #json(url: URL): Promise<{ response: Response; body: unknown }> {
+    const response = await this.#get(url);
+    const text = await response.text();
+    try {
+      return { response, body: JSON.parse(text) as unknown };
+    } catch {
+      throw new HttpError(response.status, url.toString(), `not JSON: ${text.slice(0, 200)}`, response.headers);
+    }
+  }
+
+  async #url(path: string, params: Record<string, string | number>): Promise<URL> {
+    const url = new URL(`${(await this.endpoints()).data}/ed-fi/${path}`);
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, String(v));
+    return url;
+  }
+
+  /** The newest change version, `oldestChangeVersion` too. */
+  async changeVersions(): Promise<{ oldest: number; newest: number }> {
+    const { changeQueries } = await this.endpoints();
+    const { body } = await this.#json(new URL(`${changeQueries}/availableChangeVersions`));
+    const b = body as { oldestChangeVersion?: unknown; newestChangeVersion?: unknown };
+    const newest = Number(b.newestChangeVersion);
+    if (!Number.isFinite(newest)) throw new Error(`availableChangeVersions answered without a newestChangeVersion: ${JSON.stringify(body).slice(0, 200)}`);
+    return { oldest: Number(b.oldestChangeVersion ?? 0), newest };
+  }
+
+  /** Items of a resource (optionally changed within a window, or matching `example`), page by page. */
+  list(resource: string, options: { window?: Window; example?: Record<string, string | number> } = {}): AsyncGenerator<Doc[]> {
+    const params = { ...options.example, ...windowParams(options.window) };
+    // Cursor paging does not take a change window on every API (DMS: use /partitions), so windows page by offset.
+    return this.#pages(resource, params, this.#options.paging === 'auto' && !options.window);
+  }
+
+  /** Items deleted within the window: `{id, changeVersion, keyValues}`. */
+  deletes(resource: string, window: Window): AsyncGenerator<Doc[]> {
+    return this.#pages(`${resource}/deletes`, windowParams(window), false);
+  }
+
+  /** Items whose key changed within the window: `{id, changeVersion, oldKeyValues, newKeyValues}`. */
+  keyChanges(resource: string, window: Window): AsyncGenerator<Doc[]> {
+    return this.#pages(`${resource}/keyChanges`, windowParams(window), false);
+  }
+
+  /**
+   * Pages: limit/offset with totalCount (a short page ends it where the API sends no Total-Count),
+   * switching to the cursor once the API offers one (Next-Page-Token), which is followed until the
+   * header is absent: a page can come back empty while more follow (items deleted meanwhile).
+   */
+  async *#pages(path: string, params: Record<string, string | number>, cursor: boolean): AsyncGenerator<Doc[]> {
+    const size = this.#options.pageSize;
+    let offset = 0;
+    let url: URL | null = await this.#url(path, { ...params, limit: size, offset: 0, totalCount: 'true' });
+    const seen = new Set<string>();
+    let total = Number.NaN;
+    // The next page is asked for while the caller maps this one.
+    let ahead: Promise<{ response: Response; body: unknown }> | null = this.#json(url);
+    while (url && ahead) {
+      seen.add(url.toString());
+      const { response, body } = await ahead;
+      if (!Array.isArray(body)) throw new HttpError(response.status, url.toString(), `expected a JSON array: ${JSON.stringify(body).slice(0, 200)}`, response.headers);
+      const items = body as Doc[];
+      offset += items.length;
+      const token = cursor ? response.headers.get('next-page-token') : null;
+      total = Number(response.headers.get('total-count') ?? total);
+      if (token) {
+        url = await this.#url(path, { ...params, pageToken: token, pageSize: size });
+      } else if (url.searchParams.has('pageToken')) {
+        url = null;
+      } else {
+        const more = items.length > 0 && (Number.isFinite(total) ? offset < total : items.length >= size);
+        url = more ? await this.#url(path, { ...params, limit: size, offset }) : null;
+      }
+      if (url && seen.has(url.toString())) throw new Error(`paging of ${path} loops back to ${url}`);
+      ahead = url ? this.#json(url) : null;
+      // Not awaited until the loop comes back; a failure must not count as unhandled meanwhile.
+      ahead?.catch(() => {});
+      if (items.length) yield items;
+    }
+  }
+}
+
+const windowParams = (window?: Window): Record<string, number> => (window ? { minChangeVersion: window.min, maxChangeVersion: window.max } : {});
