@@ -218,6 +218,8 @@ class EdfiRun {
    * changed; items deleted and created again within the window stay.
    */
   async *#changes(window: Window): AsyncGenerator<RecordBatch> {
+    // Nothing changed since the last run: nothing to ask.
+    if (window.min > window.max) return;
     const m = this.#map;
     const people = this.#people;
     const out = new Map<EntityName, Map<string, unknown>>(ENTITIES.map((e) => [e, new Map()]));

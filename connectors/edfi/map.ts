@@ -7,6 +7,7 @@ import {
   assignmentRole, assignmentRoleAt, associationDemographics, contactRoles, edfiFields, edfiIds, gradeOf, personIds, placeRole, schoolAssociationRole,
   sectionKeyOf, studentRoleAt, teachingRole, type Doc, type PersonKind, type SectionKey,
 } from '../../standards/edfi/canonical.ts';
+import { normaliseId } from '../../standards/edfi/query.ts';
 import { staffRole } from '../../standards/edfi/vocabulary.ts';
 
 /**
@@ -201,8 +202,9 @@ export class People {
     const school = edfiIds.org(doc.schoolReference.schoolId);
     const roles = this.#roles(id);
     const old = studentRoleAt(roles, school, doc.entryDate);
-    // An association whose key changed keeps its id: served with it, the rule no longer gives it.
-    const keptId = typeof doc.id === 'string' && doc.id !== edfiIds.role('SSA', id, school, doc.entryDate) ? doc.id : undefined;
+    // An association whose key changed upstream keeps its id (the rule no longer gives it), as does one from an API with ids of its own.
+    const own = typeof doc.id === 'string' ? normaliseId(doc.id) : undefined;
+    const keptId = own && own !== edfiIds.role('SSA', id, school, doc.entryDate) ? own : undefined;
     const next = placeRole(roles, old, schoolAssociationRole(doc, school, old, roles, (old?.edfi?.id as string | undefined) ?? keptId));
     if (!this.#setRoles(id, next)) return false;
     const grade = gradeOf(next);

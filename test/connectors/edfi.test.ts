@@ -12,10 +12,11 @@ import { createLogger } from '../../src/log.ts';
 import { scanRecords } from '../../src/sync/read.ts';
 import type { EntityName } from '../../src/sync/records.ts';
 import { getRun } from '../../src/sync/runs.ts';
-import { saveSource, syncSource } from '../../src/sync/sources.ts';
+import { getSource, saveSource, syncSource } from '../../src/sync/sources.ts';
 import { activeIds, useConnectorHarness, written } from '../support/connectors.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { edfiDistrict } from '../support/edfi-district.ts';
+import { FakeEdfiApi, edfiId, edfiSample, type EdfiApiOptions } from '../msw/edfi.ts';
 
 const { server, db, waits, deps } = useConnectorHarness(edfiConnector, './data/test-edfi-source');
 const UPSTREAM = 'https://ods.example';
@@ -61,7 +62,13 @@ afterAll(async () => {
   await upstream?.db.drop();
 });
 
-const toUpstream = () => http.all(`${UPSTREAM}/*`, ({ request }) => upstream.app.request(request));
+/** Requests the connector made of the upstream. */
+const asked: string[] = [];
+const toUpstream = () => http.all(`${UPSTREAM}/*`, ({ request }) => {
+  const url = new URL(request.url);
+  asked.push(`${request.method} ${url.pathname}${url.search}`);
+  return upstream.app.request(request);
+});
 const register = (extra: Record<string, unknown> = {}, id?: number) =>
   saveSource(deps(), { name: 'ods', kind: 'edfi', settings: { baseUrl: UPSTREAM, clientId: upstream.clientId, clientSecret: upstream.secret, pageSize: 20, ...extra } }, id);
 const issues = async (runId: number) => (await getRun(db.orm, runId, 1000))!.issueList;
@@ -91,8 +98,12 @@ describe('gateway to gateway', () => {
     expect(await issues(first.runId)).toEqual([]);
     expect((await activeIds(db, 'enrollment')).length).toBe(2 * 25 * 2 + 2 * 4);
     await expectEqualStores();
+    // The door offers cursors; the connector follows them.
+    expect(asked.filter((r) => r.startsWith('GET /data/v3/ed-fi/studentSectionAssociations?'))).toEqual(expect.arrayContaining([
+      'GET /data/v3/ed-fi/studentSectionAssociations?limit=20&offset=0&totalCount=true', expect.stringMatching(/studentSectionAssociations\?pageToken=[\w-]+&pageSize=20$/),
+    ]));
 
-    // Upstream: a student renamed; a section's key changed (and with it its associations' keys); an enrollment deleted; a contact unlinked and deleted.
+    // Upstream: a student renamed; a school association's entry date (part of its key) changed; a section's key changed (and with it its associations' keys); an enrollment deleted; a contact unlinked and deleted.
     const [student] = await items('/students?studentUniqueId=S10003');
     const { id: studentId, _etag, _lastModifiedDate, ...body } = student!;
     await edfi('PUT', `/students/${studentId}`, { ...body, firstName: 'Renamed' });
@@ -101,6 +112,9 @@ describe('gateway to gateway', () => {
     await edfi('PUT', `/sections/${sectionId}`, { ...sectionBody, sectionIdentifier: 'BIO-1-02B', sectionName: 'Biology, moved' });
     const [enrollment] = await items('/studentSectionAssociations?studentUniqueId=S20004');
     await edfi('DELETE', `/studentSectionAssociations/${enrollment!.id}`);
+    const [schoolLink] = await items('/studentSchoolAssociations?studentUniqueId=S20001');
+    const { id: linkId, _etag: _e3, _lastModifiedDate: _l3, ...linkBody } = schoolLink!;
+    await edfi('PUT', `/studentSchoolAssociations/${linkId}`, { ...linkBody, entryDate: '2024-08-26' });
     const [contactLink] = await items('/studentContactAssociations?studentUniqueId=S10001');
     await edfi('DELETE', `/studentContactAssociations/${contactLink!.id}`);
     const [contact] = await items('/contacts?contactUniqueId=CS10001');
@@ -111,14 +125,15 @@ describe('gateway to gateway', () => {
     expect(await issues(delta.runId)).toEqual([]);
     const { rows } = await sql<{ bulk_scope: string[] }>`select bulk_scope from sync_run where id = ${delta.runId}`.execute(db.orm.em.fork().getKysely());
     expect(rows[0]!.bulk_scope).toEqual([]);
-    // The renamed student, the student who lost a contact and the contact; the section (same sourcedId, new key) and its
+    // The renamed student, the student whose school association changed key, the student who lost a contact and the contact; the section (same sourcedId, new key) and its
     // associations (new keys); the deleted enrollment.
     const moved = (await items(`/studentSectionAssociations?sectionIdentifier=BIO-1-02B`)).length + (await items(`/staffSectionAssociations?sectionIdentifier=BIO-1-02B`)).length;
     expect(moved).toBeGreaterThan(1);
-    expect(delta.counts.user).toMatchObject({ updated: 2, created: 0, tombstoned: 1 });
+    expect(delta.counts.user).toMatchObject({ updated: 3, created: 0, tombstoned: 1 });
     expect(delta.counts.class).toMatchObject({ updated: 1, created: 0, tombstoned: 0 });
     expect(delta.counts.enrollment).toMatchObject({ tombstoned: 1, created: 0, updated: moved });
-    expect(written(delta.counts)).toBe(5 + moved);
+    expect(written(delta.counts)).toBe(6 + moved);
+    expect(asked.filter((r) => r.includes('/keyChanges?')).length).toBeGreaterThan(0);
     await expectEqualStores();
 
     const again = (await syncSource(deps(), 'ods', 'schedule'))!;
@@ -130,5 +145,108 @@ describe('gateway to gateway', () => {
     expect(full, full.error).toMatchObject({ status: 'succeeded', complete: true });
     expect(Object.fromEntries(Object.entries(full.counts).filter(([, c]) => written({ c }) > 0))).toEqual({});
     expect(written(full.counts)).toBe(0);
+  });
+});
+
+describe('Ed-Fi APIs as they come', () => {
+  const fake = (base: string, options: Partial<EdfiApiOptions> & Pick<EdfiApiOptions, 'style'>, data = edfiSample()) => {
+    const api = new FakeEdfiApi(base, data, { clientId: 'key', clientSecret: 'secret', discovery: true, changeQueries: true, ...options });
+    server.use(http.all(`${base}/*`, ({ request }) => api.fetch(request)));
+    return api;
+  };
+  const add = (api: FakeEdfiApi, extra: Record<string, unknown> = {}, id?: number) =>
+    saveSource(deps(), { name: 'ods', kind: 'edfi', settings: { baseUrl: api.base, clientId: 'key', clientSecret: 'secret', pageSize: 1, ...extra } }, id);
+  const scopeOf = async (runId: number) =>
+    (await db.query(sql<{ bulk_scope: string[] }>`select bulk_scope from sync_run where id = ${runId}`))[0]!.bulk_scope;
+
+  test('DMS without a discovery document: URLs by style; the cursor is followed through an empty page until its header is absent', async () => {
+    const data = edfiSample();
+    const [first, second] = data.students!;
+    data.students = [first!, { ...second!, id: edfiId('gone'), studentUniqueId: '1009', _deleted: true }, second!];
+    const api = fake('https://dms.example', { style: 'dms', discovery: false, changeQueries: false }, data);
+    await add(api, { style: 'dms' });
+    const run = (await syncSource(deps(), 'ods', 'manual'))!;
+    expect(run, run.error).toMatchObject({ status: 'succeeded', complete: true });
+    expect(await issues(run.runId)).toEqual([]);
+    expect(api.requests.filter((r) => r.includes('/students'))).toEqual([
+      'GET /data/ed-fi/students?limit=1&offset=0&totalCount=true', 'GET /data/ed-fi/students?pageToken=1&pageSize=1', 'GET /data/ed-fi/students?pageToken=2&pageSize=1',
+    ]);
+    expect(api.requests.filter((r) => r.startsWith('POST'))).toEqual(['POST /connect/token']);
+    expect(await activeIds(db, 'user')).toHaveLength(3);
+    expect(await activeIds(db, 'enrollment')).toHaveLength(3);
+    // Students get their grade from the school association, the teacher a role at the school.
+    expect(await db.query(sql`select u.identifier, u.grades, r.role from "user" u join user_role r on r.user_sourced_id = u.sourced_id order by 1`)).toEqual([
+      { identifier: '1001', grades: ['09'], role: 'student' }, { identifier: '1002', grades: ['10'], role: 'student' }, { identifier: 'T1', grades: null, role: 'teacher' },
+    ]);
+    // Without change queries every run is full.
+    const next = (await syncSource(deps(), 'ods', 'schedule'))!;
+    expect(await scopeOf(next.runId)).toContain('enrollment');
+    expect(written(next.counts)).toBe(0);
+  });
+
+  test('ODS: Total-Count paging; 429 and 5xx are retried; an expired token is replaced once; refused credentials wait for a person', async () => {
+    const api = fake('https://ods.example', { style: 'ods' });
+    const source = await add(api);
+    let calls = 0;
+    server.use(http.get(`${api.dataRoot}/schools`, () => {
+      calls++;
+      if (calls === 1) return HttpResponse.json({ detail: 'Too many requests' }, { status: 429, headers: { 'retry-after': '3' } });
+      if (calls === 2) return new HttpResponse('<html>Service Unavailable</html>', { status: 503 });
+      return undefined;
+    }));
+    const run = (await syncSource(deps(), 'ods', 'manual'))!;
+    expect(run, run.error).toMatchObject({ status: 'succeeded', complete: true });
+    expect(waits).toContain(3000);
+    // Total-Count 2 at a page size of 1: two pages, no third asked.
+    expect(api.requests.filter((r) => r.includes('/students'))).toEqual(['GET /data/v3/ed-fi/students?limit=1&offset=0&totalCount=true', 'GET /data/v3/ed-fi/students?limit=1&offset=1']);
+    expect((await db.query(sql<{ checkpoint: unknown }>`select checkpoint from sync_run where id = ${run.runId}`))[0]!.checkpoint).toEqual({ changeVersion: 10 });
+
+    // Nothing changed since (newest is still 10): a scheduled run asks for no data at all.
+    api.requests.length = 0;
+    const quiet = (await syncSource(deps(), 'ods', 'schedule'))!;
+    expect(quiet).toMatchObject({ status: 'succeeded' });
+    expect(written(quiet.counts)).toBe(0);
+    expect(api.requests.filter((r) => r.includes('/ed-fi/'))).toEqual([]);
+    // The API dropped the changes since then (oldest is past the checkpoint): the next run is full.
+    api.versions = { oldestChangeVersion: 50, newestChangeVersion: 60 };
+    const resync = (await syncSource(deps(), 'ods', 'schedule'))!;
+    expect(await scopeOf(resync.runId)).toContain('user');
+
+    // The API forgets every token: the next request answers 401, the connector gets a new one.
+    const tokenRequests = () => api.requests.filter((r) => r.startsWith('POST /oauth/token')).length;
+    const before = tokenRequests();
+    api.tokens.clear();
+    const again = (await syncSource(deps(), 'ods', 'manual'))!;
+    expect(again.status, again.error).toBe('succeeded');
+    expect(tokenRequests() - before).toBe(1);
+
+    // A wrong secret: the token endpoint refuses it; the source waits for a person and nothing is tombstoned.
+    await add(api, { clientSecret: 'wrong' }, source.id);
+    const refused = (await syncSource(deps(), 'ods', 'manual'))!;
+    expect(refused.status).not.toBe('succeeded');
+    expect((await getSource(deps(), 'ods'))!.state).toBe('reauthorize');
+    expect(await activeIds(db, 'user')).toHaveLength(3);
+  });
+
+  test('items that cannot be read or refer to what the API did not list are told and left out; the rest lands', async () => {
+    const data = edfiSample();
+    data.sessions!.push({ id: edfiId('ses-bad'), sessionName: 'No school' });
+    data.sections!.push({ id: edfiId('sec-orphan'), sectionIdentifier: 'X', courseOfferingReference: { localCourseCode: 'NONE', schoolId: 255901001, schoolYear: 2025, sessionName: 'Fall' } });
+    data.studentSchoolAssociations!.push({ id: edfiId('ssa-orphan'), schoolReference: { schoolId: 255901001 }, studentReference: { studentUniqueId: '4040' }, entryDate: '2024-08-19' });
+    data.students!.push({ id: edfiId('stu-alone'), studentUniqueId: '1003', firstName: 'No', lastSurname: 'School', birthDate: '2010-01-01' });
+    const api = fake('https://ods.example', { style: 'ods' }, data);
+    server.use(http.get(`${api.dataRoot}/courseOfferings`, ({ request }) =>
+      (new URL(request.url).searchParams.get('localCourseCode') === 'NONE' ? HttpResponse.json([]) : undefined)));
+    await add(api, { pageSize: 500 });
+    const run = (await syncSource(deps(), 'ods', 'manual'))!;
+    expect(run, run.error).toMatchObject({ status: 'succeeded', complete: true });
+    expect((await issues(run.runId)).map((i) => [i.entity, i.code, i.severity, i.sourcedId])).toEqual(expect.arrayContaining([
+      ['academicSession', 'invalid_edfi_object', 'error', edfiId('ses-bad')],
+      ['class', 'unresolved_reference', 'error', edfiId('sec-orphan')],
+      ['user', 'unresolved_reference', 'error', edfiId('ssa-orphan')],
+      ['user', 'no_role', 'warning', edfiId('stu-alone')],
+    ]));
+    expect(await activeIds(db, 'class')).toHaveLength(1);
+    expect(await activeIds(db, 'user')).toHaveLength(3);
   });
 });
