@@ -10,17 +10,18 @@ import { csvImportBench } from './csv-import.ts';
 import { edfiBench } from './edfi.ts';
 import { kolibriBench } from './kolibri.ts';
 import { loadFaultsBench } from './load-faults.ts';
+import { edfiPullBench } from './edfi-pull.ts';
 import { oneRosterPullBench } from './oneroster-pull.ts';
 import { reconcileBench } from './reconcile.ts';
 import { syncOverheadBench } from './sync-overhead.ts';
 import { scales, type Scale } from './generate.ts';
 
 /**
- * `npm run bench -- <reconcile|csv-import|api|sync-overhead|edfi|canvas|kolibri|brightspace|load-faults|oneroster-pull> [--scale small|district|large] [--slow-ms N]`: runs one benchmark on a throw-away
+ * `npm run bench -- <reconcile|csv-import|api|sync-overhead|edfi|canvas|kolibri|brightspace|load-faults|oneroster-pull|edfi-pull> [--scale small|district|large] [--slow-ms N]`: runs one benchmark on a throw-away
  * embedded PostgreSQL and writes its Markdown table to bench/results/<name>-<scale>.md.
  */
 
-const benchmarks = { reconcile: reconcileBench, 'csv-import': csvImportBench, api: apiBench, 'sync-overhead': syncOverheadBench, edfi: edfiBench, canvas: canvasBench, kolibri: kolibriBench, brightspace: brightspaceBench, 'load-faults': loadFaultsBench, 'oneroster-pull': oneRosterPullBench } as const;
+const benchmarks = { reconcile: reconcileBench, 'csv-import': csvImportBench, api: apiBench, 'sync-overhead': syncOverheadBench, edfi: edfiBench, canvas: canvasBench, kolibri: kolibriBench, brightspace: brightspaceBench, 'load-faults': loadFaultsBench, 'oneroster-pull': oneRosterPullBench, 'edfi-pull': edfiPullBench } as const;
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,

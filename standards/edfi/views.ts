@@ -47,7 +47,8 @@ const sectionKey = (x: string) => `
     coalesce((${x}.edfi_key->>'schoolId')::bigint, ${orgId('o')}) as school_id,
     coalesce((${x}.edfi_key->>'schoolYear')::int, a.school_year::int) as school_year,
     coalesce(${x}.edfi_key->>'sessionName', a.title) as session_name,
-    coalesce(${x}.edfi_key->>'sectionIdentifier', ${x}.class_code, ${x}.sourced_id) as section_id
+    coalesce(${x}.edfi_key->>'sectionIdentifier', ${x}.class_code, ${x}.sourced_id) as section_id,
+    a.start_date as term_start
   from (select 1) one
     left join course c on c.sourced_id = ${x}.course_sourced_id
     left join org o on o.sourced_id = ${x}.school_sourced_id
@@ -284,18 +285,18 @@ export const views: Record<string, View> = {
         ${join(walk, '"user"', 'u', 'u.sourced_id = r.user_sourced_id')}
         ${join(walk, 'org', 'o', "o.sourced_id = r.org_sourced_id and o.type = 'school'")}
       where r.role = 'student'`, { studentUniqueId: 'string', schoolId: 'integer', entryDate: 'date', exitWithdrawDate: 'date' }, ['role_org', 'role_begin']),
-  studentSectionAssociations: both((walk) => `select ${rowMeta('t')}, ${personId('u')} as "studentUniqueId", t.begin_date as "beginDate", t.end_date as "endDate",
+  studentSectionAssociations: both((walk) => `select ${rowMeta('t')}, ${personId('u')} as "studentUniqueId", coalesce(t.begin_date, k.term_start) as "beginDate", t.end_date as "endDate",
         k.lcc as "localCourseCode", k.school_id as "schoolId", k.school_year as "schoolYear", k.section_id as "sectionIdentifier", k.session_name as "sessionName",
-        jsonb_strip_nulls(jsonb_build_object('beginDate', ${day('t.begin_date')}, 'sectionReference', ${sectionReference},
+        jsonb_strip_nulls(jsonb_build_object('beginDate', ${day('coalesce(t.begin_date, k.term_start)')}, 'sectionReference', ${sectionReference},
           'studentReference', jsonb_build_object('studentUniqueId', ${personId('u')}), 'endDate', ${day('t.end_date')})) || coalesce(t.edfi, '{}') as doc
       from enrollment t
         ${join(walk, '"user"', 'u', 'u.sourced_id = t.user_sourced_id')}
         ${join(walk, 'class', 'x', 'x.sourced_id = t.class_sourced_id')}
         cross join lateral (${sectionKey('x')}) k
       where t.role = 'student'`, sectionAssociationParams('studentUniqueId')),
-  staffSectionAssociations: both((walk) => `select ${rowMeta('t')}, ${personId('u')} as "staffUniqueId", t.begin_date as "beginDate", t.end_date as "endDate",
+  staffSectionAssociations: both((walk) => `select ${rowMeta('t')}, ${personId('u')} as "staffUniqueId", coalesce(t.begin_date, k.term_start) as "beginDate", t.end_date as "endDate",
         k.lcc as "localCourseCode", k.school_id as "schoolId", k.school_year as "schoolYear", k.section_id as "sectionIdentifier", k.session_name as "sessionName",
-        jsonb_strip_nulls(jsonb_build_object('beginDate', ${day('t.begin_date')}, 'sectionReference', ${sectionReference},
+        jsonb_strip_nulls(jsonb_build_object('beginDate', ${day('coalesce(t.begin_date, k.term_start)')}, 'sectionReference', ${sectionReference},
           'staffReference', jsonb_build_object('staffUniqueId', ${personId('u')}), 'endDate', ${day('t.end_date')},
           'classroomPositionDescriptor', case when t."primary" then ${uri('ClassroomPositionDescriptor', 'Teacher of Record')}
             else ${uri('ClassroomPositionDescriptor', 'Support Teacher')} end)) || coalesce(t.edfi, '{}') as doc

@@ -93,6 +93,10 @@ describe('a OneRoster CSV import, read through Ed-Fi', () => {
     const [enrolled] = await edfi('/studentSectionAssociations?studentUniqueId=1001');
     expect(enrolled).toMatchObject({ beginDate: '2024-08-15', sectionReference: { sectionIdentifier: 'ALG-1', schoolId: 101 } });
     expect(oas.validate('edFi_studentSectionAssociation', enrolled)).toEqual([]);
+    // Ed-Fi requires a beginDate; an enrollment without one is served with its class's term start.
+    const teaching = await edfi('/staffSectionAssociations');
+    expect(teaching.length).toBeGreaterThan(0);
+    for (const t of teaching) expect(oas.validate('edFi_staffSectionAssociation', t)).toEqual([]);
     const offerings = await edfi('/courseOfferings?localCourseCode=MATH1');
     expect(offerings.map((o: { schoolReference: { schoolId: number } }) => o.schoolReference.schoolId).sort()).toEqual([101, 102]);
     for (const o of offerings) expect(oas.validate('edFi_courseOffering', o)).toEqual([]);
