@@ -81,9 +81,23 @@ const sectionAssociationParams = (person: string): Record<string, ParamType> => 
 
 const contactRoles = `('parent', 'guardian', 'relative')`;
 
-/** The school of a session row: the one it was written with, else the first school whose classes use it (or its parent). */
-const sessionSchool = (t: string) => `select coalesce((${t}.edfi_key->>'schoolId')::bigint, (select ${orgId('o')} from class c join org o on o.sourced_id = c.school_sourced_id
-    where c.term_sourced_ids && array[${t}.sourced_id::text, ${t}.parent_sourced_id::text] order by c.school_sourced_id limit 1)) as school_id`;
+/**
+ * The schools of a session row, one view row each (an Ed-Fi session belongs to one school): the one
+ * it was written with; else every school whose classes use it (or its parent), so each school's
+ * sections find their session. The first school's row keeps the row's id; the others get one made
+ * of it and the school. A term no class uses yet has one row without a school.
+ */
+const sessionSchools = (t: string) => `left join lateral (
+    select (${t}.edfi_key->>'schoolId')::bigint as school_id, ${t}.edfi_id as id where ${t}.edfi_key ? 'schoolId'
+    union all
+    select x.school_id, case when x.n = 1 then ${t}.edfi_id else md5(${t}.edfi_id::text || '-' || x.school_id::text)::uuid end
+    from (select d.school_id, row_number() over (order by d.school_sourced_id) as n
+      from (select distinct c.school_sourced_id, ${orgId('o')} as school_id from class c join org o on o.sourced_id = c.school_sourced_id
+        where c.term_sourced_ids && array[${t}.sourced_id::text, ${t}.parent_sourced_id::text]) d) x
+    where not coalesce(${t}.edfi_key ? 'schoolId', false)) s on true`;
+/** rowMeta for a view with a row per session and school. */
+const sessionMeta = (t: string) =>
+  `${t}.sourced_id, coalesce(s.id, ${t}.edfi_id) as id, coalesce(s.id, ${t}.edfi_id) as seq, ${t}.status, ${t}.change_version as cv, ${t}.etag, ${t}.date_last_modified as lm`;
 
 /** Weekdays between a session row's dates: Ed-Fi requires totalInstructionalDays, OneRoster has no calendar. */
 const weekdays = (t: string) => `(select count(*)::int from generate_series(${t}.start_date, ${t}.end_date, interval '1 day') g where extract(isodow from g) < 6)`;
@@ -129,26 +143,26 @@ export const views: Record<string, View> = {
     params: { schoolYear: 'integer', currentSchoolYear: 'boolean' },
   },
   sessions: {
-    from: sql.raw(`select ${rowMeta('t')}, s.school_id as "schoolId", t.school_year::int as "schoolYear", t.title as "sessionName",
+    from: sql.raw(`select ${sessionMeta('t')}, s.school_id as "schoolId", t.school_year::int as "schoolYear", t.title as "sessionName",
         t.start_date as "beginDate", t.end_date as "endDate", coalesce(t.edfi->>'termDescriptor', tt.term) as "termDescriptor",
         jsonb_strip_nulls(jsonb_build_object('sessionName', t.title, 'schoolReference', jsonb_build_object('schoolId', s.school_id),
           'schoolYearTypeReference', jsonb_build_object('schoolYear', t.school_year::int), 'beginDate', ${day('t.start_date')},
           'endDate', ${day('t.end_date')}, 'termDescriptor', tt.term,
           'totalInstructionalDays', ${weekdays('t')})) || coalesce(t.edfi, '{}') as doc
       from academic_session t
-        cross join lateral (${sessionSchool('t')}) s
+        ${sessionSchools('t')}
         cross join lateral (select case t.type ${Object.entries(termOfType).map(([type, code]) => `when '${type}' then ${uri('TermDescriptor', code)}`).join(' ')} end as term) tt
       where (t.edfi_key ? 'sessionName' or (t.edfi_key is null and t.type in ('term', 'semester')))`),
     params: { schoolId: 'integer', schoolYear: 'integer', sessionName: 'string', beginDate: 'date', endDate: 'date', termDescriptor: 'string' },
   },
   gradingPeriods: {
-    from: sql.raw(`select ${rowMeta('t')}, s.school_id as "schoolId", t.school_year::int as "schoolYear", t.title as "gradingPeriodName",
+    from: sql.raw(`select ${sessionMeta('t')}, s.school_id as "schoolId", t.school_year::int as "schoolYear", t.title as "gradingPeriodName",
         t.start_date as "beginDate", t.end_date as "endDate", coalesce(t.edfi->>'gradingPeriodDescriptor', g.descriptor) as "gradingPeriodDescriptor",
         jsonb_strip_nulls(jsonb_build_object('gradingPeriodName', t.title, 'gradingPeriodDescriptor', g.descriptor,
           'schoolReference', jsonb_build_object('schoolId', s.school_id), 'schoolYearTypeReference', jsonb_build_object('schoolYear', t.school_year::int),
           'beginDate', ${day('t.start_date')}, 'endDate', ${day('t.end_date')}, 'totalInstructionalDays', ${weekdays('t')})) || coalesce(t.edfi, '{}') as doc
       from academic_session t
-        cross join lateral (${sessionSchool('t')}) s
+        ${sessionSchools('t')}
         -- OneRoster has no grading-period vocabulary: the title, in the gateway's own descriptor namespace.
         cross join lateral (select 'uri://rostergate.org/GradingPeriodDescriptor#' || left(t.title, 50) as descriptor) g
       where (t.edfi_key ? 'gradingPeriodName' or (t.edfi_key is null and t.type = 'gradingPeriod'))`),

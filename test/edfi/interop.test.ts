@@ -90,6 +90,16 @@ describe('a OneRoster CSV import, read through Ed-Fi', () => {
     expect(fall).toMatchObject({ schoolReference: { schoolId: 101 }, schoolYearTypeReference: { schoolYear: 2025 }, beginDate: '2024-08-15',
       termDescriptor: 'uri://ed-fi.org/TermDescriptor#Other' });
     expect(oas.validate('edFi_session', fall)).toEqual([]);
+    // A term classes of two schools use is a session of each school (Ed-Fi sessions belong to one school), so every section's session exists.
+    const falls = await edfi('/sessions?sessionName=Fall');
+    expect(falls.map((f: { schoolReference: { schoolId: number } }) => f.schoolReference.schoolId).sort()).toEqual([101, 102]);
+    expect(new Set(falls.map((f: { id: string }) => f.id)).size).toBe(2);
+    for (const f of falls) expect((await edfi(`/sessions/${f.id}`))).toMatchObject({ id: f.id, sessionName: 'Fall' });
+    const sessionKeys = new Set((await edfi('/sessions')).map((x: any) => `${x.schoolReference.schoolId}|${x.schoolYearTypeReference.schoolYear}|${x.sessionName}`));
+    for (const section of await edfi('/sections')) {
+      const o = section.courseOfferingReference;
+      expect(sessionKeys.has(`${o.schoolId}|${o.schoolYear}|${o.sessionName}`), JSON.stringify(o)).toBe(true);
+    }
     const [enrolled] = await edfi('/studentSectionAssociations?studentUniqueId=1001');
     expect(enrolled).toMatchObject({ beginDate: '2024-08-15', sectionReference: { sectionIdentifier: 'ALG-1', schoolId: 101 } });
     expect(oas.validate('edFi_studentSectionAssociation', enrolled)).toEqual([]);
