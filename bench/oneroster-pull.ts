@@ -13,9 +13,9 @@ import { idle, rowsOf, startUpstream, writtenBy } from './upstream.ts';
 /**
  * Issue #13: one Rostergate pulls a district from another through the OneRoster REST connector,
  * over real HTTP on this machine. Baseline: the upstream's own CSV export of the same data (every
- * file, to disk). Steps: the full pull into an empty gateway (the upstream's render cache cold, as at
- * a first sync), an incremental run with nothing changed upstream (it must write nothing), and for
- * reference the reading alone once the upstream's cache is warm.
+ * file, to disk). Steps: the full pull into an empty gateway, an incremental run with nothing changed
+ * upstream (it must write nothing), and for reference the reading and mapping alone. Pages of 10,000
+ * are bulk reads, which the upstream renders without storing them in its render cache.
  */
 export async function oneRosterPullBench(ctx: BenchContext): Promise<string> {
   const { orm, scale } = ctx;
@@ -40,7 +40,7 @@ export async function oneRosterPullBench(ctx: BenchContext): Promise<string> {
   const full = await run('full pull over the OneRoster API into an empty gateway', 'manual');
   await idle(upstream);
   const incremental = await run('incremental run, nothing changed upstream', 'schedule');
-  const readOnly = await measure('reading and mapping only, upstream cache warm (nothing written)', async () => {
+  const readOnly = await measure('reading and mapping only, again (nothing written)', async () => {
     const pull = (await oneRoster.open({
       source: { id: 0, name: 'read-only' }, settings: { baseUrl: `${base}/ims/oneroster/rostering/v1p2`, clientId: client.clientId, clientSecret: client.secret, pageSize: 10_000 },
       signal: new AbortController().signal, trigger: 'manual', logger: deps.logger, config: deps.config, orm, tokens: memoryTokenStore(),

@@ -115,6 +115,28 @@ describe('gateway to gateway', () => {
   });
 });
 
+describe('the upstream side of a pull', () => {
+  test('pages of more than 1000 rows (bulk readers) are not stored in the render cache; smaller ones are', async () => {
+    const res = await upstream.app.request(`${UPSTREAM}/oauth/token`, {
+      method: 'POST', body: 'grant_type=client_credentials',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${upstream.clientId}:${upstream.secret}`).toString('base64')}` },
+    });
+    const token = ((await res.json()) as { access_token: string }).access_token;
+    const db = upstream.db.orm.em.fork().getKysely();
+    const cached = async () => (await sql<{ n: number }>`select count(*)::int as n from oneroster_cache where resource = 'enrollment'`.execute(db)).rows[0]!.n;
+    await sql`delete from oneroster_cache`.execute(db);
+    const page = async (limit: number) => {
+      const answer = await upstream.app.request(`${ROOT}/enrollments?limit=${limit}`, { headers: { authorization: `Bearer ${token}` } });
+      expect(((await answer.json()) as { enrollments: unknown[] }).enrollments).toHaveLength(limit);
+      await new Promise((r) => setTimeout(r, 100));
+    };
+    await page(2000);
+    expect(await cached()).toBe(0);
+    await page(10);
+    expect(await cached()).toBe(10);
+  });
+});
+
 describe('provider quirks', () => {
   const P = 'https://sis.example';
   const fake = (options: Partial<ConstructorParameters<typeof FakeProvider>[2]> = {}, version: '1.2' | '1.1' = '1.2') =>
