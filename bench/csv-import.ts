@@ -54,7 +54,7 @@ export async function csvImportBench({ orm, scale, workDir }: BenchContext): Pro
 const rowsWritten = (s: RunSummary) => Object.values(s.counts).reduce((n, c) => n + c.created + c.updated + c.tombstoned, 0);
 
 /** The generated district as a bulk OneRoster 1.2 package, written with the export's own row format. */
-async function writeCsvPackage(scale: Scale, dir: string) {
+export async function writeCsvPackage(scale: Scale, dir: string) {
   mkdirSync(dir, { recursive: true });
   await chmod(dir, 0o755);
   writeFileSync(join(dir, 'manifest.csv'), manifestText('bulk'), { mode: 0o644 });

@@ -81,7 +81,7 @@ export async function loadFaultsBench({ orm, scale }: BenchContext): Promise<str
     `- The sync's ${synced!.n} changed users are all there after the load.`,
   );
 
-  lines.push('', 'A process killed with SIGKILL mid-run is covered by test/schedule/sources.test.ts (nothing of its run is applied; a live process closes it as failed).');
+  lines.push('', 'A process killed with SIGKILL mid-run is covered by test/schedule/sources.test.ts (a sync) and test/csv/kill.test.ts (a CSV import, killed while staging and while applying): the whole change or none of it; a live process closes the run as failed.');
   if (fivexx || errors || !writesOk || badTags!.n) throw new Error(`load check failed:\n${lines.join('\n')}`);
   return `${lines.join('\n')}\n`;
 }
