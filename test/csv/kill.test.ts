@@ -49,7 +49,7 @@ test('SIGKILL at any point of a CSV import: the database holds the whole import 
   expect(full.enrollments).toBeGreaterThan(1000);
   const empty = { orgs: 0, users: 0, roles: 0, enrollments: 0, demographics: 0 };
   const seen = new Set<string>();
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
   /** Once the run has staged and checked everything (its scope is recorded just before it applies). */
   const applying = async (runId: number) => {
     for (let i = 0; i < 2000; i++) {
