@@ -279,7 +279,7 @@ class EdfiRun {
     const gone = new Map<EntityName, Set<string>>(ENTITIES.map((e) => [e, new Set()]));
     // Deleted and created again within the window: it stays.
     const drop = (entity: EntityName, id: string) => {
-      if (!out.get(entity)!.has(id) && !(entity === 'user' && people.listed.has(id))) gone.get(entity)!.add(id);
+      if (!out.get(entity)!.has(id) && !((entity === 'user' || entity === 'demographics') && people.listed.has(id))) gone.get(entity)!.add(id);
     };
     for (const resource of [...RESOURCES].reverse()) {
       if (resource === 'studentEducationOrganizationAssociations' || resource === 'courseOfferings') continue;
@@ -293,7 +293,8 @@ class EdfiRun {
     }
 
     const { users, demographics, roleless } = people.records();
-    this.#roleless(roleless);
+    // Someone deleted in the window lost their roles on the way out: not worth telling.
+    this.#roleless(roleless.filter((p) => !gone.get('user')!.has(p.sourcedId)));
     put('user', users as never);
     put('demographics', demographics as never);
     for (const entity of ENTITIES) {
@@ -315,7 +316,13 @@ class EdfiRun {
       case 'gradingPeriods': return drop('academicSession', m.keptOrRule('academicSession', e));
       case 'courses': return drop('course', edfiIds.course(k.educationOrganizationId, k.courseCode));
       case 'sections': return drop('class', m.keptOrRule('class', e));
-      case 'students': case 'staffs': case 'contacts': return drop('user', personId(KINDS[resource], k[`${KINDS[resource]}UniqueId`]));
+      case 'students': {
+        // A student's demographics go with them, as through the door.
+        const id = personId('student', k.studentUniqueId);
+        drop('demographics', id);
+        return drop('user', id);
+      }
+      case 'staffs': case 'contacts': return drop('user', personId(KINDS[resource], k[`${KINDS[resource]}UniqueId`]));
       case 'studentSchoolAssociations': return people.dropSchoolAssociation(k);
       case 'staffEducationOrganizationAssignmentAssociations': return people.dropAssignment(k);
       case 'studentContactAssociations': return people.dropContact(k);

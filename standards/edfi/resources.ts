@@ -164,7 +164,11 @@ function person(kind: PersonKind, dependents: EdfiResource['dependents']): EdfiR
     name, edOrg: 'person', schema: `edFi_${kind}`, identity: [idField], title: kind[0]!.toUpperCase() + kind.slice(1), order: 4,
     keyOf: (doc) => ({ [idField]: doc[idField] }),
     view: views[name]!,
-    remove: tombstone('user'),
+    // A student's demographics go with them.
+    remove: async (ctx, existing) => {
+      await tombstoneRow(ctx.em, 'user', existing.sourcedId);
+      if (kind === 'student') await tombstoneRow(ctx.em, 'demographics', existing.sourcedId);
+    },
     dependents,
     async write(ctx, doc, existing) {
       const sourcedId = existing?.sourcedId ?? edfiIds.person(kind, doc[idField]);

@@ -73,13 +73,17 @@ const register = (extra: Record<string, unknown> = {}, id?: number) =>
   saveSource(deps(), { name: 'ods', kind: 'edfi', settings: { baseUrl: UPSTREAM, clientId: upstream.clientId, clientSecret: upstream.secret, pageSize: 20, ...extra } }, id);
 const issues = async (runId: number) => (await getRun(db.orm, runId, 1000))!.issueList;
 
-/** Every row of an entity (tombstones too), Ed-Fi key and attributes included; provenance (nativeKey) left out. */
+/**
+ * Every row of an entity, Ed-Fi key and attributes included; provenance (nativeKey) left out. A
+ * tombstone is its id and status: what it held when it went is not compared (the door drops a
+ * student's last role before the student; a deletion through change queries just tombstones).
+ */
 async function store(orm: TestDatabase['orm'], entity: EntityName) {
   const rows = new Map<string, unknown>();
   for await (const page of scanRecords(orm.em.fork(), entity, { since: new Date(0) })) {
     for (const { record, status } of page) {
       const { nativeKey: _n, ...rest } = record;
-      rows.set(record.sourcedId as string, { ...rest, status });
+      rows.set(record.sourcedId as string, status === 'active' ? { ...rest, status } : { sourcedId: record.sourcedId, status });
     }
   }
   return rows;
@@ -139,6 +143,32 @@ describe('gateway to gateway', () => {
     const again = (await syncSource(deps(), 'ods', 'schedule'))!;
     expect(again, again.error).toMatchObject({ status: 'succeeded' });
     expect(written(again.counts)).toBe(0);
+
+    // A student arrives (with a school, an organization and two sections) and another leaves (links first, then the student).
+    const sectionRefs = (await items('/sections?schoolId=255901002')).slice(0, 2).map((x) => ({ ...x.courseOfferingReference, sectionIdentifier: x.sectionIdentifier }));
+    await edfi('POST', '/students', { studentUniqueId: 'S29999', firstName: 'New', lastSurname: 'Arrival', birthDate: '2011-02-03' });
+    await edfi('POST', '/studentSchoolAssociations', { schoolReference: { schoolId: 255901002 }, studentReference: { studentUniqueId: 'S29999' }, entryDate: '2024-09-02',
+      entryGradeLevelDescriptor: 'uri://ed-fi.org/GradeLevelDescriptor#Ninth grade' });
+    await edfi('POST', '/studentEducationOrganizationAssociations', { educationOrganizationReference: { educationOrganizationId: 255901 }, studentReference: { studentUniqueId: 'S29999' },
+      races: [{ raceDescriptor: 'uri://ed-fi.org/RaceDescriptor#Asian' }] });
+    for (const sectionReference of sectionRefs) {
+      await edfi('POST', '/studentSectionAssociations', { beginDate: '2024-09-02', sectionReference, studentReference: { studentUniqueId: 'S29999' } });
+    }
+    const leaving = 'S20010';
+    const leavingSections = await items(`/studentSectionAssociations?studentUniqueId=${leaving}`);
+    for (const link of leavingSections) await edfi('DELETE', `/studentSectionAssociations/${link.id}`);
+    for (const link of await items(`/studentEducationOrganizationAssociations?studentUniqueId=${leaving}`)) await edfi('DELETE', `/studentEducationOrganizationAssociations/${link.id}`);
+    for (const link of await items(`/studentSchoolAssociations?studentUniqueId=${leaving}`)) await edfi('DELETE', `/studentSchoolAssociations/${link.id}`);
+    const [gone] = await items(`/students?studentUniqueId=${leaving}`);
+    await edfi('DELETE', `/students/${gone!.id}`);
+
+    const moves = (await syncSource(deps(), 'ods', 'schedule'))!;
+    expect(moves, moves.error).toMatchObject({ status: 'succeeded' });
+    expect(await issues(moves.runId)).toEqual([]);
+    expect(moves.counts.user).toMatchObject({ created: 1, tombstoned: 1, updated: 0 });
+    expect(moves.counts.enrollment).toMatchObject({ created: 2, tombstoned: leavingSections.length, updated: 0 });
+    expect(moves.counts.demographics).toMatchObject({ created: 1, tombstoned: 1 });
+    await expectEqualStores();
     // A full run finds the same: the section that changed key keeps its sourcedId.
     await register({ fullSyncHours: 0 }, source.id);
     const full = (await syncSource(deps(), 'ods', 'manual'))!;
