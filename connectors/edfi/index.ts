@@ -78,7 +78,7 @@ export function edfiConnector(http?: Partial<HttpClientOptions>): Connector {
       const versions = s.changeQueries ? await changeVersions(client) : null;
       const since = versions ? await incrementalFrom(ctx, s, versions.oldest) : null;
       const window = since !== null && versions ? { min: since + 1, max: versions.newest } : undefined;
-      const run = new EdfiRun(client, ctx, window);
+      const run = new EdfiRun(client, ctx, window, s.pageSize);
       ctx.logger.info('edfi sync', { source: ctx.source.name, full: !window, window, newest: versions?.newest });
       return {
         batches: run.batches(),
@@ -120,9 +120,11 @@ class EdfiRun {
   readonly #people: People;
   /** Course offerings' courseReference, by offering key (sections need them). */
   readonly #offerings = new Map<string, Doc>();
+  readonly #pageSize: number;
 
-  constructor(client: EdfiClient, ctx: SyncContext, window: Window | undefined) {
+  constructor(client: EdfiClient, ctx: SyncContext, window: Window | undefined, pageSize: number) {
     this.#client = client;
+    this.#pageSize = pageSize;
     this.#ctx = ctx;
     this.#window = window;
     this.#log = new PullLog('Ed-Fi', window ? [] : ENTITIES);
@@ -135,9 +137,9 @@ class EdfiRun {
     return this.#log.complete();
   }
 
-  /** Pages of a resource (within the run's window, if any); a refused optional resource ends with a warning. */
-  #pages(resource: Resource, window = this.#window): AsyncIterable<Doc[]> {
-    const pages = this.#client.list(resource, { window });
+  /** Pages of a resource (within the run's window, if any; matching `example`); a refused optional resource ends with a warning. */
+  #pages(resource: Resource, window = this.#window, example?: Record<string, string>): AsyncIterable<Doc[]> {
+    const pages = this.#client.list(resource, { window, example });
     const incomplete = OPTIONAL[resource];
     if (!incomplete) return pages;
     return this.#log.skippable(pages, { entity: incomplete[0]!, incomplete }, resource, (e) =>
@@ -333,12 +335,20 @@ class EdfiRun {
 
   /** Every education organization association of these students, read again: demographics are projected from all of them. */
   async #reprojectDemographics(studentUniqueIds: Set<string>) {
+    if (!studentUniqueIds.size) return;
     await this.#people.load([...studentUniqueIds].map((uid) => personId('student', uid)));
-    for (const uid of studentUniqueIds) {
-      const bodies: Doc[] = [];
-      for await (const page of this.#client.list('studentEducationOrganizationAssociations', { example: { studentUniqueId: uid } })) bodies.push(...page);
-      this.#people.educationOrganizations(uid, oldestFirst(bodies));
+    const bodies = new Map<string, Doc[]>([...studentUniqueIds].map((uid) => [uid, []]));
+    if (studentUniqueIds.size <= this.#pageSize) {
+      for (const uid of studentUniqueIds) {
+        for await (const page of this.#pages('studentEducationOrganizationAssociations', undefined, { studentUniqueId: uid })) bodies.get(uid)!.push(...page);
+      }
+    } else {
+      // More students than a page holds (a new school year): one pass over the listing rather than a query each.
+      for await (const page of this.#pages('studentEducationOrganizationAssociations', undefined)) {
+        for (const doc of page) bodies.get(String(doc.studentReference?.studentUniqueId))?.push(doc);
+      }
     }
+    for (const [uid, found] of bodies) this.#people.educationOrganizations(uid, oldestFirst(found));
   }
 
   #keepOfferings(page: Doc[]) {

@@ -169,6 +169,19 @@ describe('gateway to gateway', () => {
     expect(moves.counts.enrollment).toMatchObject({ created: 2, tombstoned: leavingSections.length, updated: 0 });
     expect(moves.counts.demographics).toMatchObject({ created: 1, tombstoned: 1 });
     await expectEqualStores();
+
+    // More students' organization associations change than a page holds (20): read in one pass, not one query each.
+    const changedRaces = (await items('/studentEducationOrganizationAssociations?limit=100')).slice(0, 30);
+    for (const { id, _etag: _e, _lastModifiedDate: _l, ...body } of changedRaces) {
+      await edfi('PUT', `/studentEducationOrganizationAssociations/${id}`, { ...body, races: [{ raceDescriptor: 'uri://ed-fi.org/RaceDescriptor#Black - African American' }] });
+    }
+    const before = asked.length;
+    const races = (await syncSource(deps(), 'ods', 'schedule'))!;
+    expect(races, races.error).toMatchObject({ status: 'succeeded' });
+    expect(races.counts.demographics).toMatchObject({ updated: 30 });
+    expect(written(races.counts)).toBe(30);
+    expect(asked.slice(before).filter((r) => r.includes('studentEducationOrganizationAssociations?studentUniqueId='))).toEqual([]);
+    await expectEqualStores();
     // A full run finds the same: the section that changed key keeps its sourcedId.
     await register({ fullSyncHours: 0 }, source.id);
     const full = (await syncSource(deps(), 'ods', 'manual'))!;
