@@ -12,7 +12,7 @@ import { createLogger } from '../../src/log.ts';
 import { scanRecords } from '../../src/sync/read.ts';
 import type { EntityName } from '../../src/sync/records.ts';
 import { getRun } from '../../src/sync/runs.ts';
-import { getSource, saveSource, syncSource } from '../../src/sync/sources.ts';
+import { getSource, saveSource, syncSource, testSource } from '../../src/sync/sources.ts';
 import { activeIds, useConnectorHarness, written } from '../support/connectors.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { edfiDistrict } from '../support/edfi-district.ts';
@@ -97,6 +97,7 @@ describe('gateway to gateway', () => {
   test('a full pull makes the two stores equal; change queries bring a change, a key change and deletions and rewrite nothing else', { timeout: 120_000 }, async () => {
     server.use(toUpstream());
     const source = await register();
+    expect(await testSource(deps(), 'ods')).toMatch(/^the Ed-Fi API answers; schools are readable; change version \d+$/);
     const first = (await syncSource(deps(), 'ods', 'manual'))!;
     expect(first, first.error).toMatchObject({ status: 'succeeded', complete: true });
     expect(await issues(first.runId)).toEqual([]);
