@@ -146,6 +146,19 @@ class EdfiRun {
       (e instanceof HttpError && (e.status === 403 || e.status === 404) ? `the API answered ${e.status}` : undefined));
   }
 
+  /**
+   * A resource's /deletes or /keyChanges in the window. An API that does not offer them for a resource
+   * (404) is told once as a warning; the next full run finds what they would have said.
+   */
+  async *#changed(kind: 'deletes' | 'keyChanges', resource: Resource, window: Window): AsyncGenerator<Doc[]> {
+    try {
+      yield* kind === 'deletes' ? this.#client.deletes(resource, window) : this.#client.keyChanges(resource, window);
+    } catch (error) {
+      if (!(error instanceof HttpError && error.status === 404)) throw error;
+      this.#log.add('org', 'warning', 'change_query_unsupported', `the API has no /${kind} for ${resource} (404); the next full run will find what it would have said`);
+    }
+  }
+
   /** Maps each item; one that cannot be mapped (a required member missing) is reported and left out. */
   #each<T>(resource: Resource, entity: string, items: Doc[], map: (doc: Doc) => T | undefined | false): T[] {
     const out: T[] = [];
@@ -229,14 +242,14 @@ class EdfiRun {
       for (const r of records) out.get(entity)!.set(r.sourcedId, r);
     };
     for (const [resource, entity] of Object.entries(KEY_CHANGING) as [Resource, (typeof KEY_CHANGING)[keyof typeof KEY_CHANGING]][]) {
-      for await (const page of this.#client.keyChanges(resource, window)) {
+      for await (const page of this.#changed('keyChanges', resource, window)) {
         await m.known(entity, page.map((c) => c.id));
         for (const change of page) m.keyChanged(entity, change);
       }
     }
     // A school association's key change: the role under the old key goes; the upsert brings it back under the new one.
     const ssaChanges: Doc[] = [];
-    for await (const page of this.#client.keyChanges('studentSchoolAssociations', window)) ssaChanges.push(...page);
+    for await (const page of this.#changed('keyChanges', 'studentSchoolAssociations', window)) ssaChanges.push(...page);
     await people.load(ssaChanges.map((c) => personId('student', c.oldKeyValues?.studentUniqueId)));
     for (const c of ssaChanges) people.dropSchoolAssociation(c.oldKeyValues);
 
@@ -265,7 +278,7 @@ class EdfiRun {
     }
     const seoaStudents = new Set<string>();
     for await (const page of this.#pages('studentEducationOrganizationAssociations')) for (const d of page) seoaStudents.add(String(d.studentReference?.studentUniqueId));
-    for await (const page of this.#client.deletes('studentEducationOrganizationAssociations', window)) for (const d of page) seoaStudents.add(String(d.keyValues?.studentUniqueId));
+    for await (const page of this.#changed('deletes', 'studentEducationOrganizationAssociations', window)) for (const d of page) seoaStudents.add(String(d.keyValues?.studentUniqueId));
     await this.#reprojectDemographics(seoaStudents);
     for await (const page of this.#pages('staffSectionAssociations')) {
       await people.load(page.flatMap(peopleOf));
@@ -286,7 +299,7 @@ class EdfiRun {
     for (const resource of [...RESOURCES].reverse()) {
       if (resource === 'studentEducationOrganizationAssociations' || resource === 'courseOfferings') continue;
       const entries: Doc[] = [];
-      for await (const page of this.#client.deletes(resource, window)) entries.push(...page);
+      for await (const page of this.#changed('deletes', resource, window)) entries.push(...page);
       if (!entries.length) continue;
       const entity = { sessions: 'academicSession', sections: 'class', staffSectionAssociations: 'enrollment', studentSectionAssociations: 'enrollment' }[resource as string];
       if (entity) await m.known(entity as 'class', entries.map((e) => e.id));

@@ -251,6 +251,15 @@ describe('Ed-Fi APIs as they come', () => {
     expect(quiet).toMatchObject({ status: 'succeeded' });
     expect(written(quiet.counts)).toBe(0);
     expect(api.requests.filter((r) => r.includes('/ed-fi/'))).toEqual([]);
+    // Something changed (newest 12), but this API has no /deletes or /keyChanges: told, and the run goes on.
+    api.versions = { oldestChangeVersion: 0, newestChangeVersion: 12 };
+    const partial = (await syncSource(deps(), 'ods', 'schedule'))!;
+    expect(partial, partial.error).toMatchObject({ status: 'succeeded' });
+    expect(written(partial.counts)).toBe(0);
+    expect(api.requests.some((r) => r.includes('minChangeVersion=11&maxChangeVersion=12'))).toBe(true);
+    const unsupported = (await issues(partial.runId)).filter((i) => i.code === 'change_query_unsupported');
+    expect(unsupported.length).toBeGreaterThan(10);
+    expect(unsupported.map((i) => i.severity)).not.toContain('error');
     // The API dropped the changes since then (oldest is past the checkpoint): the next run is full.
     api.versions = { oldestChangeVersion: 50, newestChangeVersion: 60 };
     const resync = (await syncSource(deps(), 'ods', 'schedule'))!;
