@@ -281,6 +281,17 @@ describe('Ed-Fi APIs as they come', () => {
     expect(await activeIds(db, 'user')).toHaveLength(3);
   });
 
+  test('an API that sends neither Total-Count nor cursors is paged until a short page', async () => {
+    const api = fake('https://ods.example', { style: 'ods', totals: false });
+    await add(api);
+    const run = (await syncSource(deps(), 'ods', 'manual'))!;
+    expect(run, run.error).toMatchObject({ status: 'succeeded', complete: true });
+    expect(api.requests.filter((r) => r.includes('/students'))).toEqual([
+      'GET /data/v3/ed-fi/students?limit=1&offset=0&totalCount=true', 'GET /data/v3/ed-fi/students?limit=1&offset=1', 'GET /data/v3/ed-fi/students?limit=1&offset=2',
+    ]);
+    expect(await activeIds(db, 'user')).toHaveLength(3);
+  });
+
   test('items that cannot be read or refer to what the API did not list are told and left out; the rest lands', async () => {
     const data = edfiSample();
     data.sessions!.push({ id: edfiId('ses-bad'), sessionName: 'No school' });

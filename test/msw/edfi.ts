@@ -21,6 +21,8 @@ export interface EdfiApiOptions {
   discovery?: boolean;
   /** Serve change queries. */
   changeQueries?: boolean;
+  /** Send Total-Count when asked (default true); some APIs ignore totalCount. */
+  totals?: boolean;
 }
 
 /** A school with its year: one session, course, section, two students, a teacher and their associations. */
@@ -107,7 +109,7 @@ export class FakeEdfiApi {
     }
     const limit = Number(url.searchParams.get('limit') ?? 25);
     const offset = Number(url.searchParams.get('offset') ?? 0);
-    if (url.searchParams.get('totalCount') === 'true') headers.set('total-count', String(items.length));
+    if (url.searchParams.get('totalCount') === 'true' && this.options.totals !== false) headers.set('total-count', String(items.length));
     if (this.options.style === 'dms' && offset + limit < items.length) headers.set('next-page-token', String(offset + limit));
     return new Response(JSON.stringify(items.slice(offset, offset + limit).filter((i) => !i._deleted)), { headers });
   }
