@@ -6,6 +6,7 @@ import { SecretBox } from '../src/auth/secret-box.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { createLogger } from '../src/log.ts';
 import { saveSource, syncSource, type SourceDeps } from '../src/sync/sources.ts';
+import { memoryTokenStore } from '../src/sync/upstream-oauth.ts';
 import { markdownTable, measure } from './measure.ts';
 import type { BenchContext } from './reconcile.ts';
 import { idle, rowsOf, startUpstream, writtenBy } from './upstream.ts';
@@ -37,9 +38,18 @@ export async function edfiPullBench(ctx: BenchContext): Promise<string> {
   const counts = Object.fromEntries(Object.entries(full.detail!.summary.counts).filter(([, c]) => c.created).map(([e, c]) => [e, c.created]));
   await idle(up.db);
   const changes = await run('change-query run, nothing changed upstream', 'schedule');
+  const readOnly = await measure('reading and mapping only (nothing written)', async () => {
+    const pull = (await edfi.open({
+      source: { id: 0, name: 'read-only' }, settings: { baseUrl: up.base, clientId: client.clientId, clientSecret: client.secret, pageSize: 500 },
+      signal: new AbortController().signal, trigger: 'manual', logger: deps.logger, config: deps.config, orm, tokens: memoryTokenStore(),
+    }))!;
+    let n = 0;
+    for await (const batch of pull.batches) n += batch.records.length;
+    return { rows: n };
+  });
   await up.stop();
   if (writtenBy(changes.detail!.summary) !== 0) throw new Error(`the unchanged change-query run wrote ${writtenBy(changes.detail!.summary)} rows`);
-  return markdownTable(`Ed-Fi pull, ${scale} scale`, [up.exported, full, changes], up.exported, [
+  return markdownTable(`Ed-Fi pull, ${scale} scale`, [up.exported, full, changes, readOnly], up.exported, [
     `Upstream: a second Rostergate process serving the generated district through its Ed-Fi door over HTTP on 127.0.0.1; pages of 500 (Ed-Fi's maximum), cursor paging.`,
     `Baseline: the upstream's CSV export of the same data (${(up.bytes / 1e6).toFixed(0)} MB, every file). Rows: the canonical rows the pull wrote (users with their roles; no descriptors).`,
     `Rows created by entity: ${JSON.stringify(counts)}; issues told: ${told.length ? told.map((t) => `${t.entity}/${t.code} ${t.n}`).join(', ') : 'none'}.`,
