@@ -56,17 +56,25 @@ export interface ListQuery {
   where: RawBuilder<unknown>[];
   /** Query by example (not just paging and a change-version window). */
   byExample: boolean;
-  /** Cursor paging: the page starts after this `seq` (from a Next-Page-Token). */
+  /** Cursor paging: the page starts after this `seq` (from a Next-Page-Token; none: from the start). */
   after?: string;
+  /** Cursor paging within a partition: the last `seq` it holds. */
+  upTo?: string;
   cursor: boolean;
 }
 
-/** Next-Page-Token: the last row's `seq`, opaque to the client. */
-export const pageToken = (seq: string) => Buffer.from(JSON.stringify([seq])).toString('base64url');
-function afterOf(token: string): string | undefined {
+/**
+ * Next-Page-Token and partition tokens, opaque to the client: the `seq` the page starts after (null:
+ * the start) and, for a partition (GET …/partitions), the last `seq` it holds.
+ */
+export const pageToken = (after: string | null, upTo?: string) => Buffer.from(JSON.stringify(upTo === undefined ? [after] : [after, upTo])).toString('base64url');
+const SEQ = /^[0-9a-f-]{1,36}$/;
+function tokenOf(token: string): { after?: string; upTo?: string } | undefined {
   try {
-    const [seq] = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown[];
-    return typeof seq === 'string' && /^[0-9a-f-]{1,36}$/.test(seq) ? seq : undefined;
+    const [after, upTo, ...rest] = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown[];
+    const ok = (v: unknown) => v === undefined || (typeof v === 'string' && SEQ.test(v));
+    if (rest.length || !(after === null || ok(after)) || !ok(upTo) || (after === null && upTo === undefined)) return undefined;
+    return { after: (after ?? undefined) as string | undefined, upTo: upTo as string | undefined };
   } catch {
     return undefined;
   }
@@ -132,8 +140,9 @@ export function listQuery(url: URL, known: Map<string, Param> = new Map()): List
       else q.limit = n;
       q.cursor = true;
     } else if (name === 'pagetoken') {
-      q.after = afterOf(raw);
-      if (q.after === undefined) messages.push('The pageToken is not valid; use the Next-Page-Token of a previous response.');
+      const token = tokenOf(raw);
+      if (!token) messages.push('The pageToken is not valid; use the Next-Page-Token of a previous response.');
+      else Object.assign(q, token);
       q.cursor = true;
     } else {
       const found = known.get(name);
@@ -167,7 +176,7 @@ export function listQuery(url: URL, known: Map<string, Param> = new Map()): List
  */
 export function pageQueries(q: ListQuery, view: View, item: RawBuilder<unknown>, where: RawBuilder<unknown>[], order: RawBuilder<unknown>, key: RawBuilder<unknown>) {
   const condition = where.length ? sql.join(where, sql` and `) : sql`true`;
-  const after = q.after === undefined ? sql`true` : sql`v.seq > ${q.after}`;
+  const after = sql.join([q.after === undefined ? sql`true` : sql`v.seq > ${q.after}`, ...(q.upTo === undefined ? [] : [sql`v.seq <= ${q.upTo}`])], sql` and `);
   return {
     page: sql<{ items: string; n: number; last: string | null }>`select coalesce(json_agg(p.item order by p.o), '[]')::text as items,
         count(*)::int as n, (array_agg(p.seq::text order by p.o desc))[1] as last from (
@@ -177,6 +186,28 @@ export function pageQueries(q: ListQuery, view: View, item: RawBuilder<unknown>,
         and ${condition}) p`,
     total: sql<{ n: string }>`select count(*) as n from (${view.from}) v where ${condition}`,
   };
+}
+
+/** Fewest items a partition holds (ODS/API: a multiple of the largest page), so small collections are not cut up. */
+const PARTITION_MIN = MAX_LIMIT;
+export const MAX_PARTITIONS = 100;
+
+/**
+ * GET …/partitions?number=N (ODS/API 7.3, DMS): up to N ranges of a collection's `seq` order,
+ * each of at least PARTITION_MIN items (as the filters select them), for readers that page through
+ * them in parallel; answered as the tokens that start each range.
+ */
+export function partitionQuery(resource: EdfiResource, url: URL, scope: RawBuilder<unknown> | undefined, n: number) {
+  const q = listQuery(url, paramsOf(resource, resource.view));
+  if (q.cursor || q.offset || q.totalCount || url.searchParams.has('limit')) {
+    throw new ProblemError(problems.parameters({}, 'Partitions take number and the collection\'s filters only.'));
+  }
+  const view = resource.view;
+  const where = sql.join([sql`v.status = 'active'`, ...q.where, ...(scope ? [scope] : [])], sql` and `);
+  return sql<{ up_to: string }>`with rows as (select v.seq from (${q.byExample ? view.from : (view.pages ?? view.from)}) v where ${where}),
+      k as (select least(${n}::int, greatest(1, ceil(count(*)::numeric / ${PARTITION_MIN})))::int as k from rows)
+    select max(x.seq::text) as up_to from (select seq, ntile((select k from k)) over (order by seq) as part from rows) x
+    group by x.part order by 1`;
 }
 
 /** A collection page of a resource, as the GET route runs it (the benchmark's baseline runs the same SQL). */

@@ -12,7 +12,7 @@ import { ensureSource } from '../../src/sync/reconcile.ts';
 import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
 import { ProblemError, problems, sendProblem } from './problems.ts';
-import { collectionQueries, compare, label, listQuery, normaliseId, pageQueries, pageToken, stamp, type ListQuery } from './query.ts';
+import { collectionQueries, compare, label, listQuery, MAX_PARTITIONS, normaliseId, pageQueries, pageToken, partitionQuery, stamp, type ListQuery } from './query.ts';
 import { Conflict, edfiResources, Invalid, keyString, referenceViews, resourceNamed, Unresolved, type EdfiResource, type Found, type WriteContext } from './resources.ts';
 import { descriptorsIn, validateBody } from './validate.ts';
 import type { View } from './views.ts';
@@ -278,6 +278,18 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       return respondPage(c, q, pageQueries(q, { from, params: {} }, sql`jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'oldKeyValues', v.old_key_values, 'newKeyValues', v.new_key_values)`, q.where, sql`v.cv`, sql`v.cv`), false);
     }));
 
+    app.get(`${base}/:resource/partitions`, handle(async (c) => {
+      const resource = resourceFor(c, false);
+      const url = new URL(c.req.url);
+      const name = [...url.searchParams.keys()].find((k) => k.toLowerCase() === 'number');
+      const raw = name === undefined ? '' : url.searchParams.get(name)!;
+      const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+      if (!(n >= 1 && n <= MAX_PARTITIONS)) throw new ProblemError(problems.parameters({}, `Number must be a value between 1 and ${MAX_PARTITIONS}.`));
+      url.searchParams.delete(name!);
+      const rows = await runPrepared(door(), partitionQuery(resource, url, scopeOf(c, resource), n));
+      return c.json({ pageTokens: rows.map((r, i) => pageToken(i === 0 ? null : rows[i - 1]!.up_to, r.up_to)) });
+    }));
+
     app.get(`${base}/:resource`, handle(async (c) => {
       const resource = resourceFor(c, false);
       const { q, page, total } = collectionQueries(resource, new URL(c.req.url), scopeOf(c, resource));
@@ -397,7 +409,8 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     const [rows, counted] = await Promise.all([runPrepared(em, queries.page), q.totalCount ? runPrepared(em, queries.total) : undefined]);
     if (counted) c.header('Total-Count', String(counted[0]!.n));
     // A full page in `seq` order may have more after it (ODS/API 7.3 and DMS cursor paging).
-    if (cursorable && rows[0]!.n === q.limit && rows[0]!.last) c.header('Next-Page-Token', pageToken(rows[0]!.last));
+    const last = rows[0]!.last;
+    if (cursorable && rows[0]!.n === q.limit && last && last !== q.upTo) c.header('Next-Page-Token', pageToken(last, q.upTo));
     auditRecords(c, rows[0]!.n);
     return c.body(rows[0]!.items, 200, { 'content-type': 'application/json' });
   }
