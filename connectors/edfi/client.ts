@@ -26,6 +26,8 @@ export interface EdfiClientOptions {
   pageSize: number;
   /** `auto`: follow Next-Page-Token where the API sends it, else limit/offset. */
   paging: 'auto' | 'offset';
+  /** Partitions of a full listing read at once, where the API offers `/partitions` (1: one reader). */
+  readers: number;
   signal?: AbortSignal;
   http?: Partial<HttpClientOptions>;
 }
@@ -42,6 +44,8 @@ export class EdfiClient {
   readonly #options: EdfiClientOptions;
   readonly #http: HttpClient;
   #endpoints?: Promise<Endpoints>;
+  /** False once the API has answered that it has no /partitions. */
+  #partitions = true;
   #tokens?: UpstreamTokens;
   /** Token requests made (for tests). */
   get tokenRequests() {
@@ -138,11 +142,50 @@ export class EdfiClient {
     return { oldest: Number(b.oldestChangeVersion ?? 0), newest };
   }
 
-  /** Items of a resource (optionally changed within a window, or matching `example`), page by page. */
+  /**
+   * Items of a resource (optionally changed within a window, or matching `example`), page by page. A
+   * whole listing is read in partitions at once where the API offers them; pages then come in no
+   * particular order.
+   */
   list(resource: string, options: { window?: Window; example?: Record<string, string | number> } = {}): AsyncGenerator<Doc[]> {
     const params = { ...options.example, ...windowParams(options.window) };
     // Cursor paging does not take a change window on every API (DMS: use /partitions), so windows page by offset.
-    return this.#pages(resource, params, this.#options.paging === 'auto' && !options.window);
+    const cursor = this.#options.paging === 'auto' && !options.window;
+    if (cursor && !options.example && this.#options.readers > 1 && this.#partitions) return this.#partitioned(resource);
+    return this.#pages(resource, params, cursor);
+  }
+
+  /** A listing read by several readers, one per partition (GET …/partitions); without partitions, as one. */
+  async *#partitioned(resource: string): AsyncGenerator<Doc[]> {
+    let tokens: string[] | undefined;
+    try {
+      const { body } = await this.#json(await this.#url(`${resource}/partitions`, { number: this.#options.readers }));
+      const found = (body as { pageTokens?: unknown }).pageTokens;
+      if (Array.isArray(found) && found.every((t) => typeof t === 'string')) tokens = found as string[];
+    } catch (error) {
+      // 404 (no such route), 400 (taken for an id or a bad parameter), 405: an API without partitions.
+      if (!(error instanceof HttpError && [400, 404, 405].includes(error.status))) throw error;
+    }
+    if (!tokens) {
+      this.#partitions = false;
+      yield* this.#pages(resource, {}, true);
+      return;
+    }
+    yield* merged(tokens.map((token) => this.#cursorPages(resource, token)));
+  }
+
+  /** One partition: its token's pages, following Next-Page-Token until the header is absent. */
+  async *#cursorPages(path: string, first: string): AsyncGenerator<Doc[]> {
+    const seen = new Set<string>();
+    for (let token: string | null = first; token;) {
+      if (seen.has(token)) throw new Error(`paging of ${path} loops back to a page token it had`);
+      seen.add(token);
+      const url = await this.#url(path, { pageToken: token, pageSize: this.#options.pageSize });
+      const { response, body } = await this.#json(url);
+      if (!Array.isArray(body)) throw new HttpError(response.status, url.toString(), `expected a JSON array: ${JSON.stringify(body).slice(0, 200)}`, response.headers);
+      token = response.headers.get('next-page-token');
+      if (body.length) yield body as Doc[];
+    }
   }
 
   /** Items deleted within the window: `{id, changeVersion, keyValues}`. */
@@ -190,6 +233,30 @@ export class EdfiClient {
       ahead?.catch(() => {});
       if (items.length) yield items;
     }
+  }
+}
+
+/** The items of several generators as they come; the first failure ends all of them. */
+async function* merged<T>(sources: AsyncGenerator<T>[]): AsyncGenerator<T> {
+  const next = (i: number) => {
+    const p = sources[i]!.next().then((result) => ({ i, result }));
+    // Raced, not always awaited: a failure must not count as unhandled meanwhile.
+    p.catch(() => {});
+    return p;
+  };
+  const pending = new Map(sources.map((_, i) => [i, next(i)]));
+  try {
+    while (pending.size) {
+      const { i, result } = await Promise.race(pending.values());
+      if (result.done) {
+        pending.delete(i);
+        continue;
+      }
+      pending.set(i, next(i));
+      yield result.value;
+    }
+  } finally {
+    await Promise.allSettled(sources.map((s) => s.return(undefined)));
   }
 }
 

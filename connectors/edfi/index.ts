@@ -28,6 +28,7 @@ const settings = z.object({
   scope: z.string().min(1).optional().describe('An education organization id to narrow the token to'),
   pageSize: z.coerce.number().int().min(1).max(500).default(500).describe('Items per page (Ed-Fi allows at most 500)'),
   paging: z.enum(['auto', 'offset']).default('auto').describe('auto: the Next-Page-Token cursor where the API offers it, else limit/offset'),
+  readers: z.coerce.number().int().min(1).max(8).default(2).describe('Partitions of a full listing read at once where the API offers /partitions (1: one reader)'),
   changeQueries: z.boolean().default(true).describe('Read only what changed between full runs (change queries)'),
   fullSyncHours: z.coerce.number().min(0).default(168).describe('Longest time between full runs; runs in between read change queries. 0: every run is full'),
 });
@@ -53,7 +54,7 @@ const OPTIONAL: Partial<Record<Resource, readonly EntityName[]>> = {
 function clientOf(s: Settings, ctx: SyncContext, http?: Partial<HttpClientOptions>) {
   return new EdfiClient({
     baseUrl: s.baseUrl, style: s.style, tokenUrl: s.tokenUrl, clientId: s.clientId, clientSecret: s.clientSecret, clientAuth: s.clientAuth,
-    scope: s.scope, tokens: ctx.tokens, pageSize: s.pageSize, paging: s.paging, signal: ctx.signal, http,
+    scope: s.scope, tokens: ctx.tokens, pageSize: s.pageSize, paging: s.paging, readers: s.readers, signal: ctx.signal, http,
   });
 }
 

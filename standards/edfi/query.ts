@@ -206,8 +206,8 @@ export function partitionQuery(resource: EdfiResource, url: URL, scope: RawBuild
   const where = sql.join([sql`v.status = 'active'`, ...q.where, ...(scope ? [scope] : [])], sql` and `);
   return sql<{ up_to: string }>`with rows as (select v.seq from (${q.byExample ? view.from : (view.pages ?? view.from)}) v where ${where}),
       k as (select least(${n}::int, greatest(1, ceil(count(*)::numeric / ${PARTITION_MIN})))::int as k from rows)
-    select max(x.seq::text) as up_to from (select seq, ntile((select k from k)) over (order by seq) as part from rows) x
-    group by x.part order by 1`;
+    select (array_agg(x.seq order by x.seq desc))[1]::text as up_to from (select seq, ntile((select k from k)) over (order by seq) as part from rows) x
+    group by x.part order by x.part`;
 }
 
 /** A collection page of a resource, as the GET route runs it (the benchmark's baseline runs the same SQL). */

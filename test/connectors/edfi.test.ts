@@ -15,6 +15,9 @@ import { getRun } from '../../src/sync/runs.ts';
 import { getSource, saveSource, syncSource, testSource } from '../../src/sync/sources.ts';
 import { activeIds, useConnectorHarness, written } from '../support/connectors.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { defaults } from '../support/roster.ts';
+import { generateDistrict } from '../../bench/generate.ts';
+import { reconcile } from '../../src/sync/reconcile.ts';
 import { edfiDistrict } from '../support/edfi-district.ts';
 import { FakeEdfiApi, edfiId, edfiSample, type EdfiApiOptions } from '../msw/edfi.ts';
 
@@ -103,9 +106,9 @@ describe('gateway to gateway', () => {
     expect(await issues(first.runId)).toEqual([]);
     expect((await activeIds(db, 'enrollment')).length).toBe(2 * 25 * 2 + 2 * 4);
     await expectEqualStores();
-    // The door offers cursors; the connector follows them.
-    expect(asked.filter((r) => r.startsWith('GET /data/v3/ed-fi/studentSectionAssociations?'))).toEqual(expect.arrayContaining([
-      'GET /data/v3/ed-fi/studentSectionAssociations?limit=20&offset=0&totalCount=true', expect.stringMatching(/studentSectionAssociations\?pageToken=[\w-]+&pageSize=20$/),
+    // The door offers partitions and cursors; the connector reads partitions, each by its cursor.
+    expect(asked.filter((r) => r.startsWith('GET /data/v3/ed-fi/studentSectionAssociations'))).toEqual(expect.arrayContaining([
+      'GET /data/v3/ed-fi/studentSectionAssociations/partitions?number=2', expect.stringMatching(/studentSectionAssociations\?pageToken=[\w-]+&pageSize=20$/),
     ]));
 
     // Upstream: a student renamed; a school association's entry date (part of its key) changed; a section's key changed (and with it its associations' keys); an enrollment deleted; a contact unlinked and deleted.
@@ -189,6 +192,41 @@ describe('gateway to gateway', () => {
     expect(full, full.error).toMatchObject({ status: 'succeeded', complete: true });
     expect(Object.fromEntries(Object.entries(full.counts).filter(([, c]) => written({ c }) > 0))).toEqual({});
     expect(written(full.counts)).toBe(0);
+  });
+});
+
+describe('parallel readers', () => {
+  test('a listing read in partitions by four readers lands as read by one: the same rows, nothing rewritten', { timeout: 120_000 }, async () => {
+    // A bigger upstream: the small generated district (950 students, 5,000+ enrollments) as its Ed-Fi door serves it.
+    const big = await createTestDatabase({ contextName: 'big-upstream' });
+    try {
+      const app = createApp({
+        orm: big.orm, config: loadConfig({ DATA_DIR: './data/test-edfi-big' }), tokens: new TokenIssuer('b'.repeat(40), 600),
+        credential: credentialFromToken('a'.repeat(40)), logger: createLogger('silent'),
+      });
+      expect((await reconcile(big.orm, { ...defaults, source: 'sis', mode: 'bulk', batches: generateDistrict({ scale: 'small', batchSize: 1000 }) })).status).toBe('succeeded');
+      const reader = await createClient(big.orm, { name: 'reader', scopes: [scopes.edfiRead] });
+      const seen: string[] = [];
+      server.use(http.all('https://big.example/*', ({ request }) => {
+        const url = new URL(request.url);
+        seen.push(`${url.pathname}${url.search}`);
+        return app.request(request);
+      }));
+      const settings = { baseUrl: 'https://big.example', clientId: reader.clientId, clientSecret: reader.secret, pageSize: 200, readers: 4, fullSyncHours: 0 };
+      const source = await saveSource(deps(), { name: 'big', kind: 'edfi', settings });
+      const parallel = (await syncSource(deps(), 'big', 'manual'))!;
+      expect(parallel, parallel.error).toMatchObject({ status: 'succeeded', complete: true });
+      expect(await issues(parallel.runId)).toEqual([]);
+      const tokens = seen.filter((r) => r.startsWith('/data/v3/ed-fi/studentSectionAssociations?pageToken='));
+      expect(new Set(tokens.map((r) => JSON.parse(Buffer.from(/pageToken=([\w-]+)/.exec(r)![1]!, 'base64url').toString())[1])).size).toBe(4);
+      expect(parallel.counts.enrollment!.created).toBeGreaterThan(5000);
+      await saveSource(deps(), { name: 'big', kind: 'edfi', settings: { ...settings, readers: 1 } }, source.id);
+      const single = (await syncSource(deps(), 'big', 'manual'))!;
+      expect(single, single.error).toMatchObject({ status: 'succeeded', complete: true });
+      expect(written(single.counts)).toBe(0);
+    } finally {
+      await big.drop();
+    }
   });
 });
 

@@ -38,15 +38,15 @@ afterAll(async () => {
 
 const get = (path: string) => app.request(`${ED}${path}`, { headers: { authorization: `Bearer ${token}` } });
 
-/** Every id of a chain of cursor pages, from `first`. */
-async function walk(first: string): Promise<string[]> {
+/** Every id of a chain of cursor pages of a resource, from `first`. */
+async function walk(first: string, resource = 'studentSectionAssociations'): Promise<string[]> {
   const ids: string[] = [];
   for (let url: string | null = first; url;) {
     const res = await get(url);
     expect(res.status).toBe(200);
     ids.push(...((await res.json()) as { id: string }[]).map((i) => i.id));
     const next = res.headers.get('next-page-token');
-    url = next ? `/studentSectionAssociations?pageToken=${next}&pageSize=500` : null;
+    url = next ? `/${resource}?pageToken=${next}&pageSize=500` : null;
   }
   return ids;
 }
@@ -63,6 +63,14 @@ test('partitions cover a collection exactly once, each paged by its own cursor',
   const all = parts.flat();
   expect(new Set(all).size).toBe(all.length);
   expect([...all].sort()).toEqual([...everything].sort());
+});
+
+test('ranges follow the order of the view\'s own key, whatever its type (school associations: role row numbers)', async () => {
+  const everything = await walk('/studentSchoolAssociations?pageSize=500', 'studentSchoolAssociations');
+  const { pageTokens } = (await (await get('/studentSchoolAssociations/partitions?number=2')).json()) as { pageTokens: string[] };
+  expect(pageTokens).toHaveLength(2);
+  const parts = await Promise.all(pageTokens.map((t) => walk(`/studentSchoolAssociations?pageToken=${t}&pageSize=500`, 'studentSchoolAssociations')));
+  expect(parts.flat().sort()).toEqual([...everything].sort());
 });
 
 test('a small collection is one partition; filters narrow what is partitioned', async () => {
