@@ -203,8 +203,12 @@ class EdfiRun {
     for (const resource of ['students', 'staffs', 'contacts'] as const) {
       for await (const page of this.#pages(resource)) this.#persons(resource, page);
     }
+    // Roles are applied in one order whatever order the pages came in (a person's first role is primary), so
+    // runs with parallel readers build the same people.
     for (const resource of ['studentSchoolAssociations', 'staffEducationOrganizationAssignmentAssociations', 'studentContactAssociations'] as const) {
-      for await (const page of this.#pages(resource)) this.#associations(resource, page);
+      const docs: Doc[] = [];
+      for await (const page of this.#pages(resource)) docs.push(...page);
+      this.#associations(resource, byId(docs));
     }
     const seoa = new Map<string, Doc[]>();
     for await (const page of this.#pages('studentEducationOrganizationAssociations')) {
@@ -215,11 +219,10 @@ class EdfiRun {
     }
     for (const [uid, bodies] of seoa) this.#people.educationOrganizations(uid, oldestFirst(bodies));
     // Staff section associations give staff their teaching roles, so they are read before users are written.
-    const staffEnrollments: unknown[] = [];
-    for await (const page of this.#pages('staffSectionAssociations')) {
-      await m.known('enrollment', page.map((d) => d.id));
-      staffEnrollments.push(...this.#each('staffSectionAssociations', 'enrollment', page, (d) => this.#people.teaching(d) && m.enrollment('staff', d)));
-    }
+    const staffLinks: Doc[] = [];
+    for await (const page of this.#pages('staffSectionAssociations')) staffLinks.push(...page);
+    await m.known('enrollment', staffLinks.map((d) => d.id));
+    const staffEnrollments = this.#each('staffSectionAssociations', 'enrollment', byId(staffLinks), (d) => this.#people.teaching(d) && m.enrollment('staff', d));
     yield* this.#peopleBatches();
     for (let i = 0; i < staffEnrollments.length; i += 1000) yield this.#log.batch('enrollment', staffEnrollments.slice(i, i + 1000) as never);
     for await (const page of this.#pages('studentSectionAssociations')) {
@@ -426,4 +429,8 @@ function peopleOf(doc: Doc): string[] {
   return ids;
 }
 
-const oldestFirst = (bodies: Doc[]) => [...bodies].sort((a, b) => String(a._lastModifiedDate ?? '').localeCompare(String(b._lastModifiedDate ?? '')));
+const oldestFirst = (bodies: Doc[]) =>
+  [...bodies].sort((a, b) => String(a._lastModifiedDate ?? '').localeCompare(String(b._lastModifiedDate ?? '')) || String(a.id).localeCompare(String(b.id)));
+
+/** Items in the order of their ids: the same whatever order their pages came in. */
+const byId = (docs: Doc[]) => docs.sort((a, b) => (String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0));

@@ -65,6 +65,8 @@ export class FakeEdfiApi {
   readonly requests: string[] = [];
   readonly tokens = new Set<string>();
   versions = { oldestChangeVersion: 0, newestChangeVersion: 10 };
+  /** Serve every listing in reverse (pages of parallel readers arrive in any order). */
+  reversed = false;
   #issued = 0;
 
   constructor(base: string, data: Record<string, Doc[]>, options: EdfiApiOptions) {
@@ -93,7 +95,7 @@ export class FakeEdfiApi {
     const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : '';
     const items = this.data[name];
     if (!items) return Response.json({ detail: 'The specified data could not be found.', type: 'urn:ed-fi:api:not-found', status: 404 }, { status: 404 });
-    return this.#page(url, items);
+    return this.#page(url, this.reversed ? [...items].reverse() : items);
   };
 
   #page(url: URL, items: Doc[]): Response {
