@@ -144,19 +144,19 @@ export class EdfiClient {
 
   /**
    * Items of a resource (optionally changed within a window, or matching `example`), page by page. A
-   * whole listing is read in partitions at once where the API offers them; pages then come in no
-   * particular order.
+   * whole listing is read in partitions at once where the API offers them; its pages then come as they
+   * arrive, or (`ordered`) in the listing's own order, later partitions held until earlier ones end.
    */
-  list(resource: string, options: { window?: Window; example?: Record<string, string | number> } = {}): AsyncGenerator<Doc[]> {
+  list(resource: string, options: { window?: Window; example?: Record<string, string | number>; ordered?: boolean } = {}): AsyncGenerator<Doc[]> {
     const params = { ...options.example, ...windowParams(options.window) };
     // Cursor paging does not take a change window on every API (DMS: use /partitions), so windows page by offset.
     const cursor = this.#options.paging === 'auto' && !options.window;
-    if (cursor && !options.example && this.#options.readers > 1 && this.#partitions) return this.#partitioned(resource);
+    if (cursor && !options.example && this.#options.readers > 1 && this.#partitions) return this.#partitioned(resource, options.ordered ?? false);
     return this.#pages(resource, params, cursor);
   }
 
   /** A listing read by several readers, one per partition (GET …/partitions); without partitions, as one. */
-  async *#partitioned(resource: string): AsyncGenerator<Doc[]> {
+  async *#partitioned(resource: string, ordered: boolean): AsyncGenerator<Doc[]> {
     let tokens: string[] | undefined;
     try {
       const { body } = await this.#json(await this.#url(`${resource}/partitions`, { number: this.#options.readers }));
@@ -171,7 +171,8 @@ export class EdfiClient {
       yield* this.#pages(resource, {}, true);
       return;
     }
-    yield* merged(tokens.map((token) => this.#cursorPages(resource, token)));
+    const readers = tokens.map((token) => this.#cursorPages(resource, token));
+    yield* ordered ? inOrder(readers) : merged(readers);
   }
 
   /** One partition: its token's pages, following Next-Page-Token until the header is absent. */
@@ -257,6 +258,43 @@ async function* merged<T>(sources: AsyncGenerator<T>[]): AsyncGenerator<T> {
     }
   } finally {
     await Promise.allSettled(sources.map((s) => s.return(undefined)));
+  }
+}
+
+/**
+ * The items of several generators, all read at once, in the generators' order: what a later one reads
+ * is held until the earlier ones end. The first failure ends all of them.
+ */
+async function* inOrder<T>(sources: AsyncGenerator<T>[]): AsyncGenerator<T> {
+  const held: T[][] = sources.map(() => []);
+  const ended = sources.map(() => false);
+  let failure: { error: unknown } | undefined;
+  let wake = () => {};
+  const pumps = sources.map(async (source, i) => {
+    try {
+      for await (const item of source) {
+        held[i]!.push(item);
+        wake();
+      }
+    } catch (error) {
+      failure ??= { error };
+    } finally {
+      ended[i] = true;
+      wake();
+    }
+  });
+  try {
+    for (let i = 0; i < sources.length; i++) {
+      for (;;) {
+        if (failure) throw failure.error;
+        if (held[i]!.length) yield held[i]!.shift()!;
+        else if (ended[i]) break;
+        else await new Promise<void>((resolve) => (wake = resolve));
+      }
+    }
+  } finally {
+    await Promise.allSettled(sources.map((s) => s.return(undefined)));
+    await Promise.allSettled(pumps);
   }
 }
 

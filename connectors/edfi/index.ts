@@ -138,9 +138,12 @@ class EdfiRun {
     return this.#log.complete();
   }
 
-  /** Pages of a resource (within the run's window, if any; matching `example`); a refused optional resource ends with a warning. */
-  #pages(resource: Resource, window = this.#window, example?: Record<string, string>): AsyncIterable<Doc[]> {
-    const pages = this.#client.list(resource, { window, example });
+  /**
+   * Pages of a resource (within the run's window, if any; matching `example`; `ordered`: in the
+   * listing's order even when partitions are read at once); a refused optional resource ends with a warning.
+   */
+  #pages(resource: Resource, window = this.#window, example?: Record<string, string>, ordered = false): AsyncIterable<Doc[]> {
+    const pages = this.#client.list(resource, { window, example, ordered });
     const incomplete = OPTIONAL[resource];
     if (!incomplete) return pages;
     return this.#log.skippable(pages, { entity: incomplete[0]!, incomplete }, resource, (e) =>
@@ -203,12 +206,10 @@ class EdfiRun {
     for (const resource of ['students', 'staffs', 'contacts'] as const) {
       for await (const page of this.#pages(resource)) this.#persons(resource, page);
     }
-    // Roles are applied in one order whatever order the pages came in (a person's first role is primary), so
-    // runs with parallel readers build the same people.
+    // Roles are applied in the listing's order (a person's first role is primary, as the API wrote them),
+    // however many readers read it.
     for (const resource of ['studentSchoolAssociations', 'staffEducationOrganizationAssignmentAssociations', 'studentContactAssociations'] as const) {
-      const docs: Doc[] = [];
-      for await (const page of this.#pages(resource)) docs.push(...page);
-      this.#associations(resource, byId(docs));
+      for await (const page of this.#pages(resource, undefined, undefined, true)) this.#associations(resource, page);
     }
     const seoa = new Map<string, Doc[]>();
     for await (const page of this.#pages('studentEducationOrganizationAssociations')) {
@@ -219,10 +220,11 @@ class EdfiRun {
     }
     for (const [uid, bodies] of seoa) this.#people.educationOrganizations(uid, oldestFirst(bodies));
     // Staff section associations give staff their teaching roles, so they are read before users are written.
-    const staffLinks: Doc[] = [];
-    for await (const page of this.#pages('staffSectionAssociations')) staffLinks.push(...page);
-    await m.known('enrollment', staffLinks.map((d) => d.id));
-    const staffEnrollments = this.#each('staffSectionAssociations', 'enrollment', byId(staffLinks), (d) => this.#people.teaching(d) && m.enrollment('staff', d));
+    const staffEnrollments: unknown[] = [];
+    for await (const page of this.#pages('staffSectionAssociations', undefined, undefined, true)) {
+      await m.known('enrollment', page.map((d) => d.id));
+      staffEnrollments.push(...this.#each('staffSectionAssociations', 'enrollment', page, (d) => this.#people.teaching(d) && m.enrollment('staff', d)));
+    }
     yield* this.#peopleBatches();
     for (let i = 0; i < staffEnrollments.length; i += 1000) yield this.#log.batch('enrollment', staffEnrollments.slice(i, i + 1000) as never);
     for await (const page of this.#pages('studentSectionAssociations')) {
@@ -432,5 +434,3 @@ function peopleOf(doc: Doc): string[] {
 const oldestFirst = (bodies: Doc[]) =>
   [...bodies].sort((a, b) => String(a._lastModifiedDate ?? '').localeCompare(String(b._lastModifiedDate ?? '')) || String(a.id).localeCompare(String(b.id)));
 
-/** Items in the order of their ids: the same whatever order their pages came in. */
-const byId = (docs: Doc[]) => docs.sort((a, b) => (String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0));

@@ -319,22 +319,25 @@ describe('Ed-Fi APIs as they come', () => {
     expect(await activeIds(db, 'user')).toHaveLength(3);
   });
 
-  test('people come out the same whatever order the API lists their associations in', async () => {
+  test('partitions read at once: associations still apply in the listing\'s order (a person\'s first role is primary), as one reader applies them', async () => {
     const data = edfiSample();
-    // Ada also enrolled at a second school: her first association is her primary role.
+    // Ada also enrolled at a second school, listed after her first: her first association is her primary role.
     data.schools!.push({ ...data.schools![0]!, id: edfiId('sch2'), schoolId: 255901002, nameOfInstitution: 'Grand Bend Middle' });
     data.studentSchoolAssociations!.push({ id: edfiId('ssa3'), schoolReference: { schoolId: 255901002 }, studentReference: { studentUniqueId: '1001' }, entryDate: '2024-09-02' });
-    const api = fake('https://ods.example', { style: 'ods' }, data);
-    await add(api, { pageSize: 500, fullSyncHours: 0 });
-    const first = (await syncSource(deps(), 'ods', 'manual'))!;
-    expect(first, first.error).toMatchObject({ status: 'succeeded', complete: true });
-    const roles = await db.query(sql`select o.identifier, r.role_type from user_role r join org o on o.sourced_id = r.org_sourced_id
+    // The first range answers late, so the later ranges' pages arrive first.
+    const api = fake('https://ods.example', { style: 'ods', partitions: true, slowFirstRangeMs: 30 }, data);
+    const source = await add(api, { readers: 3, fullSyncHours: 0 });
+    const roles = () => db.query(sql`select o.identifier, r.role_type from user_role r join org o on o.sourced_id = r.org_sourced_id
       join "user" u on u.sourced_id = r.user_sourced_id where u.identifier = '1001' order by 1`);
-    expect(roles).toHaveLength(2);
-    api.reversed = true;
-    const again = (await syncSource(deps(), 'ods', 'manual'))!;
-    expect(again, again.error).toMatchObject({ status: 'succeeded', complete: true });
-    expect(written(again.counts)).toBe(0);
+    const parallel = (await syncSource(deps(), 'ods', 'manual'))!;
+    expect(parallel, parallel.error).toMatchObject({ status: 'succeeded', complete: true });
+    expect(api.requests.filter((r) => r.includes('/studentSchoolAssociations'))).toEqual(expect.arrayContaining(['GET /data/v3/ed-fi/studentSchoolAssociations/partitions?number=3']));
+    expect(await roles()).toEqual([{ identifier: '255901001', role_type: 'primary' }, { identifier: '255901002', role_type: 'secondary' }]);
+    expect(await activeIds(db, 'enrollment')).toHaveLength(3);
+    await add(api, { readers: 1, fullSyncHours: 0 }, source.id);
+    const single = (await syncSource(deps(), 'ods', 'manual'))!;
+    expect(single, single.error).toMatchObject({ status: 'succeeded', complete: true });
+    expect(written(single.counts)).toBe(0);
   });
 
   test('an API that sends neither Total-Count nor cursors is paged until a short page', async () => {

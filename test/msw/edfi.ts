@@ -23,6 +23,10 @@ export interface EdfiApiOptions {
   changeQueries?: boolean;
   /** Send Total-Count when asked (default true); some APIs ignore totalCount. */
   totals?: boolean;
+  /** Offer GET …/partitions (ODS/API 7.3): contiguous ranges of each listing, paged by range tokens. */
+  partitions?: boolean;
+  /** The first range's pages answer this much later (so later ranges finish first). */
+  slowFirstRangeMs?: number;
 }
 
 /** A school with its year: one session, course, section, two students, a teacher and their associations. */
@@ -93,14 +97,30 @@ export class FakeEdfiApi {
     if (url.pathname === '/changeQueries/v1/availableChangeVersions' && this.options.changeQueries) return Response.json(this.versions);
     const prefix = new URL(this.dataRoot).pathname + '/';
     const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : '';
+    const partitioned = /^(\w+)\/partitions$/.exec(name);
+    if (partitioned && this.options.partitions && this.data[partitioned[1]!]) {
+      const items = this.data[partitioned[1]!]!;
+      const n = Math.min(Number(url.searchParams.get('number')), items.length);
+      const size = Math.ceil(items.length / n);
+      const ranges = Array.from({ length: n }, (_, i) => [i * size, Math.min(items.length, (i + 1) * size)]).filter(([a, b]) => a! < b!);
+      return Response.json({ pageTokens: ranges.map((r) => Buffer.from(JSON.stringify(r)).toString('base64url')) });
+    }
     const items = this.data[name];
     if (!items) return Response.json({ detail: 'The specified data could not be found.', type: 'urn:ed-fi:api:not-found', status: 404 }, { status: 404 });
     return this.#page(url, this.reversed ? [...items].reverse() : items);
   };
 
-  #page(url: URL, items: Doc[]): Response {
+  async #page(url: URL, items: Doc[]): Promise<Response> {
     const headers = new Headers({ 'content-type': 'application/json' });
     const token = url.searchParams.get('pageToken');
+    const range = token && this.options.partitions ? (JSON.parse(Buffer.from(token, 'base64url').toString()) as [number, number]) : undefined;
+    if (range) {
+      const [start, end] = range;
+      const size = Number(url.searchParams.get('pageSize'));
+      if (start === 0 && this.options.slowFirstRangeMs) await new Promise((r) => setTimeout(r, this.options.slowFirstRangeMs));
+      if (start + size < end) headers.set('next-page-token', Buffer.from(JSON.stringify([start + size, end])).toString('base64url'));
+      return new Response(JSON.stringify(items.slice(start, Math.min(start + size, end))), { headers });
+    }
     if (this.options.style === 'dms' && token !== null) {
       // The cursor is the next index; a page of deleted items comes back empty with a token still following.
       const size = Number(url.searchParams.get('pageSize'));
