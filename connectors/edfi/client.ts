@@ -167,8 +167,12 @@ export class EdfiClient {
       if (!(error instanceof HttpError && [400, 404, 405].includes(error.status))) throw error;
     }
     if (!tokens) {
-      this.#partitions = false;
-      yield* this.#pages(resource, {}, true);
+      // Read as one; once the listing itself answers, the API is known to have no partitions (a resource it
+      // does not have answers 404 either way).
+      for await (const page of this.#pages(resource, {}, true)) {
+        this.#partitions = false;
+        yield page;
+      }
       return;
     }
     const readers = tokens.map((token) => this.#cursorPages(resource, token));
