@@ -15,6 +15,8 @@ export interface RunView {
   counts: Record<string, Record<string, number>> | null;
   holdReason: string | null;
   error: string | null;
+  /** Where the source's next incremental run starts (an Ed-Fi change version), when this run left one. */
+  checkpoint: Record<string, unknown> | null;
   issues: number;
 }
 
@@ -32,7 +34,7 @@ export interface IssueView {
 const runColumns = sql`r.id::int as id, s.name as source, r.mode, r.status, r.complete,
   to_char(r.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "startedAt",
   to_char(r.finished_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "finishedAt",
-  r.counts, r.hold_reason as "holdReason", r.error,
+  r.counts, r.hold_reason as "holdReason", r.error, r.checkpoint,
   (select count(*)::int from sync_issue i where i.run_id = r.id) as issues`;
 
 const issueColumns = sql`entity, sourced_id as "sourcedId", field, file, line, severity, code, message`;

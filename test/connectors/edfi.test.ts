@@ -281,7 +281,7 @@ describe('Ed-Fi APIs as they come', () => {
     expect(waits).toContain(3000);
     // Total-Count 2 at a page size of 1: two pages, no third asked.
     expect(api.requests.filter((r) => r.includes('/students'))).toEqual(['GET /data/v3/ed-fi/students?limit=1&offset=0&totalCount=true', 'GET /data/v3/ed-fi/students?limit=1&offset=1']);
-    expect((await db.query(sql<{ checkpoint: unknown }>`select checkpoint from sync_run where id = ${run.runId}`))[0]!.checkpoint).toEqual({ changeVersion: 10 });
+    expect((await getRun(db.orm, run.runId, 0))!.checkpoint).toEqual({ changeVersion: 10 });
 
     // Nothing changed since (newest is still 10): a scheduled run asks for no data at all.
     api.requests.length = 0;

@@ -20,6 +20,8 @@ export const run = z
     counts: counts.nullable(),
     holdReason: z.string().nullable(),
     error: z.string().nullable(),
+    checkpoint: z.record(z.string(), z.unknown()).nullable()
+      .openapi({ description: 'Where the source\'s next incremental run starts (the Ed-Fi source: {"changeVersion": n}), when this run read everything up to it' }),
     issues: z.number().int(),
   })
   .openapi('SyncRun');
