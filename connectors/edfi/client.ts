@@ -1,5 +1,5 @@
 import { HttpClient, HttpError, type HttpClientOptions } from '../../src/sync/http.ts';
-import { ReauthorizeError, UpstreamTokens, type TokenStore } from '../../src/sync/upstream-oauth.ts';
+import { bearerAuth, ReauthorizeError, UpstreamTokens, type TokenStore } from '../../src/sync/upstream-oauth.ts';
 
 /**
  * An Ed-Fi API (reference: edfi.md §2): ODS/API (`…/data/v3/ed-fi/<resource>`, token at
@@ -37,8 +37,6 @@ export interface Window { min: number; max: number }
 
 interface Endpoints { data: string; oauth: string; changeQueries: string }
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
-
 export class EdfiClient {
   readonly #base: string;
   readonly #options: EdfiClientOptions;
@@ -59,12 +57,7 @@ export class EdfiClient {
       ...options.http,
       baseUrl: this.#base,
       signal: options.signal,
-      headers: async () => ({ authorization: `Bearer ${await (await this.#oauth()).accessToken()}` }),
-      // An expired or revoked token: get a new one, once.
-      onUnauthorized: async () => {
-        (await this.#oauth()).invalidate();
-        return true;
-      },
+      ...bearerAuth(() => this.#oauth()),
     });
   }
 
@@ -104,25 +97,15 @@ export class EdfiClient {
     return this.#tokens;
   }
 
-  /** A GET; a 401 that a new token did not cure means the credentials themselves are refused: a person must fix them. */
-  async #get(url: URL): Promise<Response> {
+  /** A GET's JSON; a 401 that a new token did not cure means the credentials themselves are refused: a person must fix them. */
+  async #json(url: URL): Promise<{ response: Response; body: unknown }> {
     try {
-      return await this.#http.get(url, LOOPBACK.has(url.hostname) ? { 'accept-encoding': 'identity' } : {});
+      return await this.#http.getPage(url);
     } catch (error) {
       if (error instanceof HttpError && error.status === 401) {
         throw new ReauthorizeError('the Ed-Fi API refused the access token its own token endpoint issued; check the key and secret', { cause: error });
       }
       throw error;
-    }
-  }
-
-  async #json(url: URL): Promise<{ response: Response; body: unknown }> {
-    const response = await this.#get(url);
-    const text = await response.text();
-    try {
-      return { response, body: JSON.parse(text) as unknown };
-    } catch {
-      throw new HttpError(response.status, url.toString(), `not JSON: ${text.slice(0, 200)}`, response.headers);
     }
   }
 
@@ -175,22 +158,8 @@ export class EdfiClient {
       }
       return;
     }
-    const readers = tokens.map((token) => this.#cursorPages(resource, token));
+    const readers = tokens.map((token) => this.#pages(resource, {}, true, token));
     yield* ordered ? inOrder(readers) : merged(readers);
-  }
-
-  /** One partition: its token's pages, following Next-Page-Token until the header is absent. */
-  async *#cursorPages(path: string, first: string): AsyncGenerator<Doc[]> {
-    const seen = new Set<string>();
-    for (let token: string | null = first; token;) {
-      if (seen.has(token)) throw new Error(`paging of ${path} loops back to a page token it had`);
-      seen.add(token);
-      const url = await this.#url(path, { pageToken: token, pageSize: this.#options.pageSize });
-      const { response, body } = await this.#json(url);
-      if (!Array.isArray(body)) throw new HttpError(response.status, url.toString(), `expected a JSON array: ${JSON.stringify(body).slice(0, 200)}`, response.headers);
-      token = response.headers.get('next-page-token');
-      if (body.length) yield body as Doc[];
-    }
   }
 
   /** Items deleted within the window: `{id, changeVersion, keyValues}`. */
@@ -206,12 +175,13 @@ export class EdfiClient {
   /**
    * Pages: limit/offset with totalCount (a short page ends it where the API sends no Total-Count),
    * switching to the cursor once the API offers one (Next-Page-Token), which is followed until the
-   * header is absent: a page can come back empty while more follow (items deleted meanwhile).
+   * header is absent: a page can come back empty while more follow (items deleted meanwhile). `from`:
+   * a page token to start at (a partition's).
    */
-  async *#pages(path: string, params: Record<string, string | number>, cursor: boolean): AsyncGenerator<Doc[]> {
+  async *#pages(path: string, params: Record<string, string | number>, cursor: boolean, from?: string): AsyncGenerator<Doc[]> {
     const size = this.#options.pageSize;
     let offset = 0;
-    let url: URL | null = await this.#url(path, { ...params, limit: size, offset: 0, totalCount: 'true' });
+    let url: URL | null = await this.#url(path, from ? { ...params, pageToken: from, pageSize: size } : { ...params, limit: size, offset: 0, totalCount: 'true' });
     const seen = new Set<string>();
     let total = Number.NaN;
     // The next page is asked for while the caller maps this one.

@@ -1,5 +1,5 @@
 import { HttpClient, HttpError, linkNext, type HttpClientOptions } from '../../src/sync/http.ts';
-import { ReauthorizeError, UpstreamTokens, type TokenStore } from '../../src/sync/upstream-oauth.ts';
+import { bearerAuth, ReauthorizeError, UpstreamTokens, type TokenStore } from '../../src/sync/upstream-oauth.ts';
 import { authorizationHeader, type OAuth1Credentials } from './oauth1.ts';
 
 /**
@@ -24,8 +24,6 @@ export interface OneRosterClientOptions {
   http?: Partial<HttpClientOptions>;
 }
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
-
 /** How a page came back when it did not follow the binding; told once per run by the caller. */
 export type PageQuirk = 'missing_envelope' | 'relative_link';
 
@@ -42,19 +40,11 @@ export class OneRosterClient {
   constructor(options: OneRosterClientOptions) {
     this.#base = options.baseUrl.replace(/\/+$/, '');
     this.#options = options;
-    const auth = options.auth;
     this.#http = new HttpClient({
       ...options.http,
       baseUrl: this.#base,
       signal: options.signal,
-      headers: auth.kind === 'oauth2' ? async () => ({ authorization: `Bearer ${await (await this.#oauth2()).accessToken()}` }) : undefined,
-      onUnauthorized: auth.kind === 'oauth2'
-        ? async () => {
-          // An expired or revoked token: get a new one, once.
-          (await this.#oauth2()).invalidate();
-          return true;
-        }
-        : undefined,
+      ...(options.auth.kind === 'oauth2' ? bearerAuth(() => this.#oauth2()) : {}),
     });
   }
 
@@ -87,24 +77,23 @@ export class OneRosterClient {
     return new URL(found, url).toString();
   }
 
-  /** Per-request headers: the OAuth 1.0a signature; and no compression from a provider on this machine (it costs both sides CPU and saves nothing on a loopback link). */
-  #headers(url: URL): Record<string, string> {
+  /** The OAuth 1.0a signature of a request, when the provider wants one. */
+  #signed(url: URL): Record<string, string> {
     const auth = this.#options.auth;
-    return {
-      ...(LOOPBACK.has(url.hostname) ? { 'accept-encoding': 'identity' } : {}),
-      ...(auth.kind === 'oauth1' ? { authorization: authorizationHeader('GET', url, auth) } : {}),
-    };
+    return auth.kind === 'oauth1' ? { authorization: authorizationHeader('GET', url, auth) } : {};
   }
 
   async getJson(path: string, params: Record<string, string> = {}): Promise<unknown> {
-    const url = this.#url(path, params);
-    return (await this.#get(url)).json();
+    return (await this.#page(this.#url(path, params))).body;
   }
 
-  /** A GET; a 401 that a new token did not cure means the credentials themselves are refused: a person must fix them. */
-  async #get(url: URL): Promise<Response> {
+  /**
+   * One page: the response and its parsed JSON. A 401 that a new token did not cure means the
+   * credentials themselves are refused: a person must fix them.
+   */
+  async #page(url: URL): Promise<{ response: Response; body: unknown }> {
     try {
-      return await this.#http.get(url, this.#headers(url));
+      return await this.#http.getPage(url, this.#signed(url));
     } catch (error) {
       if (error instanceof HttpError && error.status === 401) {
         throw new ReauthorizeError(`the provider refused the ${this.#options.auth.kind === 'oauth1' ? 'OAuth 1.0a signature (consumer key or secret)' : 'access token its own token endpoint issued'}; check the credentials`, { cause: error });
@@ -167,14 +156,5 @@ export class OneRosterClient {
       ahead?.catch(() => {});
       if (items.length) yield items;
     }
-  }
-
-  /** One page: the response and its parsed JSON. */
-  async #page(url: URL): Promise<{ response: Response; body: unknown }> {
-    const response = await this.#get(url);
-    const body = (await response.json().catch(() => {
-      throw new HttpError(response.status, url.toString(), 'not JSON', response.headers);
-    })) as unknown;
-    return { response, body };
   }
 }

@@ -45,6 +45,10 @@ export interface HttpClientOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
+/** No compression from a server on this machine (another gateway): it costs both sides CPU and saves nothing on a loopback link. */
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+const IDENTITY = { 'accept-encoding': 'identity' };
+
 const defaultSleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason as Error);
@@ -96,7 +100,7 @@ export class HttpClient {
       try {
         const timeout = AbortSignal.timeout(this.#options.timeoutMs);
         response = await fetch(target, {
-          headers: { accept: 'application/json', ...auth, ...headers },
+          headers: { accept: 'application/json', ...(LOOPBACK.has(target.hostname) ? IDENTITY : {}), ...auth, ...headers },
           signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
           redirect: 'manual',
         });
@@ -142,7 +146,13 @@ export class HttpClient {
   }
 
   async getJson<T = unknown>(url: string | URL, headers: Record<string, string> = {}): Promise<T> {
-    return jsonOf<T>(await this.get(url, headers), this.#options.reviver);
+    return (await this.getPage<T>(url, headers)).body;
+  }
+
+  /** A GET's JSON with its response (for the paging headers). */
+  async getPage<T = unknown>(url: string | URL, headers: Record<string, string> = {}): Promise<{ response: Response; body: T }> {
+    const response = await this.get(url, headers);
+    return { response, body: await jsonOf<T>(response, this.#options.reviver) };
   }
 
   /**

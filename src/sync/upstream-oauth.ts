@@ -1,4 +1,5 @@
 import * as oauth from 'oauth4webapi';
+import type { HttpClientOptions } from './http.ts';
 
 /**
  * Access tokens a connector gets from its source's OAuth server (oauth4webapi): client credentials,
@@ -54,6 +55,21 @@ export interface UpstreamOAuthOptions {
   store: TokenStore;
   /** Plain http token endpoints: tests only. */
   allowInsecure?: boolean;
+}
+
+/**
+ * HttpClient options that authenticate with an access token from `tokens` (resolved on first use,
+ * when the token endpoint must be discovered first): a bearer header, and on a 401 one new token.
+ */
+export function bearerAuth(tokens: () => Promise<UpstreamTokens>): Pick<HttpClientOptions, 'headers' | 'onUnauthorized'> {
+  return {
+    headers: async () => ({ authorization: `Bearer ${await (await tokens()).accessToken()}` }),
+    // An expired or revoked token: get a new one, once.
+    onUnauthorized: async () => {
+      (await tokens()).invalidate();
+      return true;
+    },
+  };
 }
 
 /** The source must be authorised again by a person (the refresh token was refused). */
