@@ -182,8 +182,6 @@ class EdfiRun {
   }
 
   async *batches(): AsyncGenerator<RecordBatch> {
-    await this.#map.loadKept('academicSession');
-    await this.#map.loadKept('class');
     if (this.#window) yield* this.#changes(this.#window);
     else yield* this.#full();
     // Issues told after the last page still reach the run.
@@ -242,6 +240,9 @@ class EdfiRun {
     // Nothing changed since the last run: nothing to ask.
     if (window.min > window.max) return;
     const m = this.#map;
+    // Changed items may refer to sessions and sections this run does not list (a full run lists them all).
+    await m.loadKept('academicSession');
+    await m.loadKept('class');
     const people = this.#people;
     const out = new Map<EntityName, Map<string, unknown>>(ENTITIES.map((e) => [e, new Map()]));
     const put = (entity: EntityName, records: { sourcedId: string }[]) => {
@@ -278,7 +279,7 @@ class EdfiRun {
     }
     for (const resource of ['studentSchoolAssociations', 'staffEducationOrganizationAssignmentAssociations', 'studentContactAssociations'] as const) {
       for await (const page of this.#pages(resource)) {
-        await people.load(page.flatMap(peopleOf));
+        await people.load(page.flatMap((d) => peopleIn({ ...d.studentReference, ...d.staffReference, ...d.contactReference })));
         this.#associations(resource, page);
       }
     }
@@ -287,7 +288,7 @@ class EdfiRun {
     for await (const page of this.#changed('deletes', 'studentEducationOrganizationAssociations', window)) for (const d of page) seoaStudents.add(String(d.keyValues?.studentUniqueId));
     await this.#reprojectDemographics(seoaStudents);
     for await (const page of this.#pages('staffSectionAssociations')) {
-      await people.load(page.flatMap(peopleOf));
+      await people.load(page.flatMap((d) => peopleIn(d.staffReference ?? {})));
       await m.known('enrollment', page.map((d) => d.id));
       put('enrollment', this.#each('staffSectionAssociations', 'enrollment', page, (d) => people.teaching(d) && m.enrollment('staff', d)));
     }
@@ -309,7 +310,7 @@ class EdfiRun {
       if (!entries.length) continue;
       const entity = { sessions: 'academicSession', sections: 'class', staffSectionAssociations: 'enrollment', studentSectionAssociations: 'enrollment' }[resource as string];
       if (entity) await m.known(entity as 'class', entries.map((e) => e.id));
-      await people.load(entries.flatMap((e) => peopleOf({ ...e.keyValues, studentReference: e.keyValues, staffReference: e.keyValues, contactReference: e.keyValues })));
+      await people.load(entries.flatMap((e) => peopleIn(e.keyValues ?? {})));
       for (const e of entries) this.#deleted(resource, e, drop);
     }
 
@@ -422,14 +423,9 @@ const KINDS = { students: 'student', staffs: 'staff', contacts: 'contact' } as c
 
 const personId = edfiIds.person;
 
-/** The people an association names. */
-function peopleOf(doc: Doc): string[] {
-  const ids: string[] = [];
-  if (doc.studentReference?.studentUniqueId !== undefined) ids.push(personId('student', doc.studentReference.studentUniqueId));
-  if (doc.staffReference?.staffUniqueId !== undefined) ids.push(personId('staff', doc.staffReference.staffUniqueId));
-  if (doc.contactReference?.contactUniqueId !== undefined) ids.push(personId('contact', doc.contactReference.contactUniqueId));
-  return ids;
-}
+/** The people named by key values (an association's references, or a deleted item's keyValues). */
+const peopleIn = (keys: Doc): string[] => (['student', 'staff', 'contact'] as const)
+  .filter((kind) => keys[`${kind}UniqueId`] !== undefined).map((kind) => personId(kind, keys[`${kind}UniqueId`]));
 
 const oldestFirst = (bodies: Doc[]) =>
   [...bodies].sort((a, b) => String(a._lastModifiedDate ?? '').localeCompare(String(b._lastModifiedDate ?? '')) || String(a.id).localeCompare(String(b.id)));
