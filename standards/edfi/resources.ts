@@ -257,12 +257,13 @@ async function cascadeSectionKey(ctx: WriteContext, classSourcedId: string, key:
     return { entity: 'enrollment', expectedHash: contentHash, record: { ...record, edfiKey: { ...(record.edfiKey as object), ...key } } as never };
   });
   const written = await writeRecords(ctx.em, ctx.sourceId, writes);
-  for (const [i, r] of rows.entries()) {
+  const changes = rows.map((r, i) => {
     const old = stored.get(r.sourced_id)!.record.edfiKey as Record<string, unknown>;
-    await sql`insert into edfi_key_change (change_version, resource, id, old_key_values, new_key_values)
-      values (${written[i]!.changeVersion}, ${r.role === 'student' ? 'studentSectionAssociations' : 'staffSectionAssociations'}, ${r.edfi_id}::uuid,
-        ${JSON.stringify(old)}::jsonb, ${JSON.stringify({ ...old, ...key })}::jsonb)`.execute(ctx.em.getKysely());
-  }
+    return { cv: written[i]!.changeVersion, resource: r.role === 'student' ? 'studentSectionAssociations' : 'staffSectionAssociations', id: r.edfi_id, old, new: { ...old, ...key } };
+  });
+  await sql`insert into edfi_key_change (change_version, resource, id, old_key_values, new_key_values)
+    select x.cv, x.resource, x.id, x.old, x.new from jsonb_to_recordset(${JSON.stringify(changes)}::jsonb) as x(cv bigint, resource text, id uuid, old jsonb, new jsonb)`
+    .execute(ctx.em.getKysely());
 }
 
 function descriptorResource(descriptor: string): EdfiResource {
