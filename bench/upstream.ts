@@ -6,8 +6,14 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
+import { SecretBox } from '../src/auth/secret-box.ts';
+import { loadConfig } from '../src/config/config.ts';
 import type { Orm } from '../src/db/orm.ts';
+import { createLogger } from '../src/log.ts';
+import type { Connector } from '../src/sync/connector.ts';
 import { reconcile, type RunSummary } from '../src/sync/reconcile.ts';
+import { saveSource, syncSource, type SourceDeps } from '../src/sync/sources.ts';
+import { memoryTokenStore } from '../src/sync/upstream-oauth.ts';
 import { exportToDirectory } from '../standards/oneroster/csv/export.ts';
 import { generateDistrict } from './generate.ts';
 import { measure, type Measured } from './measure.ts';
@@ -89,3 +95,38 @@ export async function startUpstream({ scale, workDir, newDatabase }: BenchContex
 /** Rows a run read (written or not), and rows it wrote. */
 export const rowsOf = (s: RunSummary) => Object.values(s.counts).reduce((n, c) => n + c.created + c.updated + c.unchanged, 0);
 export const writtenBy = (s: RunSummary) => Object.values(s.counts).reduce((n, c) => n + c.created + c.updated + c.tombstoned, 0);
+
+/**
+ * The measured steps of a pull benchmark through `connector` with `settings`: the full pull into this
+ * gateway (an empty one), a run with nothing changed upstream (the benchmark fails if it writes
+ * anything), and the reading and mapping alone (nothing written).
+ */
+export async function measurePulls(ctx: BenchContext, up: Upstream, connector: Connector, settings: Record<string, unknown>,
+  labels: { full: string; again: string; read: string }) {
+  const deps: SourceDeps = {
+    orm: ctx.orm, box: new SecretBox(Buffer.alloc(32)), connectors: { [connector.kind]: connector },
+    config: loadConfig({ DATA_DIR: './data/bench' }), logger: createLogger('silent'),
+  };
+  await saveSource(deps, { name: 'upstream', kind: connector.kind, settings });
+  const run = (label: string, trigger: string) =>
+    measure(label, async () => {
+      const summary = (await syncSource(deps, 'upstream', trigger))!;
+      if (summary.status !== 'succeeded') throw new Error(`${label} ended ${summary.status}: ${summary.error ?? summary.holdReason}`);
+      return { rows: rowsOf(summary), summary };
+    });
+  const full = await run(labels.full, 'manual');
+  await idle(up.db);
+  const again = await run(labels.again, 'schedule');
+  const readOnly = await measure(labels.read, async () => {
+    const pull = (await connector.open({
+      source: { id: 0, name: 'read-only' }, settings, signal: new AbortController().signal, trigger: 'manual',
+      logger: deps.logger, config: deps.config, orm: ctx.orm, tokens: memoryTokenStore(),
+    }))!;
+    let n = 0;
+    for await (const batch of pull.batches) n += batch.records.length;
+    return { rows: n };
+  });
+  const wrote = writtenBy(again.detail!.summary);
+  if (wrote !== 0) throw new Error(`${labels.again} wrote ${wrote} rows`);
+  return { full, again, readOnly };
+}
