@@ -2,19 +2,14 @@ import { sql } from 'kysely';
 import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { edfiConnector } from '../../connectors/edfi/index.ts';
-import { credentialFromToken } from '../../src/auth/admin-token.ts';
 import { createClient } from '../../src/auth/clients.ts';
 import { scopes } from '../../src/auth/scopes.ts';
-import { TokenIssuer } from '../../src/auth/tokens.ts';
-import { loadConfig } from '../../src/config/config.ts';
-import { createApp } from '../../src/http/app.ts';
-import { createLogger } from '../../src/log.ts';
-import { scanRecords } from '../../src/sync/read.ts';
 import type { EntityName } from '../../src/sync/records.ts';
 import { getRun } from '../../src/sync/runs.ts';
 import { getSource, saveSource, syncSource, testSource } from '../../src/sync/sources.ts';
-import { activeIds, useConnectorHarness, written } from '../support/connectors.ts';
+import { activeIds, storedRows, useConnectorHarness, written } from '../support/connectors.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { accessToken, gatewayApp } from '../support/gateway.ts';
 import { defaults } from '../support/roster.ts';
 import { generateDistrict } from '../../bench/generate.ts';
 import { reconcile } from '../../src/sync/reconcile.ts';
@@ -27,15 +22,7 @@ const ED = `${UPSTREAM}/data/v3/ed-fi`;
 const ENTITIES: EntityName[] = ['org', 'academicSession', 'course', 'class', 'user', 'demographics', 'enrollment'];
 
 /** A second Rostergate, in a database of its own, loaded with a generated district through its Ed-Fi door. */
-let upstream: { db: TestDatabase; app: ReturnType<typeof createApp>; clientId: string; secret: string; token: string };
-
-async function upstreamToken(clientId: string, secret: string) {
-  const res = await upstream.app.request(`${UPSTREAM}/oauth/token`, {
-    method: 'POST', body: 'grant_type=client_credentials',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}` },
-  });
-  return ((await res.json()) as { access_token: string }).access_token;
-}
+let upstream: { db: TestDatabase; app: ReturnType<typeof gatewayApp>; clientId: string; secret: string; token: string };
 
 /** A write through the upstream's Ed-Fi door. */
 async function edfi(method: string, path: string, body?: unknown) {
@@ -49,13 +36,9 @@ const items = async (path: string) => (await (await edfi('GET', path)).json()) a
 
 beforeAll(async () => {
   const updb = await createTestDatabase({ contextName: 'upstream' });
-  const app = createApp({
-    orm: updb.orm, config: loadConfig({ DATA_DIR: './data/test-edfi-upstream' }), tokens: new TokenIssuer('u'.repeat(40), 600),
-    credential: credentialFromToken('a'.repeat(40)), logger: createLogger('silent'),
-  });
+  const app = gatewayApp(updb.orm, './data/test-edfi-upstream', 'u'.repeat(40));
   upstream = { db: updb, app, clientId: '', secret: '', token: '' };
-  const writer = await createClient(updb.orm, { name: 'loader', scopes: [scopes.edfiWrite] });
-  upstream.token = await upstreamToken(writer.clientId, writer.secret);
+  upstream.token = await accessToken(app, await createClient(updb.orm, { name: 'loader', scopes: [scopes.edfiWrite] }), UPSTREAM);
   for (const [resource, body] of edfiDistrict({ schools: 2, studentsPerSchool: 25, sectionsPerSchool: 4 })) await edfi('POST', `/${resource}`, body);
   const reader = await createClient(updb.orm, { name: 'downstream gateway', scopes: [scopes.edfiRead] });
   upstream.clientId = reader.clientId;
@@ -81,16 +64,7 @@ const issues = async (runId: number) => (await getRun(db.orm, runId, 1000))!.iss
  * tombstone is its id and status: what it held when it went is not compared (the door drops a
  * student's last role before the student; a deletion through change queries just tombstones).
  */
-async function store(orm: TestDatabase['orm'], entity: EntityName) {
-  const rows = new Map<string, unknown>();
-  for await (const page of scanRecords(orm.em.fork(), entity, { since: new Date(0) })) {
-    for (const { record, status } of page) {
-      const { nativeKey: _n, ...rest } = record;
-      rows.set(record.sourcedId as string, status === 'active' ? { ...rest, status } : { sourcedId: record.sourcedId, status });
-    }
-  }
-  return rows;
-}
+const store = (orm: TestDatabase['orm'], entity: EntityName) => storedRows(orm, entity, { omit: ['nativeKey'], tombstonesById: true });
 
 const expectEqualStores = async () => {
   for (const entity of ENTITIES) expect(await store(db.orm, entity), entity).toEqual(await store(upstream.db.orm, entity));
@@ -200,10 +174,7 @@ describe('parallel readers', () => {
     // A bigger upstream: the small generated district (950 students, 5,000+ enrollments) as its Ed-Fi door serves it.
     const big = await createTestDatabase({ contextName: 'big-upstream' });
     try {
-      const app = createApp({
-        orm: big.orm, config: loadConfig({ DATA_DIR: './data/test-edfi-big' }), tokens: new TokenIssuer('b'.repeat(40), 600),
-        credential: credentialFromToken('a'.repeat(40)), logger: createLogger('silent'),
-      });
+      const app = gatewayApp(big.orm, './data/test-edfi-big', 'b'.repeat(40));
       expect((await reconcile(big.orm, { ...defaults, source: 'sis', mode: 'bulk', batches: generateDistrict({ scale: 'small', batchSize: 1000 }) })).status).toBe('succeeded');
       const reader = await createClient(big.orm, { name: 'reader', scopes: [scopes.edfiRead] });
       const seen: string[] = [];

@@ -3,21 +3,16 @@ import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { oneRosterConnector } from '../../connectors/oneroster/index.ts';
 import { percent, sign, signatureBase } from '../../connectors/oneroster/oauth1.ts';
-import { credentialFromToken } from '../../src/auth/admin-token.ts';
 import { createClient } from '../../src/auth/clients.ts';
 import { scopes } from '../../src/auth/scopes.ts';
-import { TokenIssuer } from '../../src/auth/tokens.ts';
-import { loadConfig } from '../../src/config/config.ts';
-import { createApp } from '../../src/http/app.ts';
-import { createLogger } from '../../src/log.ts';
-import { scanRecords } from '../../src/sync/read.ts';
 import { reconcile } from '../../src/sync/reconcile.ts';
 import { getRun } from '../../src/sync/runs.ts';
 import { getSource, saveSource, syncSource } from '../../src/sync/sources.ts';
 import type { EntityName, UserRecord } from '../../src/sync/records.ts';
 import { generateDistrict } from '../../bench/generate.ts';
-import { activeIds, useConnectorHarness, written } from '../support/connectors.ts';
+import { activeIds, storedRows, useConnectorHarness, written } from '../support/connectors.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { accessToken, gatewayApp } from '../support/gateway.ts';
 import { defaults } from '../support/roster.ts';
 import { FakeProvider, providerRoster } from '../msw/oneroster.ts';
 
@@ -27,13 +22,10 @@ const ROOT = `${UPSTREAM}/ims/oneroster/rostering/v1p2`;
 const ENTITIES: EntityName[] = ['org', 'academicSession', 'course', 'class', 'user', 'enrollment', 'demographics'];
 
 /** A second Rostergate, in a database of its own, serving a generated district. */
-let upstream: { db: TestDatabase; app: ReturnType<typeof createApp>; clientId: string; secret: string };
+let upstream: { db: TestDatabase; app: ReturnType<typeof gatewayApp>; clientId: string; secret: string };
 beforeAll(async () => {
   const updb = await createTestDatabase({ contextName: 'upstream' });
-  const app = createApp({
-    orm: updb.orm, config: loadConfig({ DATA_DIR: './data/test-oneroster-upstream' }), tokens: new TokenIssuer('u'.repeat(40), 600),
-    credential: credentialFromToken('a'.repeat(40)), logger: createLogger('silent'),
-  });
+  const app = gatewayApp(updb.orm, './data/test-oneroster-upstream', 'u'.repeat(40));
   const run = await reconcile(updb.orm, { ...defaults, source: 'sis', mode: 'bulk', batches: generateDistrict({ scale: 'small', batchSize: 1000 }) });
   expect(run.status, run.error).toBe('succeeded');
   const client = await createClient(updb.orm, { name: 'downstream gateway', scopes: [scopes.roster, scopes.rosterDemographics] });
@@ -49,16 +41,7 @@ const register = (extra: Record<string, unknown> = {}) =>
 const issues = async (runId: number) => (await getRun(db.orm, runId, 1000))!.issueList;
 
 /** Every row of an entity (tombstones too) as OneRoster carries it: what is not OneRoster's (provenance, Ed-Fi attributes) left out. */
-async function store(orm: TestDatabase['orm'], entity: EntityName) {
-  const rows = new Map<string, unknown>();
-  for await (const page of scanRecords(orm.em.fork(), entity, { since: new Date(0) })) {
-    for (const { record, status } of page) {
-      const { nativeKey: _n, edfiKey: _k, edfi: _e, ...rest } = record;
-      rows.set(record.sourcedId as string, { ...rest, status });
-    }
-  }
-  return rows;
-}
+const store = (orm: TestDatabase['orm'], entity: EntityName) => storedRows(orm, entity, { omit: ['nativeKey', 'edfiKey', 'edfi'] });
 
 describe('gateway to gateway', () => {
   test('a full pull makes the two stores equal; an incremental run brings a change and a deletion and rewrites nothing else', { timeout: 120_000 }, async () => {
@@ -117,11 +100,7 @@ describe('gateway to gateway', () => {
 
 describe('the upstream side of a pull', () => {
   test('pages of more than 1000 rows (bulk readers) are not stored in the render cache; smaller ones are', async () => {
-    const res = await upstream.app.request(`${UPSTREAM}/oauth/token`, {
-      method: 'POST', body: 'grant_type=client_credentials',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${upstream.clientId}:${upstream.secret}`).toString('base64')}` },
-    });
-    const token = ((await res.json()) as { access_token: string }).access_token;
+    const token = await accessToken(upstream.app, { clientId: upstream.clientId, secret: upstream.secret }, UPSTREAM);
     const db = upstream.db.orm.em.fork().getKysely();
     const cached = async () => (await sql<{ n: number }>`select count(*)::int as n from oneroster_cache where resource = 'enrollment'`.execute(db)).rows[0]!.n;
     await sql`delete from oneroster_cache`.execute(db);

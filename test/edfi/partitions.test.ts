@@ -1,36 +1,24 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { credentialFromToken } from '../../src/auth/admin-token.ts';
 import { createClient } from '../../src/auth/clients.ts';
 import { scopes } from '../../src/auth/scopes.ts';
-import { TokenIssuer } from '../../src/auth/tokens.ts';
-import { loadConfig } from '../../src/config/config.ts';
-import { createApp } from '../../src/http/app.ts';
-import { createLogger } from '../../src/log.ts';
 import { reconcile } from '../../src/sync/reconcile.ts';
 import { generateDistrict } from '../../bench/generate.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { accessToken, gatewayApp } from '../support/gateway.ts';
 import { defaults } from '../support/roster.ts';
 
 /** GET …/partitions (ODS/API 7.3, DMS): ranges of a collection that readers page through in parallel. */
 
 const ED = 'https://gw.example/data/v3/ed-fi';
 let db: TestDatabase;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof gatewayApp>;
 let token: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = createApp({
-    orm: db.orm, config: loadConfig({ DATA_DIR: './data/test-edfi-partitions' }), tokens: new TokenIssuer('p'.repeat(40), 600),
-    credential: credentialFromToken('a'.repeat(40)), logger: createLogger('silent'),
-  });
+  app = gatewayApp(db.orm, './data/test-edfi-partitions', 'p'.repeat(40));
   await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'bulk', batches: generateDistrict({ scale: 'small', batchSize: 1000 }) });
-  const client = await createClient(db.orm, { name: 'reader', scopes: [scopes.edfiRead] });
-  const res = await app.request('https://gw.example/oauth/token', {
-    method: 'POST', body: 'grant_type=client_credentials',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}` },
-  });
-  token = ((await res.json()) as { access_token: string }).access_token;
+  token = await accessToken(app, await createClient(db.orm, { name: 'reader', scopes: [scopes.edfiRead] }));
 }, 60_000);
 afterAll(async () => {
   await db?.drop();

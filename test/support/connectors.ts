@@ -7,16 +7,16 @@ import type { Connector } from '../../src/sync/connector.ts';
 import type { HttpClientOptions } from '../../src/sync/http.ts';
 import { Scheduler } from '../../src/schedule/scheduler.ts';
 import type { SourceDeps } from '../../src/sync/sources.ts';
-import { credentialFromToken } from '../../src/auth/admin-token.ts';
 import { createClient } from '../../src/auth/clients.ts';
 import { scopes } from '../../src/auth/scopes.ts';
-import { TokenIssuer } from '../../src/auth/tokens.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import type { Orm } from '../../src/db/orm.ts';
-import { createApp } from '../../src/http/app.ts';
+import { scanRecords } from '../../src/sync/read.ts';
+import type { EntityName } from '../../src/sync/records.ts';
 import { createLogger } from '../../src/log.ts';
 import { BASE_PATH } from '../../standards/oneroster/rest/operations.ts';
 import { useTestDatabase } from './db.ts';
+import { accessToken, gatewayApp } from './gateway.ts';
 
 /** What connector tests share: what a run wrote, which rows are active, the OneRoster API as a vendor sees it. */
 
@@ -78,15 +78,22 @@ export async function scheduledRuns(db: Db, n: number) {
 
 /** GET on the OneRoster rostering API with a vendor's roster token. */
 export async function oneRosterReader(orm: Orm) {
-  const app = createApp({
-    orm, config: loadConfig({ DATA_DIR: './data/test-connectors' }), tokens: new TokenIssuer('s'.repeat(40), 600),
-    credential: credentialFromToken('a'.repeat(40)), logger: createLogger('silent'),
-  });
-  const client = await createClient(orm, { name: 'vendor', scopes: [scopes.roster] });
-  const res = await app.request('https://gw.example/oauth/token', {
-    method: 'POST', body: 'grant_type=client_credentials',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}` },
-  });
-  const token = ((await res.json()) as { access_token: string }).access_token;
+  const app = gatewayApp(orm, './data/test-connectors');
+  const token = await accessToken(app, await createClient(orm, { name: 'vendor', scopes: [scopes.roster] }));
   return async (path: string) => (await app.request(`https://gw.example${BASE_PATH}${path}`, { headers: { authorization: `Bearer ${token}` } })).json() as Promise<Record<string, any>>;
+}
+
+/**
+ * Every row of an entity by sourcedId, tombstones too, for comparing two gateways' stores: without
+ * the record fields in `omit`; with `tombstonesById`, a tombstone is its id and status alone.
+ */
+export async function storedRows(orm: Orm, entity: EntityName, options: { omit: readonly string[]; tombstonesById?: boolean }) {
+  const rows = new Map<string, unknown>();
+  for await (const page of scanRecords(orm.em.fork(), entity, { since: new Date(0) })) {
+    for (const { record, status } of page) {
+      const kept = Object.fromEntries(Object.entries(record).filter(([k]) => !options.omit.includes(k)));
+      rows.set(record.sourcedId as string, status !== 'active' && options.tombstonesById ? { sourcedId: record.sourcedId, status } : { ...kept, status });
+    }
+  }
+  return rows;
 }
