@@ -12,6 +12,7 @@ import { metrics, httpMetrics, registry } from '../metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { sql } from 'kysely';
 import type { AdminCredential } from '../auth/admin-token.ts';
+import { genericPlans } from '../db/prepared.ts';
 import { registerEdfi } from '../../standards/edfi/routes.ts';
 import { registerGradebook } from '../../standards/oneroster/rest/gradebook-routes.ts';
 import { registerRostering } from '../../standards/oneroster/rest/routes.ts';
@@ -120,12 +121,13 @@ export function createApp({ orm, config, tokens, box, credential, logger, audit 
 
   const authenticate = bearerAuthenticator(orm, tokens);
   registerOAuthRoutes(app, orm, tokens, logger);
+  const reads = genericPlans(orm, 'read', { onPool: (pool) => metrics.pool('oneroster', pool), onError: (error) => logger.error('oneroster database pool failed', { error }) });
   registerRostering(app, orm, {
-    maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate, rateLimit,
+    maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate, rateLimit, reads,
     onError: (error) => logger.error('oneroster request failed', { error }),
   });
   registerGradebook(app, orm, {
-    maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate, rateLimit, maxBodyBytes: config.MAX_BODY_BYTES,
+    maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate, rateLimit, reads, maxBodyBytes: config.MAX_BODY_BYTES,
     onError: (error) => logger.error('oneroster gradebook request failed', { error }),
   });
 

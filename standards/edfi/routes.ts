@@ -7,7 +7,7 @@ import { auditRecords } from '../../src/audit.ts';
 import type { Caller } from '../../src/auth/bearer.ts';
 import { orgsBelow } from '../../src/auth/clients.ts';
 import { edfiAllows } from '../../src/auth/scopes.ts';
-import { preparedOn, runPrepared } from '../../src/db/prepared.ts';
+import { genericPlans, runPrepared } from '../../src/db/prepared.ts';
 import { ensureSource } from '../../src/sync/reconcile.ts';
 import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
@@ -62,24 +62,8 @@ const DESCRIPTOR_TTL_MS = 30_000;
 
 export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions) {
   const knownDescriptors = new Map<string, number>();
-  /**
-   * The door's prepared statements (lookups, pages, single-record reads and writes) run on a pool of
-   * its own whose sessions keep generic plans: PostgreSQL otherwise re-plans them at every bind
-   * (0.3–0.9 ms each), and their plans do not depend on the values. The OneRoster door's queries do,
-   * so the ORM's pool keeps the default. Idle connections close; the pool never holds the process.
-   */
-  let pool: pg.Pool | undefined;
-  const door = () => {
-    if (!pool) {
-      pool = new pg.Pool({
-        connectionString: orm.config.get('clientUrl'), max: 10, idleTimeoutMillis: 10_000, allowExitOnIdle: true,
-        options: '-c plan_cache_mode=force_generic_plan',
-      });
-      pool.on('error', (error) => options.onError?.(error));
-      options.onPool?.(pool);
-    }
-    return preparedOn(orm.em.fork(), pool);
-  };
+  // Lookups, pages, single-record reads and writes: their plans do not depend on the values.
+  const door = genericPlans(orm, 'write', { onPool: options.onPool, onError: options.onError });
   let sourceId: Promise<number> | undefined;
   const apiSource = () => (sourceId ??= ensureSource(door(), API_SOURCE, 'api').catch((e) => {
     sourceId = undefined;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { runPrepared } from '../../../src/db/prepared.ts';
+import { runPrepared, runShared } from '../../../src/db/prepared.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { RequestError } from './errors.ts';
@@ -59,27 +59,46 @@ const MARK = sql`chr(1) || 'base' || chr(1)`;
 const MARK_TEXT = '\\u0001base\\u0001';
 const cacheable = (resource: Resource) => resource.name !== 'org' && resource.name !== 'academicSession';
 
-/** Rows of the page (ids in `p`, ordered by `p.n`) as JSON, from the cache where it is current. */
+/**
+ * Rows of the page (`id` and `etag` in `p`, ordered by `p.n`) as JSON. Cached rows come from the
+ * cache in the page statement itself; rows it has no current JSON for come back without `j` and
+ * are rendered by `renderRows`. The rendering expression stays out of the page statement because
+ * PostgreSQL sets it up (three sub-plans) on every execution even when no row needs it: that cost
+ * more than the rest of the page together.
+ */
 function pageJson(sel: Selection, ids: RawBuilder<unknown>) {
   const table = sql.table(sel.resource.table);
   const { only, unknown } = fieldsOf(sel);
   const base = sql`${sel.base}::text`;
   if (only || !cacheable(sel.resource)) {
-    return { query: sql<Rendered>`select ${jsonOf(sel.resource, base, only)} as j, false as miss, t.sourced_id as id, null as etag
+    return { query: sql<Rendered>`select ${jsonOf(sel.resource, base, only)} as j, t.sourced_id as id, null as etag
       from ${ids} p join ${table} t on t.sourced_id = p.id order by p.n`, unknown };
   }
   return {
-    query: sql<Rendered>`select coalesce(replace(c.json, ${MARK_TEXT}, ${base}), ${jsonOf(sel.resource, base)}) as j,
-        c.json is null as miss, t.sourced_id as id, case when c.json is null then t.etag end as etag
-      from ${ids} p join ${table} t on t.sourced_id = p.id
-      left join oneroster_cache c on c.resource = ${sel.resource.name} and c.sourced_id = t.sourced_id and c.etag = t.etag
+    query: sql<Rendered>`select replace(c.json, ${MARK_TEXT}, ${base}) as j, p.id, p.etag
+      from ${ids} p left join oneroster_cache c on c.resource = ${sel.resource.name} and c.sourced_id = p.id and c.etag = p.etag
       order by p.n`,
     unknown,
   };
 }
 
-/** A row of a page as JSON text; `etag` (of the row as rendered) comes with rows that missed the cache. */
-type Rendered = { j: string; miss: boolean; id: string; etag: string | null };
+/** A row of a page as JSON text (null until rendered when the cache had none), with the etag it was rendered at. */
+type Rendered = { j: string | null; id: string; etag: string | null };
+
+/**
+ * JSON for the rows of a page the cache had nothing current for, read as they are now (a write
+ * since the page statement shows here; a row gone since is left out of the page). Returns the page
+ * with every row rendered and the rows that were rendered, for the cache.
+ */
+async function renderRows(em: EntityManager, sel: Selection, rows: Rendered[]) {
+  const missing = rows.filter((r) => r.j === null).map((r) => r.id);
+  if (!missing.length) return { rows: rows as (Rendered & { j: string })[], rendered: [] };
+  const statement = sql<Rendered & { j: string }>`select ${jsonOf(sel.resource, sql`${sel.base}::text`)} as j, t.sourced_id as id, t.etag
+    from ${sql.table(sel.resource.table)} t where t.sourced_id = any(${missing}::text[])`;
+  const rendered = await runPrepared(em, statement, 'read');
+  const byId = new Map(rendered.map((r) => [r.id, r]));
+  return { rows: rows.flatMap((r) => (r.j !== null ? [r as Rendered & { j: string }] : byId.has(r.id) ? [byId.get(r.id)!] : [])), rendered };
+}
 
 /**
  * Puts the JSON a page rendered for rows that missed the cache into it, with the request's base in
@@ -90,7 +109,7 @@ type Rendered = { j: string; miss: boolean; id: string; etag: string | null };
 async function fillCache(db: Kysely<any>, resource: Resource, rows: Rendered[], base: string) {
   const href = new RegExp(`("href" ?: ?")${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/`, 'g');
   // One JSON parameter: pg's own array encoder is slow for thousands of long strings.
-  const items = JSON.stringify(rows.map((r) => ({ id: r.id, etag: r.etag, json: r.j.replace(href, `$1${MARK_TEXT}/`) })));
+  const items = JSON.stringify(rows.map((r) => ({ id: r.id, etag: r.etag, json: r.j!.replace(href, `$1${MARK_TEXT}/`) })));
   await sql`insert into oneroster_cache (resource, sourced_id, etag, json)
     select ${resource.name}, x.id, x.etag, x.json from json_to_recordset(${items}::json) as x(id text, etag text, json text)
     on conflict (resource, sourced_id) do update set etag = excluded.etag, json = excluded.json`.execute(db);
@@ -189,8 +208,8 @@ export function listQueries(sel: Selection, query: ListQuery, start?: PageStart)
   ];
   const offset = start === undefined ? query.offset : 0;
   // The page's ids first, then JSON for those rows only: rows skipped by the offset are never rendered.
-  const ids = sql`(select q.id, row_number() over () as n from (
-    select t.sourced_id as id from ${table} t ${whereOf(sel, [...filter, ...from])} order by ${orderOf(sel.resource, query)} limit ${query.limit} offset ${offset}) q)`;
+  const ids = sql`(select q.id, q.etag, row_number() over () as n from (
+    select t.sourced_id as id, t.etag from ${table} t ${whereOf(sel, [...filter, ...from])} order by ${orderOf(sel.resource, query)} limit ${query.limit} offset ${offset}) q)`;
   const { query: page, unknown } = pageJson(sel, ids);
   return { page, total: sql<{ n: number }>`select count(*)::int as n from ${table} t ${where}`, unknownFields: unknown };
 }
@@ -232,7 +251,7 @@ async function totalOf(db: Kysely<any>, query: ReturnType<typeof listQueries>['t
 
 export async function listPage(em: EntityManager, sel: Selection, query: ListQuery, onError?: (error: unknown) => void) {
   const db = em.getKysely({ type: 'read' }) as Kysely<any>;
-  const version = runPrepared(em, sql<{ v: string }>`select last_value::text as v from change_version_seq`, 'read').then((r) => r[0]!.v);
+  const version = runShared(em, sql<{ v: string }>`select last_value::text as v from change_version_seq`, 'read').then((r) => r[0]!.v);
   const plain = listQueries(sel, query);
   // Pages of the default order may start from a known id (see `starts`).
   const ordered = !query.sort;
@@ -247,8 +266,8 @@ export async function listPage(em: EntityManager, sel: Selection, query: ListQue
   const { page, total, unknownFields } = start === undefined ? plain : listQueries(sel, query, start);
   const fixedShape = !query.filter && !sel.fields?.length;
   const pageRows = fixedShape ? runPrepared(em, page, 'read') : page.execute(db).then((r) => r.rows);
-  const [rows, count] = await Promise.all([pageRows, totalOf(db, total, version)]);
-  if (ordered && rows.length) {
+  const [listed, count] = await Promise.all([pageRows, totalOf(db, total, version)]);
+  if (ordered && listed.length) {
     const v = await version;
     let entry = starts.get(key);
     if (!entry || entry.version !== v) {
@@ -257,21 +276,22 @@ export async function listPage(em: EntityManager, sel: Selection, query: ListQue
     }
     const now = Date.now();
     if (entry.byOffset.size < 10_000) {
-      if (start === undefined && query.offset > 0) entry.byOffset.set(query.offset, { id: rows[0]!.id, after: false, at: now });
-      if (rows.length === query.limit) entry.byOffset.set(query.offset + query.limit, { id: rows.at(-1)!.id, after: true, at: now });
+      if (start === undefined && query.offset > 0) entry.byOffset.set(query.offset, { id: listed[0]!.id, after: false, at: now });
+      if (listed.length === query.limit) entry.byOffset.set(query.offset + query.limit, { id: listed.at(-1)!.id, after: true, at: now });
     }
   }
-  remember(em, sel, rows, onError);
+  const { rows, rendered } = await renderRows(em, sel, listed);
+  remember(em, sel, rendered, onError);
   return { items: `[${rows.map((r) => r.j).join(',')}]`, count: rows.length, total: count, unknownFields };
 }
 
 export async function getOne(em: EntityManager, sel: Selection, id: string, onError?: (error: unknown) => void) {
   const table = sql.table(sel.resource.table);
   const db = em.getKysely({ type: 'read' }) as Kysely<any>;
-  const ids = sql`(select t.sourced_id as id, 1 as n from ${table} t ${whereOf(sel, [sql`t.sourced_id = ${id}`])})`;
+  const ids = sql`(select t.sourced_id as id, t.etag, 1 as n from ${table} t ${whereOf(sel, [sql`t.sourced_id = ${id}`])})`;
   const { query, unknown } = pageJson(sel, ids);
-  const rows = sel.fields?.length ? (await query.execute(db)).rows : await runPrepared(em, query, 'read');
-  remember(em, sel, rows, onError);
+  const { rows, rendered } = await renderRows(em, sel, sel.fields?.length ? (await query.execute(db)).rows : await runPrepared(em, query, 'read'));
+  remember(em, sel, rendered, onError);
   return { item: rows[0]?.j, unknownFields: unknown };
 }
 
@@ -283,7 +303,6 @@ export async function getOne(em: EntityManager, sel: Selection, id: string, onEr
 const FILL_MAX_ROWS = 1000;
 
 /** Rendered JSON the page had to build goes into the cache, on the primary (a replica is read-only). */
-function remember(em: EntityManager, sel: Selection, rows: Rendered[], onError?: (error: unknown) => void) {
-  const missed = rows.filter((r) => r.miss);
-  if (missed.length && missed.length <= FILL_MAX_ROWS) fillCache(em.getKysely() as Kysely<any>, sel.resource, missed, sel.base).catch((error: unknown) => onError?.(error));
+function remember(em: EntityManager, sel: Selection, rendered: Rendered[], onError?: (error: unknown) => void) {
+  if (rendered.length && rendered.length <= FILL_MAX_ROWS) fillCache(em.getKysely() as Kysely<any>, sel.resource, rendered, sel.base).catch((error: unknown) => onError?.(error));
 }

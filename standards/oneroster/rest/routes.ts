@@ -1,4 +1,4 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { sql, type RawBuilder } from 'kysely';
 import type { Caller } from '../../../src/auth/bearer.ts';
@@ -19,6 +19,8 @@ import { resources, type ResourceName } from './resources.ts';
 
 export interface ServiceOptions {
   maxLimit: number;
+  /** A unit of work for one read request (`genericPlans`: its page statements keep their plans). */
+  reads: () => EntityManager;
   /** Resolves the caller from the Authorization header (undefined: no valid token). */
   authenticate: (header: string | undefined) => Promise<Caller | undefined>;
   /** Failures that do not fail the request (filling the JSON cache). */
@@ -143,7 +145,7 @@ export function registerReads(app: Hono<any>, orm: MikroORM, options: ServiceOpt
         base: new URL(c.req.url).origin + service.hrefBase,
         fields: fieldsOf(c),
       };
-      const em = orm.em.fork();
+      const em = options.reads();
       if (operation.kind === 'object') {
         const { item, unknownFields } = await getOne(em, sel, params.sourcedId!, options.onError);
         if (!item) return imsxError(c, 404, 'unknownobject', `No ${operation.key} with sourcedId ${params.sourcedId}.`);
@@ -174,7 +176,7 @@ export function registerReads(app: Hono<any>, orm: MikroORM, options: ServiceOpt
 }
 
 /** A nested collection whose parent does not exist answers 404 (the standard's "unknown" error), not an empty list. */
-async function missingParent(em: ReturnType<MikroORM['em']['fork']>, operation: Operation, params: Record<string, string>): Promise<string | undefined> {
+async function missingParent(em: EntityManager, operation: Operation, params: Record<string, string>): Promise<string | undefined> {
   for (const parent of operation.parents ?? []) {
     const id = params[parent.param]!;
     const { rows } = await sql`select 1 from ${sql.table(parent.table)} where sourced_id = ${id}`.execute(em.getKysely({ type: 'read' }));
