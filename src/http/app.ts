@@ -1,7 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
-import { secureHeaders } from 'hono/secure-headers';
-import { compress } from 'hono/compress';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
@@ -31,6 +29,7 @@ import { registerSourceRoutes } from './admin/sources.ts';
 import { consoleApp } from './console/index.ts';
 import { registerDocs } from './docs.ts';
 import { registerOAuthRoutes } from './oauth.ts';
+import { compressed, securityHeaders } from './response-headers.ts';
 import { problem } from './problem.ts';
 
 export interface AppDeps {
@@ -60,10 +59,9 @@ export function createApp({ orm, config, tokens, box, credential, logger, audit 
 
   app.use(requestId());
   app.use(httpMetrics());
-  // Security headers on every response; the gateway serves no third-party content.
-  app.use(secureHeaders({ crossOriginResourcePolicy: 'same-origin', contentSecurityPolicy: { defaultSrc: ["'self'"], imgSrc: ["'self'", 'data:'], styleSrc: ["'self'", "'unsafe-inline'"] } }));
+  app.use(securityHeaders());
   // OneRoster pages run to hundreds of kilobytes of JSON; clients that accept gzip get a tenth of it.
-  app.use('/ims/*', compress());
+  app.use('/ims/*', compressed());
   app.use(async (c, next) => {
     const started = performance.now();
     await next();

@@ -133,9 +133,16 @@ describe('the 41 operations', () => {
     expect((await get('/students/u-teach')).status).toBe(404);
   });
 
-  test('clients that accept gzip get the page compressed, the same JSON inside', async () => {
-    const plain = await (await get('/users')).text();
+  test('clients that accept gzip get the page compressed, the same JSON inside; both carry Vary and the security headers', async () => {
+    const first = await get('/users');
+    const plain = await first.text();
     const res = await app.request(`${ORIGIN}${BASE_PATH}/users`, { headers: { Authorization: `Bearer ${tokens.full}`, 'accept-encoding': 'gzip' } });
+    for (const r of [first, res]) {
+      expect(r.headers.get('vary')).toBe('Accept-Encoding');
+      expect(r.headers.get('content-security-policy')).toContain("default-src 'self'");
+      expect(r.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    }
+    expect(first.headers.get('content-encoding')).toBeNull();
     expect(res.headers.get('content-encoding')).toBe('gzip');
     expect(gunzipSync(Buffer.from(await res.arrayBuffer())).toString('utf8')).toBe(plain);
   });
