@@ -14,6 +14,7 @@ import { genericPlans } from '../db/prepared.ts';
 import { registerEdfi } from '../../standards/edfi/routes.ts';
 import { registerGradebook } from '../../standards/oneroster/rest/gradebook-routes.ts';
 import { registerRostering } from '../../standards/oneroster/rest/routes.ts';
+import { ServedJson } from '../../standards/oneroster/rest/served-json.ts';
 import { connectors } from '../../connectors/index.ts';
 import { bearerAuthenticator } from '../auth/bearer.ts';
 import { secretBox, type SecretBox } from '../auth/secret-box.ts';
@@ -120,12 +121,13 @@ export function createApp({ orm, config, tokens, box, credential, logger, audit 
   const authenticate = bearerAuthenticator(orm, tokens);
   registerOAuthRoutes(app, orm, tokens, logger);
   const reads = genericPlans(orm, 'read', { onPool: (pool) => metrics.pool('oneroster', pool), onError: (error) => logger.error('oneroster database pool failed', { error }) });
+  const memory = new ServedJson(config.ONEROSTER_JSON_CACHE_MB * 1024 * 1024);
   registerRostering(app, orm, {
-    maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate, rateLimit, reads,
+    maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate, rateLimit, reads, memory,
     onError: (error) => logger.error('oneroster request failed', { error }),
   });
   registerGradebook(app, orm, {
-    maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate, rateLimit, reads, maxBodyBytes: config.MAX_BODY_BYTES,
+    maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate, rateLimit, reads, memory, maxBodyBytes: config.MAX_BODY_BYTES,
     onError: (error) => logger.error('oneroster gradebook request failed', { error }),
   });
 

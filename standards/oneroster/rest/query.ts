@@ -3,6 +3,7 @@ import { runPrepared, runShared } from '../../../src/db/prepared.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { RequestError } from './errors.ts';
+import { ServedJson } from './served-json.ts';
 import { parseFilter, type Clause } from './filter.ts';
 import type { FilterField, Resource } from './resources.ts';
 
@@ -60,45 +61,81 @@ const MARK_TEXT = '\\u0001base\\u0001';
 const cacheable = (resource: Resource) => resource.name !== 'org' && resource.name !== 'academicSession';
 
 /**
- * Rows of the page (`id` and `etag` in `p`, ordered by `p.n`) as JSON. Cached rows come from the
- * cache in the page statement itself; rows it has no current JSON for come back without `j` and
- * are rendered by `renderRows`. The rendering expression stays out of the page statement because
- * PostgreSQL sets it up (three sub-plans) on every execution even when no row needs it: that cost
- * more than the rest of the page together.
+ * The statement of a page's rows (`id` and `etag` in `p`, ordered by `p.n`). Cached resources come
+ * back as ids and etags only, their JSON found by `jsonOfRows`; the others, and pages that ask for
+ * some `fields`, are rendered by the statement itself.
  */
 function pageJson(sel: Selection, ids: RawBuilder<unknown>) {
   const table = sql.table(sel.resource.table);
   const { only, unknown } = fieldsOf(sel);
-  const base = sql`${sel.base}::text`;
   if (only || !cacheable(sel.resource)) {
-    return { query: sql<Rendered>`select ${jsonOf(sel.resource, base, only)} as j, t.sourced_id as id, null as etag
+    return { query: sql<Rendered>`select ${jsonOf(sel.resource, sql`${sel.base}::text`, only)} as j, t.sourced_id as id, null as etag
       from ${ids} p join ${table} t on t.sourced_id = p.id order by p.n`, unknown };
   }
-  return {
-    // A lookup per row of the page, whatever the plan: joined, a generic plan hashed the whole cache.
-    query: sql<Rendered>`select (select replace(c.json, ${MARK_TEXT}, ${base}) from oneroster_cache c
-        where c.resource = ${sel.resource.name} and c.sourced_id = p.id and c.etag = p.etag) as j, p.id, p.etag
-      from ${ids} p order by p.n`,
-    unknown,
-  };
+  return { query: sql<Rendered>`select null::text as j, p.id, p.etag from ${ids} p order by p.n`, unknown };
 }
 
-/** A row of a page as JSON text (null until rendered when the cache had none), with the etag it was rendered at. */
+/**
+ * A page of more rows than this is a bulk reader walking the collection (a sync): its rows are not
+ * read again soon, so they go into neither tier of the cache; storing them cost the server more than
+ * rendering them again would (a district pulled by another gateway: 33.8 s with the cache filled,
+ * 27.8 s without).
+ */
+const FILL_MAX_ROWS = 1000;
+
+/** A row of a page: its JSON text when the statement rendered it, else its id and etag for the cache. */
 type Rendered = { j: string | null; id: string; etag: string | null };
 
 /**
- * JSON for the rows of a page the cache had nothing current for, read as they are now (a write
- * since the page statement shows here; a row gone since is left out of the page). Returns the page
- * with every row rendered and the rows that were rendered, for the cache.
+ * The JSON of a page's rows, in page order: from memory (`ServedJson`), else from `oneroster_cache`,
+ * else rendered now. Rendering is a statement of its own, for the missing ids only: PostgreSQL sets
+ * the rendering expression up (three sub-plans) on every execution even when no row needs it,
+ * which cost more than the rest of the page. A row rendered now is read as it is now (a write since
+ * the page statement shows; a row gone since is left out). Also returns the rows rendered, for
+ * `oneroster_cache`.
  */
-async function renderRows(em: EntityManager, sel: Selection, rows: Rendered[]) {
-  const missing = rows.filter((r) => r.j === null).map((r) => r.id);
-  if (!missing.length) return { rows: rows as (Rendered & { j: string })[], rendered: [] };
-  const statement = sql<Rendered & { j: string }>`select ${jsonOf(sel.resource, sql`${sel.base}::text`)} as j, t.sourced_id as id, t.etag
-    from ${sql.table(sel.resource.table)} t where t.sourced_id = any(${missing}::text[])`;
-  const rendered = await runPrepared(em, statement, 'read');
-  const byId = new Map(rendered.map((r) => [r.id, r]));
-  return { rows: rows.flatMap((r) => (r.j !== null ? [r as Rendered & { j: string }] : byId.has(r.id) ? [byId.get(r.id)!] : [])), rendered };
+async function jsonOfRows(em: EntityManager, sel: Selection, rows: Rendered[], memory: ServedJson) {
+  const json = new Map<string, Buffer>();
+  const keyOf = (id: string, etag: string) => ServedJson.key(sel.resource.name, sel.base, id, etag);
+  let missing: Rendered[] = [];
+  for (const r of rows) {
+    const hit = r.j !== null ? Buffer.from(r.j) : memory.get(keyOf(r.id, r.etag!));
+    if (hit) json.set(r.id, hit);
+    else missing.push(r);
+  }
+  const fill = rows.length <= FILL_MAX_ROWS;
+  const found = (r: { id: string; etag: string; j: string }) => {
+    const bytes = Buffer.from(r.j);
+    if (fill) memory.set(keyOf(r.id, r.etag), bytes);
+    json.set(r.id, bytes);
+  };
+  if (missing.length) {
+    // One lookup per id, whatever the plan: joined to the page, a generic plan hashed the whole cache.
+    const stored = await runPrepared(em, sql<{ id: string; etag: string; j: string }>`select c.sourced_id as id, c.etag,
+        replace(c.json, ${MARK_TEXT}, ${sel.base}::text) as j
+      from oneroster_cache c where c.resource = ${sel.resource.name} and c.sourced_id = any(${missing.map((r) => r.id)}::text[])`, 'read');
+    const expected = new Map(missing.map((r) => [r.id, r.etag]));
+    for (const r of stored) if (expected.get(r.id) === r.etag) found(r);
+    missing = missing.filter((r) => !json.has(r.id));
+  }
+  let rendered: { id: string; etag: string; j: string }[] = [];
+  if (missing.length) {
+    rendered = await runPrepared(em, sql<{ id: string; etag: string; j: string }>`select ${jsonOf(sel.resource, sql`${sel.base}::text`)} as j,
+        t.sourced_id as id, t.etag
+      from ${sql.table(sel.resource.table)} t where t.sourced_id = any(${missing.map((r) => r.id)}::text[])`, 'read');
+    for (const r of rendered) found(r);
+  }
+  return { json: rows.flatMap((r) => json.get(r.id) ?? []), rendered: fill ? rendered : [] };
+}
+
+const COMMA = Buffer.from(',');
+const CLOSE = Buffer.from(']}');
+/** `{"key":[…]}` around rows' JSON, as one buffer. */
+export function envelope(key: string, items: Buffer[]) {
+  const parts: Buffer[] = [Buffer.from(`{"${key}":[`)];
+  for (const [i, item] of items.entries()) parts.push(...(i ? [COMMA, item] : [item]));
+  parts.push(CLOSE);
+  return Buffer.concat(parts);
 }
 
 /**
@@ -107,10 +144,10 @@ async function renderRows(em: EntityManager, sel: Selection, rows: Rendered[]) {
  * rendered once, not once for the answer and again for the cache. Done after the response; a
  * failure only costs a later render.
  */
-async function fillCache(db: Kysely<any>, resource: Resource, rows: Rendered[], base: string) {
+async function fillCache(db: Kysely<any>, resource: Resource, rows: { id: string; etag: string; j: string }[], base: string) {
   const href = new RegExp(`("href" ?: ?")${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/`, 'g');
   // One JSON parameter: pg's own array encoder is slow for thousands of long strings.
-  const items = JSON.stringify(rows.map((r) => ({ id: r.id, etag: r.etag, json: r.j!.replace(href, `$1${MARK_TEXT}/`) })));
+  const items = JSON.stringify(rows.map((r) => ({ id: r.id, etag: r.etag, json: r.j.replace(href, `$1${MARK_TEXT}/`) })));
   await sql`insert into oneroster_cache (resource, sourced_id, etag, json)
     select ${resource.name}, x.id, x.etag, x.json from json_to_recordset(${items}::json) as x(id text, etag text, json text)
     on conflict (resource, sourced_id) do update set etag = excluded.etag, json = excluded.json`.execute(db);
@@ -250,7 +287,10 @@ async function totalOf(db: Kysely<any>, query: ReturnType<typeof listQueries>['t
   return n;
 }
 
-export async function listPage(em: EntityManager, sel: Selection, query: ListQuery, onError?: (error: unknown) => void) {
+/** Where served JSON is kept between requests, and where failures that do not fail the request go. */
+export interface Served { memory: ServedJson; onError?: (error: unknown) => void }
+
+export async function listPage(em: EntityManager, sel: Selection, query: ListQuery, served: Served) {
   const db = em.getKysely({ type: 'read' }) as Kysely<any>;
   const version = runShared(em, sql<{ v: string }>`select last_value::text as v from change_version_seq`, 'read').then((r) => r[0]!.v);
   const plain = listQueries(sel, query);
@@ -281,29 +321,22 @@ export async function listPage(em: EntityManager, sel: Selection, query: ListQue
       if (listed.length === query.limit) entry.byOffset.set(query.offset + query.limit, { id: listed.at(-1)!.id, after: true, at: now });
     }
   }
-  const { rows, rendered } = await renderRows(em, sel, listed);
-  remember(em, sel, rendered, onError);
-  return { items: `[${rows.map((r) => r.j).join(',')}]`, count: rows.length, total: count, unknownFields };
+  const { json, rendered } = await jsonOfRows(em, sel, listed, served.memory);
+  remember(em, sel, rendered, served.onError);
+  return { items: json, count: json.length, total: count, unknownFields };
 }
 
-export async function getOne(em: EntityManager, sel: Selection, id: string, onError?: (error: unknown) => void) {
+export async function getOne(em: EntityManager, sel: Selection, id: string, served: Served) {
   const table = sql.table(sel.resource.table);
   const db = em.getKysely({ type: 'read' }) as Kysely<any>;
   const ids = sql`(select t.sourced_id as id, t.etag, 1 as n from ${table} t ${whereOf(sel, [sql`t.sourced_id = ${id}`])})`;
   const { query, unknown } = pageJson(sel, ids);
-  const { rows, rendered } = await renderRows(em, sel, sel.fields?.length ? (await query.execute(db)).rows : await runPrepared(em, query, 'read'));
-  remember(em, sel, rendered, onError);
-  return { item: rows[0]?.j, unknownFields: unknown };
+  const { json, rendered } = await jsonOfRows(em, sel, sel.fields?.length ? (await query.execute(db)).rows : await runPrepared(em, query, 'read'), served.memory);
+  remember(em, sel, rendered, served.onError);
+  return { item: json[0], unknownFields: unknown };
 }
 
-/**
- * A page that rendered more rows than this is a bulk reader walking the collection (a sync): its rows
- * are not read again soon, and storing them cost the server more than rendering them again would
- * (a district pulled by another gateway: 33.8 s with the cache filled, 27.8 s without).
- */
-const FILL_MAX_ROWS = 1000;
-
 /** Rendered JSON the page had to build goes into the cache, on the primary (a replica is read-only). */
-function remember(em: EntityManager, sel: Selection, rendered: Rendered[], onError?: (error: unknown) => void) {
-  if (rendered.length && rendered.length <= FILL_MAX_ROWS) fillCache(em.getKysely() as Kysely<any>, sel.resource, rendered, sel.base).catch((error: unknown) => onError?.(error));
+function remember(em: EntityManager, sel: Selection, rendered: { id: string; etag: string; j: string }[], onError?: (error: unknown) => void) {
+  if (rendered.length) fillCache(em.getKysely() as Kysely<any>, sel.resource, rendered, sel.base).catch((error: unknown) => onError?.(error));
 }

@@ -8,8 +8,9 @@ import { scopes } from '../../../src/auth/scopes.ts';
 import { discoveryDocument, DISCOVERY_PATH, officialSpecFile, type Discoverable } from './discovery.ts';
 import { imsxError, RequestError, statusInfo } from './errors.ts';
 import { BASE_PATH, operations, type Access, type Operation } from './operations.ts';
-import { getOne, listPage, type Selection } from './query.ts';
+import { envelope, getOne, listPage, type Selection } from './query.ts';
 import { resources, type ResourceName } from './resources.ts';
+import type { ServedJson } from './served-json.ts';
 
 /**
  * The OneRoster 1.2 services on Hono (rostering here, gradebook in gradebook-routes.ts): every GET
@@ -21,6 +22,8 @@ export interface ServiceOptions {
   maxLimit: number;
   /** A unit of work for one read request (`genericPlans`: its page statements keep their plans). */
   reads: () => EntityManager;
+  /** Served JSON kept in memory between requests. */
+  memory: ServedJson;
   /** Resolves the caller from the Authorization header (undefined: no valid token). */
   authenticate: (header: string | undefined) => Promise<Caller | undefined>;
   /** Failures that do not fail the request (filling the JSON cache). */
@@ -147,11 +150,11 @@ export function registerReads(app: Hono<any>, orm: MikroORM, options: ServiceOpt
       };
       const em = options.reads();
       if (operation.kind === 'object') {
-        const { item, unknownFields } = await getOne(em, sel, params.sourcedId!, options.onError);
+        const { item, unknownFields } = await getOne(em, sel, params.sourcedId!, options);
         if (!item) return imsxError(c, 404, 'unknownobject', `No ${operation.key} with sourcedId ${params.sourcedId}.`);
         warnUnknown(c, unknownFields);
         auditRecords(c, 1);
-        return c.body(`{"${operation.key}":${item}}`, 200, { 'content-type': 'application/json' });
+        return c.body(Buffer.concat([Buffer.from(`{"${operation.key}":`), item, Buffer.from('}')]), 200, { 'content-type': 'application/json' });
       }
       const missing = await missingParent(em, operation, params);
       if (missing) return imsxError(c, 404, 'unknownobject', missing);
@@ -160,13 +163,13 @@ export function registerReads(app: Hono<any>, orm: MikroORM, options: ServiceOpt
       const offset = intParam(c, 'offset', 0, 0);
       const orderBy = single(c, 'orderBy');
       if (orderBy !== undefined && orderBy !== 'asc' && orderBy !== 'desc') throw new RequestError('invaliddata', 'orderBy must be asc or desc');
-      const page = await listPage(em, sel, { filter: single(c, 'filter'), sort: single(c, 'sort'), orderBy, limit, offset }, options.onError);
+      const page = await listPage(em, sel, { filter: single(c, 'filter'), sort: single(c, 'sort'), orderBy, limit, offset }, options);
       warnUnknown(c, page.unknownFields);
       c.header('X-Total-Count', String(page.total));
       c.header('Link', linkHeader(c, limit, offset, page.total));
       if (limit < requested) c.header('X-Limit-Applied', String(limit));
       auditRecords(c, Math.max(0, Math.min(limit, page.total - offset)));
-      return c.body(`{"${operation.key}":${page.items}}`, 200, { 'content-type': 'application/json' });
+      return c.body(envelope(operation.key, page.items), 200, { 'content-type': 'application/json' });
     } catch (error) {
       if (error instanceof RequestError) return imsxError(c, 400, error.codeMinor, error.message);
       options.onError?.(error);
