@@ -63,7 +63,9 @@ export async function apiBench({ orm, scale, workDir }: BenchContext): Promise<s
   const plans: string[] = [];
   for (const s of scenarios) {
     const op = operations.find((o) => o.operationId === s.operationId)!;
-    const sel: Selection = { resource: resources[op.resource], where: op.where(s.params), base: `http://127.0.0.1:${gatewayPort}${BASE_PATH}` };
+    const resource = resources[op.resource];
+    // Every field named: the statement renders each row's JSON itself, as a gateway without the JSON cache would.
+    const sel: Selection = { resource, where: op.where(s.params), base: `http://127.0.0.1:${gatewayPort}${BASE_PATH}`, fields: resource.properties(sql``).map(([name]) => name) };
     const q = listQueries(sel, { filter: s.query.filter, limit: Number(s.query.limit ?? 100), offset: Number(s.query.offset ?? 0) });
     compiled[pathOf(s)] = { key: op.key, page: q.page.compile(db), total: q.total.compile(db) };
     const page = q.page.compile(db);
