@@ -58,6 +58,8 @@ export interface ListQuery {
   byExample: boolean;
   /** Cursor paging: the page starts after this `seq` (from a Next-Page-Token; none: from the start). */
   after?: string;
+  /** Offset paging from a remembered start (PageStarts): the page starts at this `seq`. */
+  startAt?: string;
   /** Cursor paging within a partition: the last `seq` it holds. */
   upTo?: string;
   cursor: boolean;
@@ -176,10 +178,14 @@ export function listQuery(url: URL, known: Map<string, Param> = new Map()): List
  */
 export function pageQueries(q: ListQuery, view: View, item: RawBuilder<unknown>, where: RawBuilder<unknown>[], order: RawBuilder<unknown>, key: RawBuilder<unknown>) {
   const condition = where.length ? sql.join(where, sql` and `) : sql`true`;
-  const after = sql.join([q.after === undefined ? sql`true` : sql`v.seq > ${q.after}`, ...(q.upTo === undefined ? [] : [sql`v.seq <= ${q.upTo}`])], sql` and `);
+  const after = sql.join([
+    q.after === undefined ? sql`true` : sql`v.seq > ${q.after}`,
+    ...(q.startAt === undefined ? [] : [sql`v.seq >= ${q.startAt}`]),
+    ...(q.upTo === undefined ? [] : [sql`v.seq <= ${q.upTo}`]),
+  ], sql` and `);
   return {
-    page: sql<{ items: string; n: number; last: string | null }>`select coalesce(json_agg(p.item order by p.o), '[]')::text as items,
-        count(*)::int as n, (array_agg(p.seq::text order by p.o desc))[1] as last from (
+    page: sql<{ items: string; n: number; first: string | null; last: string | null }>`select coalesce(json_agg(p.item order by p.o), '[]')::text as items,
+        count(*)::int as n, (array_agg(p.seq::text order by p.o))[1] as first, (array_agg(p.seq::text order by p.o desc))[1] as last from (
       select ${item} as item, ${order} as o, v.seq from (${view.from}) v
       where ${key} = any(array(select ${key} from (${q.byExample ? view.from : (view.pages ?? view.from)}) v
         where ${condition} and ${after} order by ${order} limit ${q.limit} offset ${q.offset}))
@@ -213,5 +219,9 @@ export function partitionQuery(resource: EdfiResource, url: URL, scope: RawBuild
 /** A collection page of a resource, as the GET route runs it (the benchmark's baseline runs the same SQL). */
 export function collectionQueries(resource: EdfiResource, url: URL, scope?: RawBuilder<unknown>) {
   const q = listQuery(url, paramsOf(resource, resource.view));
-  return { q, ...pageQueries(q, resource.view, sql`v.doc || ${stamp('v')}`, [sql`v.status = 'active'`, ...q.where, ...(scope ? [scope] : [])], sql`v.seq`, sql`v.seq`) };
+  return { q, ...resourcePage(resource, q, scope) };
 }
+
+/** The page and total statements of a resource collection for a parsed query. */
+export const resourcePage = (resource: EdfiResource, q: ListQuery, scope?: RawBuilder<unknown>) =>
+  pageQueries(q, resource.view, sql`v.doc || ${stamp('v')}`, [sql`v.status = 'active'`, ...q.where, ...(scope ? [scope] : [])], sql`v.seq`, sql`v.seq`);

@@ -7,12 +7,13 @@ import { auditRecords } from '../../src/audit.ts';
 import type { Caller } from '../../src/auth/bearer.ts';
 import { orgsBelow } from '../../src/auth/clients.ts';
 import { edfiAllows } from '../../src/auth/scopes.ts';
-import { genericPlans, runPrepared } from '../../src/db/prepared.ts';
+import { PageStarts } from '../../src/db/page-starts.ts';
+import { genericPlans, runPrepared, runShared } from '../../src/db/prepared.ts';
 import { ensureSource } from '../../src/sync/reconcile.ts';
 import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
 import { ProblemError, problems, sendProblem } from './problems.ts';
-import { collectionQueries, compare, label, listQuery, MAX_PARTITIONS, normaliseId, pageQueries, pageToken, partitionQuery, stamp, type ListQuery } from './query.ts';
+import { compare, label, listQuery, MAX_PARTITIONS, normaliseId, pageQueries, pageToken, paramsOf, partitionQuery, resourcePage, stamp, type ListQuery } from './query.ts';
 import { Conflict, edfiResources, Invalid, keyString, referenceViews, resourceNamed, Unresolved, type EdfiResource, type Found, type WriteContext } from './resources.ts';
 import { descriptorsIn, validateBody } from './validate.ts';
 import type { View } from './views.ts';
@@ -252,14 +253,14 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
           ${edOrgOf(sql`(d.key_values->>${resource.edOrg ?? ''})::bigint`)}
         from edfi_deleted d where d.resource = ${resource.name}`;
       const scope = scopeOf(c, resource);
-      return respondPage(c, q, pageQueries(q, { from, params: {} }, sql`v.doc`, [...q.where, ...(scope ? [scope] : [])], sql`v.cv`, sql`v.seq`), false);
+      return respondPage(c, q, (q) => pageQueries(q, { from, params: {} }, sql`v.doc`, [...q.where, ...(scope ? [scope] : [])], sql`v.cv`, sql`v.seq`), false);
     }));
 
     app.get(`${base}/:resource/keyChanges`, handle(async (c) => {
       const resource = resourceFor(c, false);
       const q = listQuery(new URL(c.req.url));
       const from = sql`select k.change_version as cv, k.change_version as seq, k.id, k.old_key_values, k.new_key_values from edfi_key_change k where k.resource = ${resource.name}`;
-      return respondPage(c, q, pageQueries(q, { from, params: {} }, sql`jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'oldKeyValues', v.old_key_values, 'newKeyValues', v.new_key_values)`, q.where, sql`v.cv`, sql`v.cv`), false);
+      return respondPage(c, q, (q) => pageQueries(q, { from, params: {} }, sql`jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'oldKeyValues', v.old_key_values, 'newKeyValues', v.new_key_values)`, q.where, sql`v.cv`, sql`v.cv`), false);
     }));
 
     app.get(`${base}/:resource/partitions`, handle(async (c) => {
@@ -276,8 +277,9 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
 
     app.get(`${base}/:resource`, handle(async (c) => {
       const resource = resourceFor(c, false);
-      const { q, page, total } = collectionQueries(resource, new URL(c.req.url), scopeOf(c, resource));
-      return respondPage(c, q, { page, total }, true);
+      const q = listQuery(new URL(c.req.url), paramsOf(resource, resource.view));
+      const scope = scopeOf(c, resource);
+      return respondPage(c, q, (q) => resourcePage(resource, q, scope), true);
     }));
 
     app.get(`${base}/:resource/:id`, handle(async (c) => {
@@ -386,16 +388,29 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
   }
 
   /** Answers a list GET with a page (pageQueries), its Total-Count and, where the order allows, Next-Page-Token. */
-  async function respondPage(c: Context, q: ListQuery, queries: ReturnType<typeof pageQueries>, cursorable: boolean) {
+  const starts = new PageStarts();
+  /**
+   * A page of `q` as `build` makes it. Offset pages start from where a page of the same set was
+   * seen to begin when one was (PageStarts), instead of walking past every item before them.
+   */
+  async function respondPage(c: Context, q: ListQuery, build: (q: ListQuery) => ReturnType<typeof pageQueries>, cursorable: boolean) {
     if (q.cursor && !cursorable) throw new ProblemError(problems.parameters({}, 'Cursor paging (pageToken, pageSize) is available on resource collections only.'));
     const em = door();
+    const plain = build(q);
+    const offsetPaged = !q.cursor && q.limit > 0;
+    const compiled = plain.total.compile(em.getKysely());
+    const set = `${compiled.sql}\u0000${JSON.stringify(compiled.parameters)}`;
+    const version = offsetPaged ? (await runShared(em, sql<{ v: string }>`select last_value::text as v from change_version_seq`))[0]!.v : '';
+    const start = offsetPaged && q.offset > 0 ? starts.find(set, version, q.offset) : undefined;
+    const queries = start ? build({ ...q, offset: 0, ...(start.after ? { after: start.id } : { startAt: start.id }) }) : plain;
     // Query-by-example shapes are few (which parameters are present), so lists run prepared too.
     const [rows, counted] = await Promise.all([runPrepared(em, queries.page), q.totalCount ? runPrepared(em, queries.total) : undefined]);
+    const { n, first, last } = rows[0]!;
+    if (offsetPaged && first && last) starts.remember(set, version, { offset: q.offset, limit: q.limit, count: n, first, last, fromStart: start !== undefined });
     if (counted) c.header('Total-Count', String(counted[0]!.n));
     // A full page in `seq` order may have more after it (ODS/API 7.3 and DMS cursor paging).
-    const last = rows[0]!.last;
-    if (cursorable && rows[0]!.n === q.limit && last && last !== q.upTo) c.header('Next-Page-Token', pageToken(last, q.upTo));
-    auditRecords(c, rows[0]!.n);
+    if (cursorable && n === q.limit && last && last !== q.upTo) c.header('Next-Page-Token', pageToken(last, q.upTo));
+    auditRecords(c, n);
     return c.body(rows[0]!.items, 200, { 'content-type': 'application/json' });
   }
 

@@ -388,6 +388,23 @@ describe('paging and change queries', () => {
     expect((await get('/students?firstName=Page')).headers.get('total-count')).toBeNull();
   });
 
+  test('offset pages asked again start where they were seen to, until a write moves them', async () => {
+    for (let i = 0; i < 7; i++) await post('students', { studentUniqueId: `W${i}`, firstName: 'Walk', lastSurname: `Student ${i}`, birthDate: '2009-01-01' });
+    const walk = async () => {
+      const ids: string[] = [];
+      for (let offset = 0; offset < 9; offset += 3) ids.push(...(await json(await get(`/students?firstName=Walk&limit=3&offset=${offset}`))).map((s: { id: string }) => s.id));
+      return ids;
+    };
+    const all = await walk();
+    expect(new Set(all).size).toBe(7);
+    expect(await walk()).toEqual(all);
+    expect((await json(await get('/students?firstName=Walk&limit=3&offset=3'))).map((s: { id: string }) => s.id)).toEqual(all.slice(3, 6));
+    // Removing the first shifts every page: starts remembered before the delete must not be used.
+    expect((await send('DELETE', `/students/${all[0]}`, '')).status).toBe(204);
+    expect((await json(await get('/students?firstName=Walk&limit=3&offset=3'))).map((s: { id: string }) => s.id)).toEqual(all.slice(4, 7));
+    expect(await walk()).toEqual(all.slice(1));
+  });
+
   test('availableChangeVersions grows with writes; min/maxChangeVersion window collections', async () => {
     const before = await json(await get(`${ORIGIN}/changeQueries/v1/availableChangeVersions`));
     expect(before).toMatchObject({ oldestChangeVersion: 0 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { REUSE_TTL_MS, type PageStart, type PageStarts } from '../../../src/db/page-starts.ts';
 import { runPrepared, runShared } from '../../../src/db/prepared.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
@@ -229,9 +230,6 @@ const whereOf = (sel: Selection, extra: RawBuilder<unknown>[] = []) => {
   return all.length ? sql`where ${sql.join(all, sql` and `)}` : sql``;
 };
 
-/** Where a page of the default order is known to begin: at a sourcedId, or just after one (the previous page's last). */
-export interface PageStart { id: string; after: boolean }
-
 /**
  * The two statements of a collection page: the rows (as JSON text) and the filtered total. With
  * `start` (default order only) the page is read from there instead of counting past `offset` rows.
@@ -259,7 +257,6 @@ export function listQueries(sel: Selection, query: ListQuery, start?: PageStart)
  * has taken its version already, so the time bound catches it).
  */
 const totals = new Map<string, { n: number; version: string; at: number }>();
-const TOTAL_TTL_MS = 5_000;
 
 /** Identifies a filtered set (its count statement and values), for the caches below. */
 function setKey(db: Kysely<any>, query: ReturnType<typeof listQueries>['total']) {
@@ -267,59 +264,35 @@ function setKey(db: Kysely<any>, query: ReturnType<typeof listQueries>['total'])
   return `${compiled.sql}\u0000${JSON.stringify(compiled.parameters)}`;
 }
 
-/**
- * Where recent pages of a set begin (offset → sourcedId, default order only), under the same rule as
- * totals: while nothing changed, and for a few seconds at most. A page served tells where the next
- * one begins (after its last row), and a page asked for again where it began; so a client paging
- * through a large collection, or asking for the same deep offsets again and again, costs an index
- * lookup per page instead of walking past every row before it.
- */
-const starts = new Map<string, { version: string; byOffset: Map<number, PageStart & { at: number }> }>();
-
 async function totalOf(db: Kysely<any>, query: ReturnType<typeof listQueries>['total'], version: Promise<string>) {
   const key = setKey(db, query);
   const [cached, now] = [totals.get(key), Date.now()];
   const v = await version;
-  if (cached && cached.version === v && now - cached.at < TOTAL_TTL_MS) return cached.n;
+  if (cached && cached.version === v && now - cached.at < REUSE_TTL_MS) return cached.n;
   const n = (await query.execute(db)).rows[0]!.n;
   if (totals.size >= 1000) totals.delete(totals.keys().next().value!);
   totals.set(key, { n, version: v, at: now });
   return n;
 }
 
-/** Where served JSON is kept between requests, and where failures that do not fail the request go. */
-export interface Served { memory: ServedJson; onError?: (error: unknown) => void }
+/** What a door keeps between requests (served JSON, where pages begin), and where failures that do not fail the request go. */
+export interface Served { memory: ServedJson; starts: PageStarts; onError?: (error: unknown) => void }
 
 export async function listPage(em: EntityManager, sel: Selection, query: ListQuery, served: Served) {
   const db = em.getKysely({ type: 'read' }) as Kysely<any>;
   const version = runShared(em, sql<{ v: string }>`select last_value::text as v from change_version_seq`, 'read').then((r) => r[0]!.v);
   const plain = listQueries(sel, query);
-  // Pages of the default order may start from a known id (see `starts`).
+  // Pages of the default order may start from a known id (PageStarts).
   const ordered = !query.sort;
   // The set and its direction: offsets of an ascending page mean nothing for a descending one.
   const key = ordered ? `${setKey(db, plain.total)}\u0000${query.orderBy ?? 'asc'}` : '';
-  let start: PageStart | undefined;
-  if (ordered && query.offset > 0) {
-    const known = starts.get(key);
-    const at = known?.version === (await version) ? known.byOffset.get(query.offset) : undefined;
-    if (at && Date.now() - at.at < TOTAL_TTL_MS) start = at;
-  }
+  const start = ordered && query.offset > 0 ? served.starts.find(key, await version, query.offset) : undefined;
   const { page, total, unknownFields } = start === undefined ? plain : listQueries(sel, query, start);
   const fixedShape = !query.filter && !sel.fields?.length;
   const pageRows = fixedShape ? runPrepared(em, page, 'read') : page.execute(db).then((r) => r.rows);
   const [listed, count] = await Promise.all([pageRows, totalOf(db, total, version)]);
   if (ordered && listed.length) {
-    const v = await version;
-    let entry = starts.get(key);
-    if (!entry || entry.version !== v) {
-      if (starts.size >= 1000) starts.delete(starts.keys().next().value!);
-      starts.set(key, (entry = { version: v, byOffset: new Map() }));
-    }
-    const now = Date.now();
-    if (entry.byOffset.size < 10_000) {
-      if (start === undefined && query.offset > 0) entry.byOffset.set(query.offset, { id: listed[0]!.id, after: false, at: now });
-      if (listed.length === query.limit) entry.byOffset.set(query.offset + query.limit, { id: listed.at(-1)!.id, after: true, at: now });
-    }
+    served.starts.remember(key, await version, { offset: query.offset, limit: query.limit, count: listed.length, first: listed[0]!.id, last: listed.at(-1)!.id, fromStart: start !== undefined });
   }
   const { json, rendered } = await jsonOfRows(em, sel, listed, served.memory);
   remember(em, sel, rendered, served.onError);

@@ -8,7 +8,8 @@ import { scopes } from '../../../src/auth/scopes.ts';
 import { discoveryDocument, DISCOVERY_PATH, officialSpecFile, type Discoverable } from './discovery.ts';
 import { imsxError, RequestError, statusInfo } from './errors.ts';
 import { BASE_PATH, operations, type Access, type Operation } from './operations.ts';
-import { envelope, getOne, listPage, type Selection } from './query.ts';
+import { PageStarts } from '../../../src/db/page-starts.ts';
+import { envelope, getOne, listPage, type Selection, type Served } from './query.ts';
 import { resources, type ResourceName } from './resources.ts';
 import type { ServedJson } from './served-json.ts';
 
@@ -131,6 +132,7 @@ export interface ReadService {
 /** The GET operations of a OneRoster service: collections with filter/sort/paging/fields, and single objects. */
 export function registerReads(app: Hono<any>, orm: MikroORM, options: ServiceOptions, service: ReadService) {
   const auth = serviceAuth(orm, options);
+  const served: Served = { memory: options.memory, starts: new PageStarts(), onError: options.onError };
   for (const operation of service.operations) {
     const path = service.basePath + operation.path.replace(/\{(\w+)\}/g, ':$1');
     app.get(path, auth(operation.access), (c) => handle(c as unknown as Context<Env>, operation));
@@ -150,7 +152,7 @@ export function registerReads(app: Hono<any>, orm: MikroORM, options: ServiceOpt
       };
       const em = options.reads();
       if (operation.kind === 'object') {
-        const { item, unknownFields } = await getOne(em, sel, params.sourcedId!, options);
+        const { item, unknownFields } = await getOne(em, sel, params.sourcedId!, served);
         if (!item) return imsxError(c, 404, 'unknownobject', `No ${operation.key} with sourcedId ${params.sourcedId}.`);
         warnUnknown(c, unknownFields);
         auditRecords(c, 1);
@@ -163,7 +165,7 @@ export function registerReads(app: Hono<any>, orm: MikroORM, options: ServiceOpt
       const offset = intParam(c, 'offset', 0, 0);
       const orderBy = single(c, 'orderBy');
       if (orderBy !== undefined && orderBy !== 'asc' && orderBy !== 'desc') throw new RequestError('invaliddata', 'orderBy must be asc or desc');
-      const page = await listPage(em, sel, { filter: single(c, 'filter'), sort: single(c, 'sort'), orderBy, limit, offset }, options);
+      const page = await listPage(em, sel, { filter: single(c, 'filter'), sort: single(c, 'sort'), orderBy, limit, offset }, served);
       warnUnknown(c, page.unknownFields);
       c.header('X-Total-Count', String(page.total));
       c.header('Link', linkHeader(c, limit, offset, page.total));
