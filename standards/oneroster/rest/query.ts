@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { REUSE_TTL_MS, type PageStart, type PageStarts } from '../../../src/db/page-starts.ts';
 import { runPrepared, runShared } from '../../../src/db/prepared.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -57,7 +56,6 @@ function fieldsOf(sel: Selection): { only?: Set<string>; unknown: string[] } {
  * changed row has a new etag and is rendered again. Orgs and sessions are not cached: their
  * `children` come from other rows.
  */
-const MARK = sql`chr(1) || 'base' || chr(1)`;
 const MARK_TEXT = '\\u0001base\\u0001';
 const cacheable = (resource: Resource) => resource.name !== 'org' && resource.name !== 'academicSession';
 
