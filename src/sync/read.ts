@@ -34,8 +34,16 @@ function recordOf(spec: EntitySpec): RawBuilder<unknown> {
   return sql.join([own, ...children], sql` || `);
 }
 
-const columnsOf = (spec: EntitySpec) => sql`${recordOf(spec)} as record, t.status, t.source_id as "sourceId", t.content_hash as "contentHash",
-  to_char(t.date_last_modified at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "dateLastModified"`;
+// Built once per entity: an API write reads its stored record on every request.
+const columns = new Map<EntitySpec, RawBuilder<unknown>>();
+const columnsOf = (spec: EntitySpec) => {
+  let built = columns.get(spec);
+  if (!built) {
+    columns.set(spec, (built = sql`${recordOf(spec)} as record, t.status, t.source_id as "sourceId", t.content_hash as "contentHash",
+      to_char(t.date_last_modified at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "dateLastModified"`));
+  }
+  return built;
+};
 
 /** The stored records of the given ids (any status); missing ids are simply absent. */
 export async function readRecords(em: EntityManager, entity: EntityName, ids: readonly string[]): Promise<Map<string, StoredRecord>> {
