@@ -51,6 +51,8 @@ export async function apiBench({ orm, scale, workDir }: BenchContext): Promise<s
     { name: `GET /users?filter=dateLastModified>'…' (delta)`, operationId: 'getAllUsers', params: {}, query: { limit: '100', filter: `dateLastModified>'${loaded}'` } },
     { name: `GET /users?offset=${Math.min(45_000, total - 100)} (deep page)`, operationId: 'getAllUsers', params: {}, query: { limit: '100', offset: String(Math.min(45_000, total - 100)) } },
     { name: 'GET /classes/{id}/students', operationId: 'getStudentsForClass', params: { classSourcedId: pick!.cls }, query: {} },
+    { name: 'GET /teachers?limit=100', operationId: 'getAllTeachers', params: {}, query: { limit: '100' } },
+    { name: 'GET /students?limit=100', operationId: 'getAllStudents', params: {}, query: { limit: '100' } },
   ];
 
   const client = await createClient(orm, { name: 'bench', scopes: [scopes.roster] });
@@ -65,7 +67,7 @@ export async function apiBench({ orm, scale, workDir }: BenchContext): Promise<s
     const op = operations.find((o) => o.operationId === s.operationId)!;
     const resource = resources[op.resource];
     // Every field named: the statement renders each row's JSON itself, as a gateway without the JSON cache would.
-    const sel: Selection = { resource, where: op.where(s.params), base: `http://127.0.0.1:${gatewayPort}${BASE_PATH}`, fields: resource.properties(sql``).map(([name]) => name) };
+    const sel: Selection = { resource, where: op.where(s.params), within: op.within?.(s.params), base: `http://127.0.0.1:${gatewayPort}${BASE_PATH}`, fields: resource.properties(sql``).map(([name]) => name) };
     const q = listQueries(sel, { filter: s.query.filter, limit: Number(s.query.limit ?? 100), offset: Number(s.query.offset ?? 0) });
     compiled[pathOf(s)] = { key: op.key, page: q.page.compile(db), total: q.total.compile(db) };
     const page = q.page.compile(db);

@@ -198,6 +198,8 @@ export const UserRole = defineEntity({
   },
   indexes: [
     { name: 'user_role_role_org_idx', properties: ['role', 'org'] },
+    // The people with a role, in sourcedId order: a page of /teachers walks these, not every user.
+    { name: 'user_role_role_user_idx', properties: ['role', 'user'] },
     // The Ed-Fi id of the studentSchoolAssociation behind a student role (standards/edfi).
     {
       name: 'user_role_edfi_id_idx',

@@ -133,6 +133,19 @@ describe('the 41 operations', () => {
     expect((await get('/students/u-teach')).status).toBe(404);
   });
 
+  test('/teachers lists a teacher once however many schools they teach at, with the usual filters, scope and totals', async () => {
+    const edna = district().find((b) => b.entity === 'user')!.records.find((u) => u.sourcedId === 'u-teach') as Record<string, any>;
+    const write = (roles: unknown[]) => reconcile(db.orm, { ...defaults, source: 'sis', mode: 'delta', batches: [{ entity: 'user', records: [{ ...edna, roles }] } as RecordBatch] });
+    await write([...edna.roles, { roleType: 'secondary', role: 'teacher', orgSourcedId: 's2' }]);
+    const all = await get('/teachers');
+    expect((await json(all)).users.map((u: { sourcedId: string }) => u.sourcedId)).toEqual(['u-teach']);
+    expect(all.headers.get('x-total-count')).toBe('1');
+    expect((await json(await get(`/teachers?filter=${encodeURIComponent("familyName='Krabappel'")}`))).users).toHaveLength(1);
+    expect((await json(await get(`/teachers?filter=${encodeURIComponent("familyName='Simpson'")}`))).users).toHaveLength(0);
+    expect((await json(await get('/teachers?offset=1'))).users).toHaveLength(0);
+    await write(edna.roles);
+  });
+
   test('clients that accept gzip get the page compressed, the same JSON inside; both carry Vary and the security headers', async () => {
     const first = await get('/users');
     const plain = await first.text();

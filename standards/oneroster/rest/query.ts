@@ -18,6 +18,8 @@ export interface Selection {
   resource: Resource;
   /** Predicates of the endpoint (`type = 'school'`, the class of a nested route, …). */
   where: RawBuilder<unknown>[];
+  /** The ids the endpoint's rows are drawn from, when that set is much smaller than the table (Operation.within). */
+  within?: RawBuilder<unknown>;
   /** The caller's org scope, already a predicate; none for an unrestricted client. */
   scope?: RawBuilder<unknown>;
   /** Absolute base URL for GUIDRef hrefs. */
@@ -235,7 +237,9 @@ const whereOf = (sel: Selection, extra: RawBuilder<unknown>[] = []) => {
 export function listQueries(sel: Selection, query: ListQuery, start?: PageStart) {
   const filter = query.filter ? [compileFilter(sel.resource, query.filter)] : [];
   const where = whereOf(sel, filter);
-  const table = sql.table(sel.resource.table);
+  const table = sel.within
+    ? sql`(${sel.within}) d cross join lateral (select * from ${sql.table(sel.resource.table)} t where t.sourced_id = d.id)`
+    : sql.table(sel.resource.table);
   const desc = query.orderBy === 'desc';
   const from = start === undefined ? [] : [
     desc ? (start.after ? sql`t.sourced_id < ${start.id}` : sql`t.sourced_id <= ${start.id}`) : start.after ? sql`t.sourced_id > ${start.id}` : sql`t.sourced_id >= ${start.id}`,
@@ -262,15 +266,29 @@ function setKey(db: Kysely<any>, query: ReturnType<typeof listQueries>['total'])
   return `${compiled.sql}\u0000${JSON.stringify(compiled.parameters)}`;
 }
 
+/**
+ * Counts under way, by set and change version: requests that find no reusable total while one is
+ * being counted for the same version wait for it (what the cache above would give them a moment
+ * later) instead of counting again; under load, a count that expired was started by every request.
+ */
+const counting = new Map<string, Promise<number>>();
+
 async function totalOf(db: Kysely<any>, query: ReturnType<typeof listQueries>['total'], version: Promise<string>) {
   const key = setKey(db, query);
   const [cached, now] = [totals.get(key), Date.now()];
   const v = await version;
   if (cached && cached.version === v && now - cached.at < REUSE_TTL_MS) return cached.n;
-  const n = (await query.execute(db)).rows[0]!.n;
-  if (totals.size >= 1000) totals.delete(totals.keys().next().value!);
-  totals.set(key, { n, version: v, at: now });
-  return n;
+  const run = `${key}\u0000${v}`;
+  let count = counting.get(run);
+  if (!count) {
+    count = query.execute(db).then((r) => r.rows[0]!.n);
+    counting.set(run, count);
+    count.then((n) => {
+      if (totals.size >= 1000) totals.delete(totals.keys().next().value!);
+      totals.set(key, { n, version: v, at: now });
+    }, () => {}).finally(() => counting.delete(run));
+  }
+  return count;
 }
 
 /** What a door keeps between requests (served JSON, where pages begin), and where failures that do not fail the request go. */

@@ -146,6 +146,7 @@ export function registerReads(app: Hono<any>, orm: MikroORM, options: ServiceOpt
       const sel: Selection = {
         resource,
         where: operation.where(params),
+        within: operation.within?.(params),
         scope: orgs ? orgScope(operation.resource, sql`${orgs}::text[]`) : undefined,
         base: new URL(c.req.url).origin + service.hrefBase,
         fields: fieldsOf(c),
