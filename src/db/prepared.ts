@@ -81,7 +81,11 @@ export function genericPlans(orm: MikroORM, side: 'read' | 'write', hooks: { onP
         connectionString: replica ?? orm.config.get('clientUrl'), max: 10, idleTimeoutMillis: 10_000, allowExitOnIdle: true,
         options: '-c plan_cache_mode=force_generic_plan',
       });
-      pool.on('error', (error) => hooks.onError?.(error));
+      // Errors here are idle connections ending (the pool drops them); one the server ends because it is
+      // shutting down (57P01, the embedded database stopping after the gateway) is expected, not a failure.
+      pool.on('error', (error) => {
+        if ((error as { code?: string }).code !== '57P01') hooks.onError?.(error);
+      });
       hooks.onPool?.(pool);
     }
     return preparedOn(orm.em.fork(), pool);
