@@ -32,6 +32,17 @@ new Gauge({
   },
 });
 
+const caches = new Map<string, { readonly bytes: number; readonly entries: number }>();
+new Gauge({
+  name: 'rostergate_json_cache', help: 'Served JSON kept in memory, by door: bytes and entries', labelNames: ['door', 'measure'], registers: [registry],
+  collect() {
+    for (const [door, cache] of caches) {
+      this.set({ door, measure: 'bytes' }, cache.bytes);
+      this.set({ door, measure: 'entries' }, cache.entries);
+    }
+  },
+});
+
 /** Counts and times every request by the route pattern that matched. */
 export function httpMetrics(): MiddlewareHandler {
   return async (c, next) => {
@@ -59,5 +70,8 @@ export const metrics = {
   },
   pool(name: string, pool: Pool) {
     pools.set(name, pool);
+  },
+  jsonCache(door: string, cache: { readonly bytes: number; readonly entries: number }) {
+    caches.set(door, cache);
   },
 };

@@ -122,6 +122,7 @@ export function createApp({ orm, config, tokens, box, credential, logger, audit 
   registerOAuthRoutes(app, orm, tokens, logger);
   const reads = genericPlans(orm, 'read', { onPool: (pool) => metrics.pool('oneroster', pool), onError: (error) => logger.error('oneroster database pool failed', { error }) });
   const memory = new ServedJson(config.ONEROSTER_JSON_CACHE_MB * 1024 * 1024);
+  metrics.jsonCache('oneroster', memory);
   registerRostering(app, orm, {
     maxLimit: config.ONEROSTER_MAX_LIMIT, authenticate, rateLimit, reads, memory,
     onError: (error) => logger.error('oneroster request failed', { error }),

@@ -54,6 +54,9 @@ describe('metrics', () => {
     expect(text).toMatch(/rostergate_oauth_tokens_total\{outcome="issued"\} \d/);
     expect(text).toMatch(/rostergate_oauth_tokens_total\{outcome="invalid_client"\} \d/);
     expect(text).toMatch(/rostergate_db_pool_connections\{pool="orm",state="total"\} \d/);
+    // The user just read is kept as served.
+    expect(text).toMatch(/rostergate_json_cache\{door="oneroster",measure="entries"\} [1-9]/);
+    expect(text).toMatch(/rostergate_json_cache\{door="oneroster",measure="bytes"\} [1-9]/);
     // No person's id becomes a label.
     expect(text).not.toContain('u-lisa');
   });

@@ -50,4 +50,8 @@ export class ServedJson {
   get bytes() {
     return this.#bytes;
   }
+
+  get entries() {
+    return this.#entries.size;
+  }
 }
