@@ -44,3 +44,12 @@ test('generic-plan sessions keep generic plans for prepared statements', async (
   const rows = await runShared(em, sql<{ mode: string }>`select current_setting('plan_cache_mode') as mode`, 'read');
   expect(rows[0]!.mode).toBe('force_generic_plan');
 });
+
+test('a shared read that fails fails its callers, and the next read is tried afresh', async () => {
+  const em = door()();
+  const failing = sql<{ v: number }>`select 1 / (select count(*) from pg_class where relname = 'no such table')::int as v`;
+  const [a, b] = [runShared(em, failing, 'read'), runShared(em, failing, 'read')];
+  await expect(a).rejects.toThrow(/division by zero/);
+  await expect(b).rejects.toThrow(/division by zero/);
+  await expect(runShared(em, failing, 'read')).rejects.toThrow(/division by zero/);
+});
