@@ -1,26 +1,21 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { credentialFromToken } from '../../src/auth/admin-token.ts';
 import { createClient } from '../../src/auth/clients.ts';
 import { scopes } from '../../src/auth/scopes.ts';
-import { TokenIssuer } from '../../src/auth/tokens.ts';
-import { loadConfig } from '../../src/config/config.ts';
-import { createApp } from '../../src/http/app.ts';
-import { createLogger } from '../../src/log.ts';
 import { reconcile } from '../../src/sync/reconcile.ts';
 import { importPackage } from '../../standards/oneroster/csv/import.ts';
 import { fixture } from '../support/csv.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { accessToken, gatewayApp } from '../support/gateway.ts';
 import { defaults } from '../support/roster.ts';
 
 const ED = 'https://gw.example/data/ed-fi';
 let db: TestDatabase;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof gatewayApp>;
 let token = '';
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = createApp({ orm: db.orm, config: loadConfig({ DATA_DIR: './data/test-etag-gap' }), tokens: new TokenIssuer('s'.repeat(40), 600), credential: credentialFromToken('a'.repeat(40)), logger: createLogger('silent') });
-  const client = await createClient(db.orm, { name: 'e', scopes: [scopes.edfiWrite] });
-  token = await new TokenIssuer('s'.repeat(40), 600).issue(client.clientId, [scopes.edfiWrite], null);
+  app = gatewayApp(db.orm, './data/test-etag-gap');
+  token = await accessToken(app, await createClient(db.orm, { name: 'e', scopes: [scopes.edfiWrite] }));
   await importPackage(db.orm, fixture('bulk'), { source: 'sis', holdShare: 0.3, batchSize: 1000, limits: { maxEntries: 64, maxFileBytes: 10_000_000, maxTotalBytes: 50_000_000 } });
 });
 afterAll(async () => { await db?.drop(); });
