@@ -1,5 +1,13 @@
+import type { Kysely, RawBuilder } from 'kysely';
+
 /** Where a page of a set is known to begin: at a key, or just after one (the previous page's last). */
 export interface PageStart { id: string; after: boolean }
+
+/** Identifies a filtered set by its count statement and values, for what is reused per set (totals, page starts). */
+export function setKey(db: Kysely<any>, count: RawBuilder<unknown>) {
+  const compiled = count.compile(db);
+  return `${compiled.sql}\u0000${JSON.stringify(compiled.parameters)}`;
+}
 
 /** How long a remembered start (or total) is trusted at most: a write still committing has taken its change version already. */
 export const REUSE_TTL_MS = 5_000;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import pg from 'pg';
-import type { Kysely, RawBuilder } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 
 /**
  * Runs a statement as a named prepared statement on the pg pool, so PostgreSQL plans it once per
@@ -47,6 +47,10 @@ export async function runShared<R>(em: EntityManager, query: RawBuilder<R>, side
   read.running = next.catch(() => undefined);
   return next;
 }
+
+/** The change sequence's current value, as the reuse rules of totals and page starts compare it (runShared). */
+export const changeVersion = async (em: EntityManager, side: 'read' | 'write' = 'write') =>
+  (await runShared(em, sql<{ v: string }>`select last_value::text as v from change_version_seq`, side))[0]!.v;
 
 const shared = new WeakMap<Queryable, Map<string, { next: Promise<unknown[]> | undefined; running: Promise<unknown> }>>();
 

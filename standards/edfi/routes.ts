@@ -7,8 +7,8 @@ import { auditRecords } from '../../src/audit.ts';
 import type { Caller } from '../../src/auth/bearer.ts';
 import { orgsBelow } from '../../src/auth/clients.ts';
 import { edfiAllows } from '../../src/auth/scopes.ts';
-import { PageStarts } from '../../src/db/page-starts.ts';
-import { genericPlans, runPrepared, runShared } from '../../src/db/prepared.ts';
+import { PageStarts, setKey } from '../../src/db/page-starts.ts';
+import { changeVersion, genericPlans, runPrepared } from '../../src/db/prepared.ts';
 import { ensureSource } from '../../src/sync/reconcile.ts';
 import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
@@ -398,9 +398,8 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     const em = door();
     const plain = build(q);
     const offsetPaged = !q.cursor && q.limit > 0;
-    const compiled = plain.total.compile(em.getKysely());
-    const set = `${compiled.sql}\u0000${JSON.stringify(compiled.parameters)}`;
-    const version = offsetPaged ? (await runShared(em, sql<{ v: string }>`select last_value::text as v from change_version_seq`))[0]!.v : '';
+    const set = offsetPaged ? setKey(em.getKysely(), plain.total) : '';
+    const version = offsetPaged ? await changeVersion(em) : '';
     const start = offsetPaged && q.offset > 0 ? starts.find(set, version, q.offset) : undefined;
     const queries = start ? build({ ...q, offset: 0, ...(start.after ? { after: start.id } : { startAt: start.id }) }) : plain;
     // Query-by-example shapes are few (which parameters are present), so lists run prepared too.

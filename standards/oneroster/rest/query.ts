@@ -1,5 +1,5 @@
-import { REUSE_TTL_MS, type PageStart, type PageStarts } from '../../../src/db/page-starts.ts';
-import { runPrepared, runShared } from '../../../src/db/prepared.ts';
+import { REUSE_TTL_MS, setKey, type PageStart, type PageStarts } from '../../../src/db/page-starts.ts';
+import { changeVersion, runPrepared } from '../../../src/db/prepared.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { RequestError } from './errors.ts';
@@ -260,12 +260,6 @@ export function listQueries(sel: Selection, query: ListQuery, start?: PageStart)
  */
 const totals = new Map<string, { n: number; version: string; at: number }>();
 
-/** Identifies a filtered set (its count statement and values), for the caches below. */
-function setKey(db: Kysely<any>, query: ReturnType<typeof listQueries>['total']) {
-  const compiled = query.compile(db);
-  return `${compiled.sql}\u0000${JSON.stringify(compiled.parameters)}`;
-}
-
 /**
  * Counts under way, by set and change version: requests that find no reusable total while one is
  * being counted for the same version wait for it (what the cache above would give them a moment
@@ -273,8 +267,7 @@ function setKey(db: Kysely<any>, query: ReturnType<typeof listQueries>['total'])
  */
 const counting = new Map<string, Promise<number>>();
 
-async function totalOf(db: Kysely<any>, query: ReturnType<typeof listQueries>['total'], version: Promise<string>) {
-  const key = setKey(db, query);
+async function totalOf(db: Kysely<any>, query: ReturnType<typeof listQueries>['total'], key: string, version: Promise<string>) {
   const [cached, now] = [totals.get(key), Date.now()];
   const v = await version;
   if (cached && cached.version === v && now - cached.at < REUSE_TTL_MS) return cached.n;
@@ -296,17 +289,18 @@ export interface Served { memory: ServedJson; starts: PageStarts; onError?: (err
 
 export async function listPage(em: EntityManager, sel: Selection, query: ListQuery, served: Served) {
   const db = em.getKysely({ type: 'read' }) as Kysely<any>;
-  const version = runShared(em, sql<{ v: string }>`select last_value::text as v from change_version_seq`, 'read').then((r) => r[0]!.v);
+  const version = changeVersion(em, 'read');
   const plain = listQueries(sel, query);
   // Pages of the default order may start from a known id (PageStarts).
   const ordered = !query.sort;
   // The set and its direction: offsets of an ascending page mean nothing for a descending one.
-  const key = ordered ? `${setKey(db, plain.total)}\u0000${query.orderBy ?? 'asc'}` : '';
+  const set = setKey(db, plain.total);
+  const key = ordered ? `${set}\u0000${query.orderBy ?? 'asc'}` : '';
   const start = ordered && query.offset > 0 ? served.starts.find(key, await version, query.offset) : undefined;
   const { page, total, unknownFields } = start === undefined ? plain : listQueries(sel, query, start);
   const fixedShape = !query.filter && !sel.fields?.length;
   const pageRows = fixedShape ? runPrepared(em, page, 'read') : page.execute(db).then((r) => r.rows);
-  const [listed, count] = await Promise.all([pageRows, totalOf(db, total, version)]);
+  const [listed, count] = await Promise.all([pageRows, totalOf(db, total, set, version)]);
   if (ordered && listed.length) {
     served.starts.remember(key, await version, { offset: query.offset, limit: query.limit, count: listed.length, first: listed[0]!.id, last: listed.at(-1)!.id, fromStart: start !== undefined });
   }
