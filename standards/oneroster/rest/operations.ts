@@ -42,8 +42,8 @@ const classesOf = (userId: string, role?: string) =>
 const type = (value: string) => sql`t.type = ${value}`;
 
 const ops: Omit<Operation, 'kind'>[] = [];
-function op(operationId: string, path: string, key: string, resource: ResourceName, access: Access, where: Operation['where'] = () => []) {
-  ops.push({ operationId, path, key, resource, access, where });
+function op(operationId: string, path: string, key: string, resource: ResourceName, access: Access, where: Operation['where'] = () => [], within?: Operation['within']) {
+  ops.push({ operationId, path, key, resource, access, where, ...(within ? { within } : {}) });
 }
 
 op('getAllAcademicSessions', '/academicSessions', 'academicSessions', 'academicSession', 'core');
@@ -83,10 +83,9 @@ op('getTermsForSchool', '/schools/{schoolSourcedId}/terms', 'academicSessions', 
 op('getAllStudents', '/students', 'users', 'user', 'core', () => [hasRole('student')]);
 op('getStudent', '/students/{sourcedId}', 'user', 'user', 'core', () => [hasRole('student')]);
 op('getClassesForStudent', '/students/{studentSourcedId}/classes', 'classes', 'class', 'roster', (p) => [classesOf(p.studentSourcedId!, 'student')]);
-op('getAllTeachers', '/teachers', 'users', 'user', 'core');
 // Teachers are a few percent of users, and sourcedIds often sort them together (after the students):
 // testing users one by one for a teacher role walked most of the table for a page.
-ops.at(-1)!.within = () => sql`select distinct r.user_sourced_id as id from user_role r where r.role = 'teacher'`;
+op('getAllTeachers', '/teachers', 'users', 'user', 'core', () => [], () => sql`select distinct r.user_sourced_id as id from user_role r where r.role = 'teacher'`);
 op('getTeacher', '/teachers/{sourcedId}', 'user', 'user', 'core', () => [hasRole('teacher')]);
 op('getClassesForTeacher', '/teachers/{teacherSourcedId}/classes', 'classes', 'class', 'roster', (p) => [classesOf(p.teacherSourcedId!, 'teacher')]);
 op('getAllTerms', '/terms', 'academicSessions', 'academicSession', 'core', () => [type('term')]);

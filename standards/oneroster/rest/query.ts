@@ -86,6 +86,8 @@ const FILL_MAX_ROWS = 1000;
 
 /** A row of a page: its JSON text when the statement rendered it, else its id and etag for the cache. */
 type Rendered = { j: string | null; id: string; etag: string | null };
+/** A row's JSON text as served, with the etag it was rendered at. */
+type RowJson = { id: string; etag: string; j: string };
 
 /**
  * The JSON of a page's rows, in page order: from memory (`ServedJson`), else from `oneroster_cache`,
@@ -105,23 +107,23 @@ async function jsonOfRows(em: EntityManager, sel: Selection, rows: Rendered[], m
     else missing.push(r);
   }
   const fill = rows.length <= FILL_MAX_ROWS;
-  const found = (r: { id: string; etag: string; j: string }) => {
+  const found = (r: RowJson) => {
     const bytes = Buffer.from(r.j);
     if (fill) memory.set(keyOf(r.id, r.etag), bytes);
     json.set(r.id, bytes);
   };
   if (missing.length) {
     // One lookup per id, whatever the plan: joined to the page, a generic plan hashed the whole cache.
-    const stored = await runPrepared(em, sql<{ id: string; etag: string; j: string }>`select c.sourced_id as id, c.etag,
+    const stored = await runPrepared(em, sql<RowJson>`select c.sourced_id as id, c.etag,
         replace(c.json, ${MARK_TEXT}, ${sel.base}::text) as j
       from oneroster_cache c where c.resource = ${sel.resource.name} and c.sourced_id = any(${missing.map((r) => r.id)}::text[])`, 'read');
     const expected = new Map(missing.map((r) => [r.id, r.etag]));
     for (const r of stored) if (expected.get(r.id) === r.etag) found(r);
     missing = missing.filter((r) => !json.has(r.id));
   }
-  let rendered: { id: string; etag: string; j: string }[] = [];
+  let rendered: RowJson[] = [];
   if (missing.length) {
-    rendered = await runPrepared(em, sql<{ id: string; etag: string; j: string }>`select ${jsonOf(sel.resource, sql`${sel.base}::text`)} as j,
+    rendered = await runPrepared(em, sql<RowJson>`select ${jsonOf(sel.resource, sql`${sel.base}::text`)} as j,
         t.sourced_id as id, t.etag
       from ${sql.table(sel.resource.table)} t where t.sourced_id = any(${missing.map((r) => r.id)}::text[])`, 'read');
     for (const r of rendered) found(r);
@@ -145,7 +147,7 @@ export function envelope(key: string, items: Buffer[]) {
  * rendered once, not once for the answer and again for the cache. Done after the response; a
  * failure only costs a later render.
  */
-async function fillCache(db: Kysely<any>, resource: Resource, rows: { id: string; etag: string; j: string }[], base: string) {
+async function fillCache(db: Kysely<any>, resource: Resource, rows: RowJson[], base: string) {
   const href = new RegExp(`("href" ?: ?")${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/`, 'g');
   // One JSON parameter: pg's own array encoder is slow for thousands of long strings.
   const items = JSON.stringify(rows.map((r) => ({ id: r.id, etag: r.etag, json: r.j.replace(href, `$1${MARK_TEXT}/`) })));
@@ -320,6 +322,6 @@ export async function getOne(em: EntityManager, sel: Selection, id: string, serv
 }
 
 /** Rendered JSON the page had to build goes into the cache, on the primary (a replica is read-only). */
-function remember(em: EntityManager, sel: Selection, rendered: { id: string; etag: string; j: string }[], onError?: (error: unknown) => void) {
+function remember(em: EntityManager, sel: Selection, rendered: RowJson[], onError?: (error: unknown) => void) {
   if (rendered.length) fillCache(em.getKysely() as Kysely<any>, sel.resource, rendered, sel.base).catch((error: unknown) => onError?.(error));
 }
