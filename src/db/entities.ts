@@ -20,6 +20,57 @@ const seenIndex = (table: string, ...more: string[]) => ({
   expression: `create index "${table}_seen_idx" on "${table}" ("sourced_id") include (${['input_hash', 'content_hash', 'status', 'source_id', ...more].map((c) => `"${c}"`).join(', ')})`,
 });
 
+/**
+ * Ed-Fi documents embed keys of other rows (a section's schoolId is its school's identifier, a
+ * student section association's localCourseCode its course's code), so such a document changes
+ * when only the row it points to does. The row's own stamps must not move then (its OneRoster JSON
+ * names the other row by sourcedId only, and did not change), so it gets a version of its own:
+ * `ref_version` (from the same sequence) and `ref_modified`, which the Ed-Fi views fold into
+ * `_etag`, `_lastModifiedDate` and change windows (standards/edfi/views.ts). Triggers set them, so
+ * every write path does: runs and API writes through either door.
+ */
+const refStamp = () => ({
+  refVersion: p.bigint('number').nullable(),
+  refModified: p.datetime(3).nullable(),
+  /** Indexed together with ref_version (edfiVersionIndex): nothing looks rows up by their own version alone. */
+  changeVersion: p.bigint('number'),
+});
+/** Ed-Fi change windows (minChangeVersion, maxChangeVersion) over a row's own and its references' versions. */
+const edfiVersionIndex = (table: string) => ({
+  name: `${table}_edfi_cv_idx`,
+  expression: `create index "${table}_edfi_cv_idx" on "${table}" ((greatest("change_version", "ref_version")))`,
+});
+
+/**
+ * Stamps a new ref version on the rows of `table` matching `where`. Rows this transaction wrote
+ * already carry a version of it (their documents are read after commit), so they are left alone.
+ */
+const bump = (table: string, where: string) => `update ${table} set ref_version = nextval('change_version_seq'), ref_modified = now()
+    where (${where}) and xmin <> pg_current_xact_id()::xid;`;
+/**
+ * A trigger per row, only on rows where `when` holds if given (so other writes do not pay for it), whose
+ * `body` (PL/pgSQL statements on `old` and `new`) bumps the rows that embed the row's keys.
+ */
+const keysTrigger = (table: string, event: 'insert' | 'update', when: string | null, body: string) => {
+  const name = event === 'update' ? 'keys_changed' : 'keys_added';
+  return {
+    name, timing: 'after' as const, events: [event], forEach: 'row' as const,
+    expression: `create function ${table}_${name}_fn() returns trigger language plpgsql as $$ begin
+  ${body}
+  return null;
+end $$;
+create trigger ${name} after ${event} on "${table}" for each row ${when ? `when (${when}) ` : ''}execute function ${table}_${name}_fn()`,
+  };
+};
+/** An update trigger for changes of `keys`. */
+const keysChanged = (table: string, keys: string[], body: string) =>
+  keysTrigger(table, 'update', `(${keys.map((k) => `old.${k}`).join(', ')}, null) is distinct from (${keys.map((k) => `new.${k}`).join(', ')}, null)`, body);
+/** Sessions whose Ed-Fi rows (one per school with classes in them) list the schools of classes in these terms. */
+const sessionsOfTerms = (terms: string) => `sourced_id = any(${terms}) or parent_sourced_id = any(${terms})`;
+/** Bumps the classes matching `where` and the section associations (enrollments) embedding their section key. */
+const bumpSections = (where: string) => `${bump('class', where)}
+  ${bump('enrollment', `class_sourced_id in (select sourced_id from class where ${where})`)}`;
+
 export const Source = defineEntity({
   name: 'Source',
   tableName: 'source',
@@ -68,13 +119,26 @@ export const Org = defineEntity({
   tableName: 'org',
   properties: {
     ...rosterRow(),
+    ...refStamp(),
     name: p.text(),
     type: p.text().index(),
     identifier: p.text().nullable().index(),
     parent: () => p.manyToOne(Org).fieldName('parent_sourced_id').nullable().index(),
   },
-  // The Ed-Fi door looks orgs up by their Ed-Fi id (edfi_org_id: a function of the migrations).
-  indexes: [{ name: 'org_edfi_id_idx', expression: 'create index "org_edfi_id_idx" on "org" (edfi_org_id("identifier", "sourced_id"))' }],
+  indexes: [
+    edfiVersionIndex('org'),
+    // The Ed-Fi door looks orgs up by their Ed-Fi id (edfi_org_id: a function of the migrations).
+    { name: 'org_edfi_id_idx', expression: 'create index "org_edfi_id_idx" on "org" (edfi_org_id("identifier", "sourced_id"))' },
+  ],
+  triggers: [
+    // An org's Ed-Fi id (and whether it is a school) is in its child orgs', courses', sections' (and
+    // their associations'), sessions' and its people's associations' documents.
+    keysChanged('org', ['identifier', 'type'], `${bump('org', 'parent_sourced_id = new.sourced_id')}
+  ${bump('course', 'org_sourced_id = new.sourced_id')}
+  ${bump('academic_session', sessionsOfTerms('array(select unnest(term_sourced_ids) from class where school_sourced_id = new.sourced_id)'))}
+  ${bumpSections('school_sourced_id = new.sourced_id')}
+  ${bump('"user"', 'sourced_id in (select user_sourced_id from user_role where org_sourced_id = new.sourced_id)')}`),
+  ],
 });
 
 export const AcademicSession = defineEntity({
@@ -82,6 +146,7 @@ export const AcademicSession = defineEntity({
   tableName: 'academic_session',
   properties: {
     ...rosterRow(),
+    ...refStamp(),
     title: p.text(),
     type: p.text().index(),
     startDate: p.date(),
@@ -89,6 +154,11 @@ export const AcademicSession = defineEntity({
     parent: () => p.manyToOne(AcademicSession).fieldName('parent_sourced_id').nullable().index(),
     schoolYear: p.text().index(),
   },
+  indexes: [edfiVersionIndex('academic_session')],
+  triggers: [
+    // A term's school year, title and start date are in the section key of the classes it comes first in.
+    keysChanged('academic_session', ['school_year', 'title', 'start_date', 'edfi_key'], bumpSections('term_sourced_ids[1] = new.sourced_id')),
+  ],
 });
 
 export const Course = defineEntity({
@@ -96,6 +166,7 @@ export const Course = defineEntity({
   tableName: 'course',
   properties: {
     ...rosterRow(),
+    ...refStamp(),
     title: p.text(),
     courseCode: p.text().nullable(),
     schoolYear: () => p.manyToOne(AcademicSession).fieldName('school_year_sourced_id').nullable().index(),
@@ -104,6 +175,11 @@ export const Course = defineEntity({
     subjectCodes: p.array().nullable(),
     org: () => p.manyToOne(Org).fieldName('org_sourced_id').nullable().index(),
   },
+  indexes: [edfiVersionIndex('course')],
+  triggers: [
+    // A course's code is the localCourseCode of its sections and their associations.
+    keysChanged('course', ['course_code'], bumpSections('course_sourced_id = new.sourced_id')),
+  ],
 });
 
 export const Class = defineEntity({
@@ -111,6 +187,7 @@ export const Class = defineEntity({
   tableName: 'class',
   properties: {
     ...rosterRow(),
+    ...refStamp(),
     title: p.text(),
     classCode: p.text().nullable(),
     classType: p.text().nullable().index(),
@@ -124,7 +201,22 @@ export const Class = defineEntity({
     periods: p.array().nullable(),
   },
   indexes: [
+    edfiVersionIndex('class'),
     { name: 'class_term_sourced_ids_gin', expression: 'create index "class_term_sourced_ids_gin" on "class" using gin ("term_sourced_ids")' },
+  ],
+  triggers: [
+    // A class's section key is in its associations; its school and terms decide which schools its sessions list.
+    keysChanged('class', ['class_code', 'edfi_key', 'course_sourced_id', 'school_sourced_id', 'term_sourced_ids'], `if (old.class_code, old.edfi_key, old.course_sourced_id, old.school_sourced_id, old.term_sourced_ids[1])
+      is distinct from (new.class_code, new.edfi_key, new.course_sourced_id, new.school_sourced_id, new.term_sourced_ids[1]) then
+    ${bump('enrollment', 'class_sourced_id = new.sourced_id')}
+  end if;
+  if (old.school_sourced_id, old.term_sourced_ids) is distinct from (new.school_sourced_id, new.term_sourced_ids) then
+    ${bump('academic_session', sessionsOfTerms('old.term_sourced_ids || new.term_sourced_ids'))}
+  end if;`),
+    // A new class puts its school in its sessions, unless one of the school's earlier classes already had.
+    keysTrigger('class', 'insert', null, bump('academic_session', `(${sessionsOfTerms('new.term_sourced_ids')})
+    and not exists (select 1 from class c where c.school_sourced_id = new.school_sourced_id
+      and c.term_sourced_ids && array[academic_session.sourced_id, academic_session.parent_sourced_id] and c.xmin <> pg_current_xact_id()::xid)`)),
   ],
 });
 
@@ -133,6 +225,7 @@ export const User = defineEntity({
   tableName: 'user',
   properties: {
     ...rosterRow(),
+    ...refStamp(),
     enabledUser: p.boolean(),
     username: p.text().nullable().index(),
     userIds: p.json<{ type: string; identifier: string }[]>().nullable(),
@@ -153,11 +246,17 @@ export const User = defineEntity({
     primaryOrg: () => p.manyToOne(Org).fieldName('primary_org_sourced_id').nullable().index(),
   },
   indexes: [
+    edfiVersionIndex('user'),
     { name: 'user_agent_sourced_ids_gin', expression: 'create index "user_agent_sourced_ids_gin" on "user" using gin ("agent_sourced_ids")' },
     // Ed-Fi person ids (studentUniqueId, staffUniqueId).
     { name: 'user_unique_id_idx', expression: 'create index "user_unique_id_idx" on "user" ((coalesce("identifier", "sourced_id")))' },
     // edfi_key too: the OneRoster door's visibility test (resources.ts) then reads the index alone.
     seenIndex('user', 'edfi_key'),
+  ],
+  triggers: [
+    // A person's unique id is in their section associations and in the contact associations of the students they are an agent of.
+    keysChanged('user', ['identifier'], `${bump('enrollment', 'user_sourced_id = new.sourced_id')}
+  ${bump('"user"', 'agent_sourced_ids && array[new.sourced_id]')}`),
   ],
 });
 
@@ -233,6 +332,7 @@ export const Enrollment = defineEntity({
   tableName: 'enrollment',
   properties: {
     ...rosterRow(),
+    ...refStamp(),
     class: () => p.manyToOne(Class).fieldName('class_sourced_id').index(),
     school: () => p.manyToOne(Org).fieldName('school_sourced_id').index(),
     user: () => p.manyToOne(User).fieldName('user_sourced_id').index(),
@@ -242,6 +342,7 @@ export const Enrollment = defineEntity({
     endDate: p.date().nullable(),
   },
   indexes: [
+    edfiVersionIndex('enrollment'),
     seenIndex('enrollment'),
     // A source that names enrollments by its own ids (the Ed-Fi connector: an association whose key changed keeps its sourcedId) finds them by it; rows without one cost nothing.
     { name: 'enrollment_native_key_idx', expression: 'create index "enrollment_native_key_idx" on "enrollment" ("source_id", "native_key") where "native_key" is not null' },
@@ -268,6 +369,11 @@ export const Demographics = defineEntity({
     cityOfBirth: p.text().nullable(),
     publicSchoolResidenceStatus: p.text().nullable(),
   },
+  triggers: [
+    // The birth date is in the student's (or staff member's) document.
+    keysChanged('demographics', ['birth_date'], bump('"user"', 'sourced_id = new.sourced_id')),
+    keysTrigger('demographics', 'insert', 'new.birth_date is not null', bump('"user"', 'sourced_id = new.sourced_id')),
+  ],
 });
 
 /** Gradebook: a category of lineItems (homework, tests, …), optionally weighted. */

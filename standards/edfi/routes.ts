@@ -218,6 +218,10 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     return doc;
   }
 
+  /** A write that changed nothing answers with the item's etag as read: it may be newer than the row's own (a key it embeds changed). */
+  const answered = <W extends { outcome: string; etag: string }>(written: W, existing: Found | undefined): W =>
+    (written.outcome === 'unchanged' && existing ? { ...written, etag: existing.etag } : written);
+
   function preconditions(c: Context, existing: Found | undefined) {
     const ifMatch = tagsOf(c.req.header('if-match'));
     if (ifMatch.length && !(existing && (ifMatch.includes('*') || ifMatch.includes(existing.etag)))) throw new ProblemError(problems.lockFailed());
@@ -316,7 +320,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
         const ctx = contextFor(em, source);
         const existing = await ctx.find(resource.name, resource.keyOf(doc));
         preconditions(c, existing);
-        return resource.write(ctx, doc, existing);
+        return answered(await resource.write(ctx, doc, existing), existing);
       });
       c.header('Location', `${locationBase(c, resource)}/${written.edfiId}`);
       c.header('ETag', `"${written.etag}"`);
@@ -351,7 +355,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
           await sql`insert into edfi_key_change (change_version, resource, id, old_key_values, new_key_values)
             values (${result.changeVersion}, ${resource.name}, ${existing.id}::uuid, ${JSON.stringify(existing.keys)}::jsonb, ${JSON.stringify(newKey)}::jsonb)`.execute(tx.getKysely());
         }
-        return result;
+        return answered(result, existing);
       }));
       c.header('Location', `${locationBase(c, resource)}/${written.edfiId}`);
       c.header('ETag', `"${written.etag}"`);

@@ -32,8 +32,19 @@ export interface View {
 
 const orgId = (alias: string) => `edfi_org_id(${alias}.identifier, ${alias}.sourced_id)`;
 const day = (expr: string) => `to_char(${expr}, 'YYYY-MM-DD')`;
-const rowMeta = (alias: string) =>
-  `${alias}.sourced_id, ${alias}.edfi_id as id, ${alias}.edfi_id as seq, ${alias}.status, ${alias}.change_version as cv, ${alias}.etag, ${alias}.date_last_modified as lm`;
+interface Stamp { cv: string; etag: string; lm: string }
+const own = (a: string): Stamp => ({ cv: `${a}.change_version`, etag: `${a}.etag`, lm: `${a}.date_last_modified` });
+/** The latest change to a key row `a`'s document embeds (set by triggers: src/db/entities.ts refStamp). */
+const ref = (a: string): Stamp => ({ cv: `${a}.ref_version`, etag: `${a}.ref_version::text || '-' || left(${a}.content_hash, 8)`, lm: `${a}.ref_modified` });
+/** The change version, etag and last-modified date of a document read from several rows: the newest of them (`first` never null). */
+const newest = (first: Stamp, ...others: Stamp[]) => {
+  const cv = `greatest(${[first, ...others].map((x) => x.cv).join(', ')})`;
+  return `${cv} as cv, case ${others.map((x) => `when ${x.cv} = ${cv} then ${x.etag}`).join(' ')} else ${first.etag} end as etag,
+  greatest(${[first, ...others].map((x) => x.lm).join(', ')}) as lm`;
+};
+/** A row's own stamps and its references' (the version matches an index, for change windows). */
+const stamps = (a: string) => newest(own(a), ref(a));
+const rowMeta = (alias: string) => `${alias}.sourced_id, ${alias}.edfi_id as id, ${alias}.edfi_id as seq, ${alias}.status, ${stamps(alias)}`;
 const uri = (name: string, code: string) => `'uri://ed-fi.org/${name}#${code.replace(/'/g, "''")}'`;
 const personId = (alias: string) => `coalesce(${alias}.identifier, ${alias}.sourced_id)`;
 
@@ -97,7 +108,7 @@ const sessionSchools = (t: string) => `left join lateral (
     where not coalesce(${t}.edfi_key ? 'schoolId', false)) s on true`;
 /** rowMeta for a view with a row per session and school. */
 const sessionMeta = (t: string) =>
-  `${t}.sourced_id, coalesce(s.id, ${t}.edfi_id) as id, coalesce(s.id, ${t}.edfi_id) as seq, ${t}.status, ${t}.change_version as cv, ${t}.etag, ${t}.date_last_modified as lm`;
+  `${t}.sourced_id, coalesce(s.id, ${t}.edfi_id) as id, coalesce(s.id, ${t}.edfi_id) as seq, ${t}.status, ${stamps(t)}`;
 
 /** Weekdays between a session row's dates: Ed-Fi requires totalInstructionalDays, OneRoster has no calendar. */
 const weekdays = (t: string) => `(select count(*)::int from generate_series(${t}.start_date, ${t}.end_date, interval '1 day') g where extract(isodow from g) < 6)`;
@@ -184,16 +195,18 @@ export const views: Record<string, View> = {
       (d.key_values->>'schoolYear')::int as "schoolYear", d.key_values->>'sessionName' as "sessionName", d.body->>'localCourseTitle' as "localCourseTitle"`)}
       union all
       select min(x.sourced_id), ${coIdSql('x.course_sourced_id', 'x.school_sourced_id', 'x.term')}, ${coIdSql('x.course_sourced_id', 'x.school_sourced_id', 'x.term')},
-        case when bool_or(x.status = 'active') then 'active' else 'tobedeleted' end, max(x.change_version), max(x.change_version)::text || '-offering',
-        max(x.date_last_modified), x.lcc, x.school_id, x.school_year, x.session_name, min(x.course_title),
+        case when bool_or(x.status = 'active') then 'active' else 'tobedeleted' end, max(x.cv), max(x.cv)::text || '-offering', max(x.lm), x.lcc, x.school_id, x.school_year, x.session_name, min(x.course_title),
         jsonb_strip_nulls(jsonb_build_object('localCourseCode', x.lcc, 'localCourseTitle', min(x.course_title),
           'courseReference', jsonb_build_object('courseCode', x.lcc, 'educationOrganizationId', min(x.course_org)),
           'schoolReference', jsonb_build_object('schoolId', x.school_id),
           'sessionReference', jsonb_build_object('schoolId', x.school_id, 'schoolYear', x.school_year, 'sessionName', x.session_name)))
-      from (select t.sourced_id, t.status, t.change_version, t.date_last_modified, t.course_sourced_id, t.school_sourced_id, t.term_sourced_ids[1] as term,
+      from (select t.sourced_id, t.status, st.cv, st.lm, t.course_sourced_id, t.school_sourced_id, t.term_sourced_ids[1] as term,
           k.lcc, k.school_id, k.school_year, k.session_name, c.title as course_title, ${orgId('co')} as course_org
         from class t cross join lateral (${sectionKey('t')}) k
           left join course c on c.sourced_id = t.course_sourced_id left join org co on co.sourced_id = c.org_sourced_id
+          -- An offering reads its course's title and org as well as its classes.
+          cross join lateral (select greatest(t.change_version, t.ref_version, c.change_version, c.ref_version) as cv,
+            greatest(t.date_last_modified, t.ref_modified, c.date_last_modified, c.ref_modified) as lm) st
         where t.edfi_key is null) x
       group by x.course_sourced_id, x.school_sourced_id, x.term, x.lcc, x.school_id, x.school_year, x.session_name`),
     params: { localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer', sessionName: 'string', localCourseTitle: 'string' },
@@ -245,8 +258,7 @@ export const views: Record<string, View> = {
   // A student's contacts are the user's agents; the association's own attributes, when sent through Ed-Fi, sit in edfi_document.
   studentContactAssociations: {
     from: sql.raw(`select s.sourced_id, ${scaIdSql('s.sourced_id', 'a.id')} as id, ${scaIdSql('s.sourced_id', 'a.id')} as seq, s.status,
-        greatest(s.change_version, d.change_version) as cv, case when d.change_version > s.change_version then d.etag else s.etag end as etag,
-        greatest(s.date_last_modified, d.last_modified) as lm, a.id as contact_sourced_id,
+        ${newest(own('s'), ref('s'), { cv: 'd.change_version', etag: 'd.etag', lm: 'd.last_modified' })}, a.id as contact_sourced_id,
         ${personId('c')} as "contactUniqueId", ${personId('s')} as "studentUniqueId", d.body->>'relationDescriptor' as "relationDescriptor",
         jsonb_build_object('contactReference', jsonb_build_object('contactUniqueId', ${personId('c')}),
           'studentReference', jsonb_build_object('studentUniqueId', ${personId('s')})) || coalesce(d.body, '{}') as doc
@@ -262,8 +274,9 @@ export const views: Record<string, View> = {
         (d.key_values->>'educationOrganizationId')::bigint as "educationOrganizationId", d.key_values->>'studentUniqueId' as "studentUniqueId", d.body as doc
       from edfi_document d where d.resource = 'studentEducationOrganizationAssociations'
       union all
-      select m.sourced_id, ${seoaIdSql('m.sourced_id')}, ${seoaIdSql('m.sourced_id')}, m.status, m.change_version, m.etag, m.date_last_modified,
-        e.org_id, ${personId('u')},
+      select m.sourced_id, ${seoaIdSql('m.sourced_id')}, ${seoaIdSql('m.sourced_id')}, m.status,
+        -- Read from the person's row too (their unique id, the school of their student role).
+        ${newest(own('m'), own('u'), ref('u'))}, e.org_id, ${personId('u')},
         jsonb_strip_nulls(jsonb_build_object('educationOrganizationReference', jsonb_build_object('educationOrganizationId', e.org_id),
           'studentReference', jsonb_build_object('studentUniqueId', ${personId('u')}),
           'sexDescriptor', case m.sex ${Object.entries(sexCodes).map(([sex, code]) => `when '${sex}' then ${uri('SexDescriptor', code)}`).join(' ')} end,
@@ -277,7 +290,7 @@ export const views: Record<string, View> = {
   },
   staffEducationOrganizationAssignmentAssociations: both((walk) => `select r.user_sourced_id as sourced_id,
         ${seoaaIdSql('r.user_sourced_id', 'r.org_sourced_id', 'r.begin_date', 'r.role')} as id, r.id as seq,
-        u.status, u.change_version as cv, u.etag, u.date_last_modified as lm, r.org_sourced_id as role_org, r.begin_date as role_begin, r.role as role_name,
+        u.status, ${stamps('u')}, r.org_sourced_id as role_org, r.begin_date as role_begin, r.role as role_name,
         ${personId('u')} as "staffUniqueId", ${orgId('o')} as "educationOrganizationId", r.begin_date as "beginDate", r.end_date as "endDate",
         coalesce(r.edfi->>'staffClassificationDescriptor', ${classification('r.role')}) as "staffClassificationDescriptor",
         jsonb_strip_nulls(jsonb_build_object('beginDate', ${day('r.begin_date')}, 'educationOrganizationReference', jsonb_build_object('educationOrganizationId', ${orgId('o')}),
@@ -290,7 +303,7 @@ export const views: Record<string, View> = {
     ['role_org', 'role_begin', 'role_name']),
   studentSchoolAssociations: both((walk) => `select r.user_sourced_id as sourced_id,
         ${ssaIdSql('r.user_sourced_id', 'r.org_sourced_id', 'r.begin_date', 'r.edfi')} as id, r.id as seq,
-        u.status, u.change_version as cv, u.etag, u.date_last_modified as lm, r.org_sourced_id as role_org, r.begin_date as role_begin,
+        u.status, ${stamps('u')}, r.org_sourced_id as role_org, r.begin_date as role_begin,
         ${personId('u')} as "studentUniqueId", ${orgId('o')} as "schoolId", r.begin_date as "entryDate", r.end_date as "exitWithdrawDate",
         jsonb_strip_nulls(jsonb_build_object('entryDate', ${day('r.begin_date')}, 'schoolReference', jsonb_build_object('schoolId', ${orgId('o')}),
           'studentReference', jsonb_build_object('studentUniqueId', ${personId('u')}), 'exitWithdrawDate', ${day('r.end_date')},
