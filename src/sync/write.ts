@@ -70,7 +70,8 @@ interface Row { i: number; k: 'w' | 's'; edfi_id: string; etag: string; change_v
 export async function writeRecords(em: EntityManager, sourceId: number, writes: readonly RecordWrite[]): Promise<Written[]> {
   const now = new Date();
   const ctes: RawBuilder<unknown>[] = [];
-  const results: RawBuilder<unknown>[] = [];
+  const written: RawBuilder<unknown>[] = [];
+  const before: RawBuilder<unknown>[] = [];
   const hashes: string[] = [];
   writes.forEach((write, i) => {
     const spec = entitySpec(write.entity);
@@ -105,18 +106,28 @@ export async function writeRecords(em: EntityManager, sourceId: number, writes: 
           where exists (select 1 from ${w}))`);
       }
     });
+    written.push(sql`select ${i}::int as i, 'w' as k, * from ${w}`);
     // The row as it was before this statement: what an unchanged (or conflicting) write answers with.
-    results.push(sql`select ${i}::int as i, 'w' as k, * from ${w}`);
-    results.push(sql`select ${i}::int, 's', edfi_id, etag, change_version, date_last_modified, content_hash, status, false from ${table} where sourced_id = ${id}`);
+    before.push(sql`select ${i}::int as i, 's' as k, edfi_id, etag, change_version, date_last_modified, content_hash, status, false as created from ${table} where sourced_id = ${id}`);
   });
-  const statement = sql<Row>`with ${sql.join(ctes)} ${sql.join(results, sql` union all `)}`;
-  // Outside a transaction the statement runs prepared on the pool (its shapes are few; planning it costs as much as running it).
-  const rows = em.isInTransaction() ? (await statement.execute(em.getKysely())).rows : await runPrepared(em, statement);
+  // Outside a transaction statements run prepared on the pool (their shapes are few; planning one costs as much as running it).
+  const run = async (statement: RawBuilder<Row>) => (em.isInTransaction() ? (await statement.execute(em.getKysely())).rows : await runPrepared(em, statement));
+  // Every record the same as the stored row it was merged into (a client posting what it posted before):
+  // reading the rows back confirms it without the upsert, which would lock them and so write WAL and wait
+  // for it to be flushed at commit, for nothing.
+  if (writes.every((w, i) => w.expectedHash === hashes[i])) {
+    const rows = await run(sql<Row>`${sql.join(before, sql` union all `)}`);
+    const same = writes.map((_, i) => rows.find((r) => r.i === i && r.content_hash === hashes[i] && r.status === 'active'));
+    if (same.every((r) => r !== undefined)) {
+      return same.map((r) => ({ outcome: 'unchanged', edfiId: r.edfi_id, etag: r.etag, changeVersion: Number(r.change_version), dateLastModified: r.date_last_modified }));
+    }
+  }
+  const rows = await run(sql<Row>`with ${sql.join(ctes)} ${sql.join([...written, ...before], sql` union all `)}`);
   return writes.map((_, i) => {
     const done = rows.find((r) => r.i === i && r.k === 'w');
-    const before = rows.find((r) => r.i === i && r.k === 's');
-    const row = done ?? before!;
-    if (!done && !(before && before.content_hash === hashes[i] && before.status === 'active')) throw new WriteConflict(`${writes[i]!.entity} ${(writes[i]!.record as { sourcedId: string }).sourcedId} changed while it was being written`);
+    const stored = rows.find((r) => r.i === i && r.k === 's');
+    const row = done ?? stored!;
+    if (!done && !(stored && stored.content_hash === hashes[i] && stored.status === 'active')) throw new WriteConflict(`${writes[i]!.entity} ${(writes[i]!.record as { sourcedId: string }).sourcedId} changed while it was being written`);
     const outcome = done ? (done.created ? 'created' : 'updated') : 'unchanged';
     return { outcome, edfiId: row.edfi_id, etag: row.etag, changeVersion: Number(row.change_version), dateLastModified: row.date_last_modified };
   });

@@ -35,6 +35,12 @@ export async function saveDocument(
   const db = em.getKysely();
   const values = sql`${resource}, ${naturalKey}, ${JSON.stringify(keyValues)}::jsonb, ${JSON.stringify(body)}::jsonb, ${hash}`;
   const changed = sql`d.content_hash is distinct from excluded.content_hash or d.status <> 'active' or d.natural_key <> excluded.natural_key`;
+  // Read first: an upsert that changes nothing would still spend a change version and lock the row.
+  const where = id ? sql`id = ${id}` : sql`resource = ${resource} and natural_key = ${naturalKey}`;
+  const { rows: stored } = await sql<Row & { content_hash: string; status: string; natural_key: string }>`select id, etag, change_version, last_modified,
+      content_hash, status, natural_key from edfi_document where ${where}`.execute(db);
+  const same = stored[0]?.content_hash === hash && stored[0].status === 'active' && stored[0].natural_key === naturalKey;
+  if (same) return written('unchanged', stored[0]!);
   const { rows } = id
     ? await sql<Row>`update edfi_document d set natural_key = ${naturalKey}, key_values = ${JSON.stringify(keyValues)}::jsonb,
           body = ${JSON.stringify(body)}::jsonb, content_hash = ${hash}, status = 'active', change_version = x.cv,
@@ -51,7 +57,7 @@ export async function saveDocument(
         where ${changed}
         returning d.id, d.etag, d.change_version, d.last_modified, (d.xmax = 0) as created`.execute(db);
   if (rows[0]) return written(rows[0].created ? 'created' : 'updated', rows[0]);
-  const where = id ? sql`id = ${id}` : sql`resource = ${resource} and natural_key = ${naturalKey}`;
+  // Changed meanwhile into what this write would have made it.
   const { rows: current } = await sql<Row>`select id, etag, change_version, last_modified from edfi_document where ${where}`.execute(db);
   return written('unchanged', current[0]!);
 }
