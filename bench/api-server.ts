@@ -24,7 +24,7 @@ if (mode === 'gateway') {
   const orm = await openOrm(url);
   const app = createApp({
     // The benchmark measures the gateway's own capacity for one client: no per-client rate limit (audit and metrics stay on).
-    orm, config: loadConfig({ DATA_DIR: './data/bench-api', RATE_LIMIT_PER_SECOND: '0' }), tokens: new TokenIssuer(extra, 3600),
+    orm, config: loadConfig({ DATA_DIR: './data/bench/api-server', RATE_LIMIT_PER_SECOND: '0' }), tokens: new TokenIssuer(extra, 3600),
     credential: credentialFromToken('b'.repeat(40)), logger: createLogger('silent'),
   });
   serve({ fetch: app.fetch, port: Number(port), hostname: '127.0.0.1' }, () => process.send?.('ready'));

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -48,6 +48,9 @@ export default async function setup(project: TestProject) {
 
   return async () => {
     await embedded?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    // This run's database, and the data folders its gateways and connectors used (./data/test-…).
+    for (const name of readdirSync(join(process.cwd(), 'data'))) {
+      if (name.startsWith('test-')) rmSync(join(process.cwd(), 'data', name), { recursive: true, force: true });
+    }
   };
 }
