@@ -47,6 +47,7 @@ export const configSchema = z.object({
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600).describe('Lifetime of an OAuth access token, in seconds'),
   ONEROSTER_MAX_LIMIT: z.coerce.number().int().min(1).max(100_000).default(10_000).describe('Largest page a OneRoster collection returns; larger limits are clamped to it'),
   ONEROSTER_JSON_CACHE_MB: z.coerce.number().int().min(0).max(65_536).default(64).describe('Memory for OneRoster JSON as served, kept by etag between requests (0: none; the database keeps its own copy)'),
+  EDFI_JSON_CACHE_MB: z.coerce.number().int().min(0).max(65_536).default(64).describe('Memory for Ed-Fi items as served, kept by etag between requests (0: none)'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Minimum level of the JSON logs'),
   SYNC_BATCH_SIZE: z.coerce.number().int().min(1).max(50_000).default(10_000).describe('Records per reconcile batch'),
   SYNC_HOLD_SHARE: share

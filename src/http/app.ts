@@ -14,7 +14,7 @@ import { genericPlans } from '../db/prepared.ts';
 import { registerEdfi } from '../../standards/edfi/routes.ts';
 import { registerGradebook } from '../../standards/oneroster/rest/gradebook-routes.ts';
 import { registerRostering } from '../../standards/oneroster/rest/routes.ts';
-import { ServedJson } from '../../standards/oneroster/rest/served-json.ts';
+import { ServedJson } from './served-json.ts';
 import { connectors } from '../../connectors/index.ts';
 import { bearerAuthenticator } from '../auth/bearer.ts';
 import { secretBox, type SecretBox } from '../auth/secret-box.ts';
@@ -132,7 +132,12 @@ export function createApp({ orm, config, tokens, box, credential, logger, audit 
     onError: (error) => logger.error('oneroster gradebook request failed', { error }),
   });
 
-  registerEdfi(app, orm, { authenticate, rateLimit, maxBodyBytes: config.MAX_BODY_BYTES, onPool: (pool) => metrics.pool('edfi', pool), onError: (error) => logger.error('ed-fi request failed', { error }) });
+  const items = new ServedJson(config.EDFI_JSON_CACHE_MB * 1024 * 1024);
+  metrics.jsonCache('edfi', items);
+  registerEdfi(app, orm, {
+    authenticate, rateLimit, maxBodyBytes: config.MAX_BODY_BYTES, memory: items,
+    onPool: (pool) => metrics.pool('edfi', pool), onError: (error) => logger.error('ed-fi request failed', { error }),
+  });
 
   app.use('/admin/*', adminAuth(credential, authenticate));
   const sourceDeps = { orm, config, logger, connectors, box: box ?? secretBox(config) };

@@ -171,25 +171,48 @@ export function listQuery(url: URL, known: Map<string, Param> = new Map()): List
   return q;
 }
 
-/**
- * One page as a JSON array: the page's ids first (only the columns the filter and order need), then
- * the items of those ids alone, so no item is built for a row the page skips; and the total.
- * `order` is the page's stable order; `key` picks its rows again (unique, indexed: each view's `seq`).
- */
-export function pageQueries(q: ListQuery, view: View, item: RawBuilder<unknown>, where: RawBuilder<unknown>[], order: RawBuilder<unknown>, key: RawBuilder<unknown>) {
-  const condition = where.length ? sql.join(where, sql` and `) : sql`true`;
+/** The page's keys, in order: only the columns the filter and order need, so no item is built for a row the page skips. */
+function pageKeys(q: ListQuery, view: View, condition: RawBuilder<unknown>, order: RawBuilder<unknown>, key: RawBuilder<unknown>) {
   const after = sql.join([
     q.after === undefined ? sql`true` : sql`v.seq > ${q.after}`,
     ...(q.startAt === undefined ? [] : [sql`v.seq >= ${q.startAt}`]),
     ...(q.upTo === undefined ? [] : [sql`v.seq <= ${q.upTo}`]),
   ], sql` and `);
+  return sql`array(select ${key} from (${q.byExample ? view.from : (view.pages ?? view.from)}) v
+        where ${condition} and ${after} order by ${order} limit ${q.limit} offset ${q.offset})`;
+}
+
+/**
+ * One page as a JSON array: the page's keys first, then the items of those keys alone; and the
+ * total. `order` is the page's stable order; `key` picks its rows again (unique, indexed: each
+ * view's `seq`).
+ */
+export function pageQueries(q: ListQuery, view: View, item: RawBuilder<unknown>, where: RawBuilder<unknown>[], order: RawBuilder<unknown>, key: RawBuilder<unknown>) {
+  const condition = where.length ? sql.join(where, sql` and `) : sql`true`;
   return {
     page: sql<{ items: string; n: number; first: string | null; last: string | null }>`select coalesce(json_agg(p.item order by p.o), '[]')::text as items,
         count(*)::int as n, (array_agg(p.seq::text order by p.o))[1] as first, (array_agg(p.seq::text order by p.o desc))[1] as last from (
       select ${item} as item, ${order} as o, v.seq from (${view.from}) v
-      where ${key} = any(array(select ${key} from (${q.byExample ? view.from : (view.pages ?? view.from)}) v
-        where ${condition} and ${after} order by ${order} limit ${q.limit} offset ${q.offset}))
+      where ${key} = any(${pageKeys(q, view, condition, order, key)})
         and ${condition}) p`,
+    total: sql<{ n: string }>`select count(*) as n from (${view.from}) v where ${condition}`,
+  };
+}
+
+const resourceWhere = (q: ListQuery, scope?: RawBuilder<unknown>) => sql.join([sql`v.status = 'active'`, ...q.where, ...(scope ? [scope] : [])], sql` and `);
+
+/**
+ * A resource collection page in two steps, for a door that keeps items by etag: the page's rows
+ * (key, id, etag, in order), then the items of the keys it does not hold yet; and the total.
+ */
+export function itemQueries(resource: EdfiResource, q: ListQuery, scope?: RawBuilder<unknown>) {
+  const view = resource.view;
+  const condition = resourceWhere(q, scope);
+  return {
+    rows: sql<{ seq: string; id: string; etag: string }>`select v.seq::text as seq, v.id::text as id, v.etag from (${view.from}) v
+      where v.seq = any(${pageKeys(q, view, condition, sql`v.seq`, sql`v.seq`)}) and ${condition} order by v.seq`,
+    items: (keys: string[]) => sql<{ id: string; etag: string; item: string }>`select v.id::text as id, v.etag, (v.doc || ${stamp('v')})::text as item
+      from (${view.from}) v where v.seq = any(${keys}) and ${condition}`,
     total: sql<{ n: string }>`select count(*) as n from (${view.from}) v where ${condition}`,
   };
 }
@@ -216,12 +239,11 @@ export function partitionQuery(resource: EdfiResource, url: URL, scope: RawBuild
     group by x.part order by x.part`;
 }
 
-/** A collection page of a resource, as the GET route runs it (the benchmark's baseline runs the same SQL). */
+/**
+ * A collection page of a resource built by one statement, items and all: what a door without an
+ * item cache would run (the benchmark's bare baseline runs it).
+ */
 export function collectionQueries(resource: EdfiResource, url: URL, scope?: RawBuilder<unknown>) {
   const q = listQuery(url, paramsOf(resource, resource.view));
-  return { q, ...resourcePage(resource, q, scope) };
+  return { q, ...pageQueries(q, resource.view, sql`v.doc || ${stamp('v')}`, [resourceWhere(q, scope)], sql`v.seq`, sql`v.seq`) };
 }
-
-/** The page and total statements of a resource collection for a parsed query. */
-export const resourcePage = (resource: EdfiResource, q: ListQuery, scope?: RawBuilder<unknown>) =>
-  pageQueries(q, resource.view, sql`v.doc || ${stamp('v')}`, [sql`v.status = 'active'`, ...q.where, ...(scope ? [scope] : [])], sql`v.seq`, sql`v.seq`);

@@ -8,12 +8,13 @@ import type { Caller } from '../../src/auth/bearer.ts';
 import { orgsBelow } from '../../src/auth/clients.ts';
 import { edfiAllows } from '../../src/auth/scopes.ts';
 import { PageStarts, setKey } from '../../src/db/page-starts.ts';
+import { ServedJson } from '../../src/http/served-json.ts';
 import { changeVersion, genericPlans, runPrepared } from '../../src/db/prepared.ts';
 import { ensureSource } from '../../src/sync/reconcile.ts';
 import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
 import { ProblemError, problems, sendProblem } from './problems.ts';
-import { compare, label, listQuery, MAX_PARTITIONS, normaliseId, pageQueries, pageToken, paramsOf, partitionQuery, resourcePage, stamp, type ListQuery } from './query.ts';
+import { compare, itemQueries, label, listQuery, MAX_PARTITIONS, normaliseId, pageQueries, pageToken, paramsOf, partitionQuery, stamp, type ListQuery } from './query.ts';
 import { Conflict, edfiResources, Invalid, keyString, referenceViews, resourceNamed, Unresolved, type EdfiResource, type Found, type WriteContext } from './resources.ts';
 import { descriptorsIn, validateBody } from './validate.ts';
 import type { View } from './views.ts';
@@ -34,9 +35,18 @@ export interface EdfiOptions {
   rateLimit?: (clientId: string) => number;
   /** Told about the door's own connection pool (metrics). */
   onPool?: (pool: pg.Pool) => void;
+  /** Items as served, kept by etag between requests (an etag moves whenever its item does, embedded keys included). */
+  memory?: ServedJson;
 }
 
 export const EDFI_BASES = ['/data/v3/ed-fi', '/data/ed-fi'];
+
+/** One page of a listing: the JSON array, how many rows it listed, and the `seq` of its first and last. */
+interface PageOf {
+  total: RawBuilder<{ n: string }>;
+  page(em: ReturnType<MikroORM['em']['fork']>): Promise<{ json: string | Buffer<ArrayBuffer>; n: number; first: string | null; last: string | null }>;
+}
+const [OPEN, COMMA, CLOSE, EMPTY] = ['[', ',', ']', '[]'].map((s) => Buffer.from(s)) as [Buffer, Buffer, Buffer, Buffer];
 const API_SOURCE = 'edfi-api';
 
 async function retryConflicts<T>(work: () => Promise<T>, attempts = 5): Promise<T> {
@@ -63,6 +73,7 @@ const DESCRIPTOR_TTL_MS = 30_000;
 
 export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions) {
   const knownDescriptors = new Map<string, number>();
+  const memory = options.memory;
   // Lookups, pages, single-record reads and writes: their plans do not depend on the values.
   const door = genericPlans(orm, 'write', { onPool: options.onPool, onError: options.onError });
   let sourceId: Promise<number> | undefined;
@@ -257,14 +268,14 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
           ${edOrgOf(sql`(d.key_values->>${resource.edOrg ?? ''})::bigint`)}
         from edfi_deleted d where d.resource = ${resource.name}`;
       const scope = scopeOf(c, resource);
-      return respondPage(c, q, (q) => pageQueries(q, { from, params: {} }, sql`v.doc`, [...q.where, ...(scope ? [scope] : [])], sql`v.cv`, sql`v.seq`), false);
+      return respondPage(c, q, (q) => rendered(pageQueries(q, { from, params: {} }, sql`v.doc`, [...q.where, ...(scope ? [scope] : [])], sql`v.cv`, sql`v.seq`)), false);
     }));
 
     app.get(`${base}/:resource/keyChanges`, handle(async (c) => {
       const resource = resourceFor(c, false);
       const q = listQuery(new URL(c.req.url));
       const from = sql`select k.change_version as cv, k.change_version as seq, k.id, k.old_key_values, k.new_key_values from edfi_key_change k where k.resource = ${resource.name}`;
-      return respondPage(c, q, (q) => pageQueries(q, { from, params: {} }, sql`jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'oldKeyValues', v.old_key_values, 'newKeyValues', v.new_key_values)`, q.where, sql`v.cv`, sql`v.cv`), false);
+      return respondPage(c, q, (q) => rendered(pageQueries(q, { from, params: {} }, sql`jsonb_build_object('id', v.id, 'changeVersion', v.cv, 'oldKeyValues', v.old_key_values, 'newKeyValues', v.new_key_values)`, q.where, sql`v.cv`, sql`v.cv`)), false);
     }));
 
     app.get(`${base}/:resource/partitions`, handle(async (c) => {
@@ -283,7 +294,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       const resource = resourceFor(c, false);
       const q = listQuery(new URL(c.req.url), paramsOf(resource, resource.view));
       const scope = scopeOf(c, resource);
-      return respondPage(c, q, (q) => resourcePage(resource, q, scope), true);
+      return respondPage(c, q, (q) => itemsPage(resource, q, scope), true);
     }));
 
     app.get(`${base}/:resource/:id`, handle(async (c) => {
@@ -397,7 +408,46 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
    * A page of `q` as `build` makes it. Offset pages start from where a page of the same set was
    * seen to begin when one was (PageStarts), instead of walking past every item before them.
    */
-  async function respondPage(c: Context, q: ListQuery, build: (q: ListQuery) => ReturnType<typeof pageQueries>, cursorable: boolean) {
+  /** A page built by one statement. */
+  const rendered = (queries: ReturnType<typeof pageQueries>): PageOf => ({
+    total: queries.total,
+    async page(em) {
+      const { items, n, first, last } = (await runPrepared(em, queries.page))[0]!;
+      return { json: items, n, first, last };
+    },
+  });
+
+  /**
+   * A page of a resource collection: its rows (keys, ids, etags) first, then only the items not
+   * already held by etag, built for those rows alone. A row gone between the two is left out.
+   */
+  function itemsPage(resource: EdfiResource, q: ListQuery, scope: RawBuilder<unknown> | undefined): PageOf {
+    const queries = itemQueries(resource, q, scope);
+    const keyOf = (id: string, etag: string) => ServedJson.key(resource.name, 'ed-fi', id, etag);
+    return {
+      total: queries.total,
+      async page(em) {
+        const rows = await runPrepared(em, queries.rows);
+        const parts = rows.map((r) => memory?.get(keyOf(r.id, r.etag)));
+        const missing = rows.filter((_, i) => !parts[i]);
+        if (missing.length) {
+          const built = new Map((await runPrepared(em, queries.items(missing.map((r) => r.seq)))).map((b) => [b.id, b]));
+          rows.forEach((r, i) => {
+            const b = parts[i] ? undefined : built.get(r.id);
+            if (!b) return;
+            parts[i] = Buffer.from(b.item);
+            memory?.set(keyOf(r.id, b.etag), parts[i]);
+          });
+        }
+        const json: Buffer[] = [];
+        for (const part of parts) if (part) json.push(json.length ? COMMA : OPEN, part);
+        json.push(json.length ? CLOSE : EMPTY);
+        return { json: Buffer.concat(json), n: rows.length, first: rows[0]?.seq ?? null, last: rows.at(-1)?.seq ?? null };
+      },
+    };
+  }
+
+  async function respondPage(c: Context, q: ListQuery, build: (q: ListQuery) => PageOf, cursorable: boolean) {
     if (q.cursor && !cursorable) throw new ProblemError(problems.parameters({}, 'Cursor paging (pageToken, pageSize) is available on resource collections only.'));
     const em = door();
     const plain = build(q);
@@ -407,14 +457,13 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     const start = offsetPaged && q.offset > 0 ? starts.find(set, version, q.offset) : undefined;
     const queries = start ? build({ ...q, offset: 0, ...(start.after ? { after: start.id } : { startAt: start.id }) }) : plain;
     // Query-by-example shapes are few (which parameters are present), so lists run prepared too.
-    const [rows, counted] = await Promise.all([runPrepared(em, queries.page), q.totalCount ? runPrepared(em, queries.total) : undefined]);
-    const { n, first, last } = rows[0]!;
+    const [{ json, n, first, last }, counted] = await Promise.all([queries.page(em), q.totalCount ? runPrepared(em, queries.total) : undefined]);
     if (offsetPaged && first && last) starts.remember(set, version, { offset: q.offset, limit: q.limit, count: n, first, last, fromStart: start !== undefined });
     if (counted) c.header('Total-Count', String(counted[0]!.n));
     // A full page in `seq` order may have more after it (ODS/API 7.3 and DMS cursor paging).
     if (cursorable && n === q.limit && last && last !== q.upTo) c.header('Next-Page-Token', pageToken(last, q.upTo));
     auditRecords(c, n);
-    return c.body(rows[0]!.items, 200, { 'content-type': 'application/json' });
+    return c.body(json, 200, { 'content-type': 'application/json' });
   }
 
   app.use('/changeQueries/*', auth);

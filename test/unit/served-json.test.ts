@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { ServedJson } from '../../standards/oneroster/rest/served-json.ts';
+import { ServedJson } from '../../src/http/served-json.ts';
 
 test('served JSON stays within its bytes, the least recently used going first', () => {
   const memory = new ServedJson(10);

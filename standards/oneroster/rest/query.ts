@@ -3,7 +3,7 @@ import { changeVersion, runPrepared } from '../../../src/db/prepared.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { RequestError } from './errors.ts';
-import { ServedJson } from './served-json.ts';
+import { ServedJson } from '../../../src/http/served-json.ts';
 import { parseFilter, type Clause } from './filter.ts';
 import type { FilterField, Resource } from './resources.ts';
 

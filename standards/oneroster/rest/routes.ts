@@ -11,7 +11,7 @@ import { BASE_PATH, operations, type Access, type Operation } from './operations
 import { PageStarts } from '../../../src/db/page-starts.ts';
 import { envelope, getOne, listPage, type Selection, type Served } from './query.ts';
 import { resources, type ResourceName } from './resources.ts';
-import type { ServedJson } from './served-json.ts';
+import type { ServedJson } from '../../../src/http/served-json.ts';
 
 /**
  * The OneRoster 1.2 services on Hono (rostering here, gradebook in gradebook-routes.ts): every GET

@@ -1,9 +1,9 @@
 /**
- * The JSON of rows as served (hrefs under the request's base), in memory, by resource, base, id and
- * etag: the first tier of the render cache, before `oneroster_cache` in the database. A changed row
- * has a new etag, so an entry is never stale, only unused; once the entries pass `maxBytes`, the
- * oldest not read since they were last passed over go first. Kept as bytes, so a page is written
- * without turning its rows into strings and back.
+ * Rows' JSON as served, in memory, by resource, base, id and etag (OneRoster: hrefs under the
+ * request's base, the first tier before `oneroster_cache`; Ed-Fi: items). A changed row has a new
+ * etag, so an entry is never stale, only unused; once the entries pass `maxBytes`, the oldest not
+ * read since they were last passed over go first. Kept as bytes, so a page is written without
+ * turning its rows into strings and back.
  */
 export class ServedJson {
   /** `used`: read since eviction last passed over it, which then passes it once more (a hit does not reorder the map). */
