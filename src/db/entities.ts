@@ -51,8 +51,8 @@ const bump = (table: string, where: string) => `update ${table} set ref_version 
  * A trigger per row, only on rows where `when` holds if given (so other writes do not pay for it), whose
  * `body` (PL/pgSQL statements on `old` and `new`) bumps the rows that embed the row's keys.
  */
-const keysTrigger = (table: string, event: 'insert' | 'update', when: string | null, body: string) => {
-  const name = event === 'update' ? 'keys_changed' : 'keys_added';
+const keysTrigger = (table: string, event: 'insert' | 'update' | 'delete', when: string | null, body: string) => {
+  const name = { insert: 'keys_added', update: 'keys_changed', delete: 'keys_removed' }[event];
   return {
     name, timing: 'after' as const, events: [event], forEach: 'row' as const,
     expression: `create function ${table}_${name}_fn() returns trigger language plpgsql as $$ begin
@@ -158,6 +158,8 @@ export const AcademicSession = defineEntity({
   triggers: [
     // A term's school year, title and start date are in the section key of the classes it comes first in.
     keysChanged('academic_session', ['school_year', 'title', 'start_date', 'edfi_key'], bumpSections('term_sourced_ids[1] = new.sourced_id')),
+    // Classes name their terms in an array (no foreign key), so a term can be purged while they still list it.
+    keysTrigger('academic_session', 'delete', null, bumpSections('term_sourced_ids[1] = old.sourced_id')),
   ],
 });
 
@@ -217,6 +219,8 @@ export const Class = defineEntity({
     keysTrigger('class', 'insert', null, bump('academic_session', `(${sessionsOfTerms('new.term_sourced_ids')})
     and not exists (select 1 from class c where c.school_sourced_id = new.school_sourced_id
       and c.term_sourced_ids && array[academic_session.sourced_id, academic_session.parent_sourced_id] and c.xmin <> pg_current_xact_id()::xid)`)),
+    // A class purged for good may take its school out of its sessions (and renumber their rows).
+    keysTrigger('class', 'delete', null, bump('academic_session', sessionsOfTerms('old.term_sourced_ids'))),
   ],
 });
 
@@ -373,6 +377,7 @@ export const Demographics = defineEntity({
     // The birth date is in the student's (or staff member's) document.
     keysChanged('demographics', ['birth_date'], bump('"user"', 'sourced_id = new.sourced_id')),
     keysTrigger('demographics', 'insert', 'new.birth_date is not null', bump('"user"', 'sourced_id = new.sourced_id')),
+    keysTrigger('demographics', 'delete', 'old.birth_date is not null', bump('"user"', 'sourced_id = old.sourced_id')),
   ],
 });
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createClient } from '../../src/auth/clients.ts';
 import { scopes } from '../../src/auth/scopes.ts';
+import { purgeTombstones } from '../../src/sync/purge.ts';
 import { reconcile } from '../../src/sync/reconcile.ts';
 import type { RecordBatch } from '../../src/sync/records.ts';
 import { importPackage } from '../../standards/oneroster/csv/import.ts';
@@ -121,6 +122,21 @@ describe('a change to a key another Ed-Fi document embeds', () => {
     await delta([{ entity: 'course', records: [course] }] as never);
     expect(compare(before, await snapshot()).filter((d) => d.etag || d.doc)).toEqual([]);
     expect(await availableVersion()).toBe(version);
+  });
+});
+
+describe('rows purged for good', () => {
+  test('purging a tombstoned birth date moves the student\'s etag', async () => {
+    // The district's only demographics row: past the hold share, so allowed for this run.
+    const run = await reconcile(db.orm, { ...defaults, holdShare: 1, source: 'sis', mode: 'delta', batches: [{ entity: 'demographics', records: [{ sourcedId: 'u-bart', status: 'tobedeleted' }] }] as never });
+    expect(run.status).toBe('succeeded');
+    const before = (await edfi('/students?limit=500')).find((s) => s.studentUniqueId === '1001')!;
+    await db.orm.em.fork().getConnection().execute(`update demographics set date_last_modified = now() - interval '400 days' where sourced_id = 'u-bart'`);
+    expect((await purgeTombstones(db.orm, 90)).demographics).toBe(1);
+    const after = (await edfi('/students?limit=500')).find((s) => s.id === before.id)!;
+    expect(before.birthDate).toBeDefined();
+    expect(after.birthDate).toBeUndefined();
+    expect(after._etag).not.toBe(before._etag);
   });
 });
 
