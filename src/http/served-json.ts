@@ -8,6 +8,13 @@
 export class ServedJson {
   /** `used`: read since eviction last passed over it, which then passes it once more (a hit does not reorder the map). */
   readonly #entries = new Map<string, { json: Buffer; used: boolean }>();
+  /**
+   * Keys in the order eviction passes over them, from `#head`. Kept apart from the map: evicting
+   * by iterating the map from its start would walk every slot deleted since its last rehash, which
+   * made each insert cost in proportion to the map once full (a full Ed-Fi pull: minutes).
+   */
+  #queue: string[] = [];
+  #head = 0;
   #bytes = 0;
   readonly maxBytes: number;
 
@@ -30,20 +37,28 @@ export class ServedJson {
     if (json.length > this.maxBytes) return;
     const old = this.#entries.get(key);
     if (old) {
-      this.#bytes -= old.json.length;
-      this.#entries.delete(key);
+      this.#bytes += json.length - old.json.length;
+      old.json = json;
+    } else {
+      this.#entries.set(key, { json, used: false });
+      this.#queue.push(key);
+      this.#bytes += json.length;
     }
-    this.#entries.set(key, { json, used: false });
-    this.#bytes += json.length;
-    for (const [k, entry] of this.#entries) {
-      if (this.#bytes <= this.maxBytes) break;
-      this.#entries.delete(k);
-      if (entry.used && k !== key) {
+    while (this.#bytes > this.maxBytes && this.#head < this.#queue.length) {
+      const k = this.#queue[this.#head++]!;
+      const entry = this.#entries.get(k);
+      if (!entry) continue;
+      if (entry.used || k === key) {
         entry.used = false;
-        this.#entries.set(k, entry);
-      } else {
-        this.#bytes -= entry.json.length;
+        this.#queue.push(k);
+        continue;
       }
+      this.#entries.delete(k);
+      this.#bytes -= entry.json.length;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
     }
   }
 

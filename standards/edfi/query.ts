@@ -239,11 +239,12 @@ export function partitionQuery(resource: EdfiResource, url: URL, scope: RawBuild
     group by x.part order by x.part`;
 }
 
-/**
- * A collection page of a resource built by one statement, items and all: what a door without an
- * item cache would run (the benchmark's bare baseline runs it).
- */
+/** A collection page of a resource built by one statement, items and all (for walkers of a whole collection, which keep nothing). */
+export const resourcePage = (resource: EdfiResource, q: ListQuery, scope?: RawBuilder<unknown>) =>
+  pageQueries(q, resource.view, sql`v.doc || ${stamp('v')}`, [resourceWhere(q, scope)], sql`v.seq`, sql`v.seq`);
+
+/** resourcePage for a request URL (the benchmark's bare baseline runs it for every page). */
 export function collectionQueries(resource: EdfiResource, url: URL, scope?: RawBuilder<unknown>) {
   const q = listQuery(url, paramsOf(resource, resource.view));
-  return { q, ...pageQueries(q, resource.view, sql`v.doc || ${stamp('v')}`, [resourceWhere(q, scope)], sql`v.seq`, sql`v.seq`) };
+  return { q, ...resourcePage(resource, q, scope) };
 }

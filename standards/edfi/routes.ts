@@ -14,7 +14,7 @@ import { ensureSource } from '../../src/sync/reconcile.ts';
 import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
 import { ProblemError, problems, sendProblem } from './problems.ts';
-import { compare, itemQueries, label, listQuery, MAX_PARTITIONS, normaliseId, pageQueries, pageToken, paramsOf, partitionQuery, stamp, type ListQuery } from './query.ts';
+import { compare, itemQueries, label, resourcePage, listQuery, MAX_PARTITIONS, normaliseId, pageQueries, pageToken, paramsOf, partitionQuery, stamp, type ListQuery } from './query.ts';
 import { Conflict, edfiResources, Invalid, keyString, referenceViews, resourceNamed, Unresolved, type EdfiResource, type Found, type WriteContext } from './resources.ts';
 import { descriptorsIn, validateBody } from './validate.ts';
 import type { View } from './views.ts';
@@ -46,6 +46,8 @@ interface PageOf {
   total: RawBuilder<{ n: string }>;
   page(em: ReturnType<MikroORM['em']['fork']>): Promise<{ json: string | Buffer<ArrayBuffer>; n: number; first: string | null; last: string | null }>;
 }
+/** Pages up to this size keep their items in memory (see itemsPage). */
+const KEEP_MAX_LIMIT = 100;
 const [OPEN, COMMA, CLOSE, EMPTY] = ['[', ',', ']', '[]'].map((s) => Buffer.from(s)) as [Buffer, Buffer, Buffer, Buffer];
 const API_SOURCE = 'edfi-api';
 
@@ -294,7 +296,9 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       const resource = resourceFor(c, false);
       const q = listQuery(new URL(c.req.url), paramsOf(resource, resource.view));
       const scope = scopeOf(c, resource);
-      return respondPage(c, q, (q) => itemsPage(resource, q, scope), true);
+      // Clients that walk a whole collection (cursors, the largest pages) read each item once: kept items would only cost them.
+      const walk = q.cursor || q.limit > KEEP_MAX_LIMIT;
+      return respondPage(c, q, (q) => (walk ? rendered(resourcePage(resource, q, scope)) : itemsPage(resource, q, scope)), true);
     }));
 
     app.get(`${base}/:resource/:id`, handle(async (c) => {
