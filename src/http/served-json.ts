@@ -70,3 +70,12 @@ export class ServedJson {
     return this.#entries.size;
   }
 }
+
+const COMMA = Buffer.from(',');
+/** `open`, the items' JSON separated by commas, `close`: a page written as one buffer, without decoding what was kept. */
+export function joinJson(open: string, items: readonly Buffer[], close: string) {
+  const parts: Buffer[] = [Buffer.from(open)];
+  for (const [i, item] of items.entries()) parts.push(...(i ? [COMMA, item] : [item]));
+  parts.push(Buffer.from(close));
+  return Buffer.concat(parts);
+}

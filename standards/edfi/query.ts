@@ -171,6 +171,8 @@ export function listQuery(url: URL, known: Map<string, Param> = new Map()): List
   return q;
 }
 
+const totalOf = (view: View, condition: RawBuilder<unknown>) => sql<{ n: string }>`select count(*) as n from (${view.from}) v where ${condition}`;
+
 /** The page's keys, in order: only the columns the filter and order need, so no item is built for a row the page skips. */
 function pageKeys(q: ListQuery, view: View, condition: RawBuilder<unknown>, order: RawBuilder<unknown>, key: RawBuilder<unknown>) {
   const after = sql.join([
@@ -195,7 +197,7 @@ export function pageQueries(q: ListQuery, view: View, item: RawBuilder<unknown>,
       select ${item} as item, ${order} as o, v.seq from (${view.from}) v
       where ${key} = any(${pageKeys(q, view, condition, order, key)})
         and ${condition}) p`,
-    total: sql<{ n: string }>`select count(*) as n from (${view.from}) v where ${condition}`,
+    total: totalOf(view, condition),
   };
 }
 
@@ -213,7 +215,7 @@ export function itemQueries(resource: EdfiResource, q: ListQuery, scope?: RawBui
       where v.seq = any(${pageKeys(q, view, condition, sql`v.seq`, sql`v.seq`)}) and ${condition} order by v.seq`,
     items: (keys: string[]) => sql<{ id: string; etag: string; item: string }>`select v.id::text as id, v.etag, (v.doc || ${stamp('v')})::text as item
       from (${view.from}) v where v.seq = any(${keys}) and ${condition}`,
-    total: sql<{ n: string }>`select count(*) as n from (${view.from}) v where ${condition}`,
+    total: totalOf(view, condition),
   };
 }
 

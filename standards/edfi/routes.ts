@@ -8,13 +8,13 @@ import type { Caller } from '../../src/auth/bearer.ts';
 import { orgsBelow } from '../../src/auth/clients.ts';
 import { edfiAllows } from '../../src/auth/scopes.ts';
 import { PageStarts, setKey } from '../../src/db/page-starts.ts';
-import { ServedJson } from '../../src/http/served-json.ts';
 import { changeVersion, genericPlans, runPrepared } from '../../src/db/prepared.ts';
+import { joinJson, ServedJson } from '../../src/http/served-json.ts';
 import { ensureSource } from '../../src/sync/reconcile.ts';
 import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
 import { ProblemError, problems, sendProblem } from './problems.ts';
-import { compare, itemQueries, label, resourcePage, listQuery, MAX_PARTITIONS, normaliseId, pageQueries, pageToken, paramsOf, partitionQuery, stamp, type ListQuery } from './query.ts';
+import { compare, itemQueries, label, listQuery, MAX_PARTITIONS, normaliseId, pageQueries, pageToken, paramsOf, partitionQuery, resourcePage, stamp, type ListQuery } from './query.ts';
 import { Conflict, edfiResources, Invalid, keyString, referenceViews, resourceNamed, Unresolved, type EdfiResource, type Found, type WriteContext } from './resources.ts';
 import { descriptorsIn, validateBody } from './validate.ts';
 import type { View } from './views.ts';
@@ -48,7 +48,6 @@ interface PageOf {
 }
 /** Pages up to this size keep their items in memory (see itemsPage). */
 const KEEP_MAX_LIMIT = 100;
-const [OPEN, COMMA, CLOSE, EMPTY] = ['[', ',', ']', '[]'].map((s) => Buffer.from(s)) as [Buffer, Buffer, Buffer, Buffer];
 const API_SOURCE = 'edfi-api';
 
 async function retryConflicts<T>(work: () => Promise<T>, attempts = 5): Promise<T> {
@@ -406,13 +405,9 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     app.on(['PATCH', 'OPTIONS', 'HEAD'], [`${base}/:resource`, `${base}/:resource/:id`], (c) => sendProblem(c, problems.methodNotAllowed(`${c.req.method} is not supported.`)));
   }
 
-  /** Answers a list GET with a page (pageQueries), its Total-Count and, where the order allows, Next-Page-Token. */
   const starts = new PageStarts();
-  /**
-   * A page of `q` as `build` makes it. Offset pages start from where a page of the same set was
-   * seen to begin when one was (PageStarts), instead of walking past every item before them.
-   */
-  /** A page built by one statement. */
+
+  /** A page built by one statement (pageQueries). */
   const rendered = (queries: ReturnType<typeof pageQueries>): PageOf => ({
     total: queries.total,
     async page(em) {
@@ -437,20 +432,23 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
         if (missing.length) {
           const built = new Map((await runPrepared(em, queries.items(missing.map((r) => r.seq)))).map((b) => [b.id, b]));
           rows.forEach((r, i) => {
-            const b = parts[i] ? undefined : built.get(r.id);
-            if (!b) return;
+            const b = built.get(r.id);
+            if (parts[i] || !b) return;
             parts[i] = Buffer.from(b.item);
             memory?.set(keyOf(r.id, b.etag), parts[i]);
           });
         }
-        const json: Buffer[] = [];
-        for (const part of parts) if (part) json.push(json.length ? COMMA : OPEN, part);
-        json.push(json.length ? CLOSE : EMPTY);
-        return { json: Buffer.concat(json), n: rows.length, first: rows[0]?.seq ?? null, last: rows.at(-1)?.seq ?? null };
+        const items = parts.filter((p) => p !== undefined);
+        return { json: joinJson('[', items, ']'), n: rows.length, first: rows[0]?.seq ?? null, last: rows.at(-1)?.seq ?? null };
       },
     };
   }
 
+  /**
+   * Answers a list GET with a page of `q` as `build` makes it, its Total-Count and, where the order
+   * allows, Next-Page-Token. Offset pages start from where a page of the same set was seen to begin
+   * when one was (PageStarts), instead of walking past every item before them.
+   */
   async function respondPage(c: Context, q: ListQuery, build: (q: ListQuery) => PageOf, cursorable: boolean) {
     if (q.cursor && !cursorable) throw new ProblemError(problems.parameters({}, 'Cursor paging (pageToken, pageSize) is available on resource collections only.'));
     const em = door();

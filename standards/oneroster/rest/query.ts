@@ -3,7 +3,7 @@ import { changeVersion, runPrepared } from '../../../src/db/prepared.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { RequestError } from './errors.ts';
-import { ServedJson } from '../../../src/http/served-json.ts';
+import { joinJson, ServedJson } from '../../../src/http/served-json.ts';
 import { parseFilter, type Clause } from './filter.ts';
 import type { FilterField, Resource } from './resources.ts';
 
@@ -131,15 +131,8 @@ async function jsonOfRows(em: EntityManager, sel: Selection, rows: Rendered[], m
   return { json: rows.flatMap((r) => json.get(r.id) ?? []), rendered: fill ? rendered : [] };
 }
 
-const COMMA = Buffer.from(',');
-const CLOSE = Buffer.from(']}');
 /** `{"key":[…]}` around rows' JSON, as one buffer. */
-export function envelope(key: string, items: Buffer[]) {
-  const parts: Buffer[] = [Buffer.from(`{"${key}":[`)];
-  for (const [i, item] of items.entries()) parts.push(...(i ? [COMMA, item] : [item]));
-  parts.push(CLOSE);
-  return Buffer.concat(parts);
-}
+export const envelope = (key: string, items: Buffer[]) => joinJson(`{"${key}":[`, items, ']}');
 
 /**
  * Puts the JSON a page rendered for rows that missed the cache into it, with the request's base in
