@@ -379,6 +379,8 @@ export const Demographics = defineEntity({
     keysTrigger('demographics', 'insert', 'new.birth_date is not null', bump('"user"', 'sourced_id = new.sourced_id')),
     keysTrigger('demographics', 'delete', 'old.birth_date is not null', bump('"user"', 'sourced_id = old.sourced_id')),
   ],
+  // Ed-Fi walks the studentEducationOrganizationAssociations derived from demographics in id order, and finds them by id.
+  indexes: [{ name: 'demographics_seoa_id_idx', expression: `create index "demographics_seoa_id_idx" on "demographics" ((${seoaIdSql('"sourced_id"')}))` }],
 });
 
 /** Gradebook: a category of lineItems (homework, tests, …), optionally weighted. */
@@ -520,7 +522,16 @@ export const EdfiDocument = defineEntity({
     contentHash: p.text(),
   },
   uniques: [{ name: 'edfi_document_key_unique', properties: ['resource', 'naturalKey'] }],
-  indexes: [{ name: 'edfi_document_resource_cv_idx', properties: ['resource', 'changeVersion'] }],
+  indexes: [
+    { name: 'edfi_document_resource_cv_idx', properties: ['resource', 'changeVersion'] },
+    // Collection pages walk a resource in id order.
+    { name: 'edfi_document_resource_id_idx', properties: ['resource', 'id'] },
+    // A student's studentEducationOrganizationAssociations: whether their demographics stand in for one, and what they project into them.
+    {
+      name: 'edfi_document_seoa_student_idx',
+      expression: `create index "edfi_document_seoa_student_idx" on "edfi_document" (("key_values"->>'studentUniqueId')) where "resource" = 'studentEducationOrganizationAssociations'`,
+    },
+  ],
 });
 
 /** Ed-Fi `/keyChanges`: a natural key changed by a PUT (only where Ed-Fi allows it), before and after. */

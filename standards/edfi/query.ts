@@ -180,9 +180,18 @@ function pageKeys(q: ListQuery, view: View, condition: RawBuilder<unknown>, orde
     ...(q.startAt === undefined ? [] : [sql`v.seq >= ${q.startAt}`]),
     ...(q.upTo === undefined ? [] : [sql`v.seq <= ${q.upTo}`]),
   ], sql` and `);
-  return sql`array(select ${key} from (${q.byExample ? view.from : (view.pages ?? view.from)}) v
-        where ${condition} and ${after} order by ${order} limit ${q.limit} offset ${q.offset})`;
+  const parts = partsOf(q, view);
+  if (parts.length === 1) {
+    return sql`array(select ${key} from (${parts[0]}) v where ${condition} and ${after} order by ${order} limit ${q.limit} offset ${q.offset})`;
+  }
+  // Each part's first rows in order, then the page among them.
+  const walks = parts.map((part) => sql`(select ${key} as k, ${order} as o from (${part}) v where ${condition} and ${after}
+    order by ${order} limit ${q.limit + q.offset})`);
+  return sql`array(select w.k from (${sql.join(walks, sql` union all `)}) w order by w.o limit ${q.limit} offset ${q.offset})`;
 }
+
+/** The view's rows as a query by example reads them, or as parts to walk (View.pages). */
+const partsOf = (q: ListQuery, view: View) => (q.byExample || !view.pages ? [view.from] : view.pages);
 
 /**
  * One page as a JSON array: the page's keys first, then the items of those keys alone; and the
@@ -235,7 +244,7 @@ export function partitionQuery(resource: EdfiResource, url: URL, scope: RawBuild
   }
   const view = resource.view;
   const where = sql.join([sql`v.status = 'active'`, ...q.where, ...(scope ? [scope] : [])], sql` and `);
-  return sql<{ up_to: string }>`with rows as (select v.seq from (${q.byExample ? view.from : (view.pages ?? view.from)}) v where ${where}),
+  return sql<{ up_to: string }>`with rows as (select v.seq from (${sql.join(partsOf(q, view), sql` union all `)}) v where ${where}),
       k as (select least(${n}::int, greatest(1, ceil(count(*)::numeric / ${PARTITION_MIN})))::int as k from rows)
     select (array_agg(x.seq order by x.seq desc))[1]::text as up_to from (select seq, ntile((select k from k)) over (order by seq) as part from rows) x
     group by x.part order by x.part`;

@@ -22,9 +22,11 @@ export interface View {
   from: RawBuilder<unknown>;
   /**
    * The same rows for walking a whole collection in `seq` order: its joins as row-by-row lookups
-   * the planner cannot reorder (filters by other columns are slow here, so only unfiltered pages use it).
+   * the planner cannot reorder (filters by other columns are slow here, so only unfiltered pages use
+   * it). Several parts when the view is a UNION ALL: each is walked in order on its own and the
+   * walks merged, as the planner would instead build and sort every row of the union.
    */
-  pages?: RawBuilder<unknown>;
+  pages?: RawBuilder<unknown>[];
   params: Record<string, ParamType>;
   /** Further columns writes need from a looked-up row (the child row behind an association). */
   internal?: string[];
@@ -83,7 +85,7 @@ const join = (walk: boolean, table: string, alias: string, on: string) =>
 
 /** A view with both forms (see View.pages). */
 const both = (text: (walk: boolean) => string, params: Record<string, ParamType>, internal?: string[]): View =>
-  ({ from: sql.raw(text(false)), pages: sql.raw(text(true)), params, ...(internal ? { internal } : {}) });
+  ({ from: sql.raw(text(false)), pages: [sql.raw(text(true))], params, ...(internal ? { internal } : {}) });
 
 const sectionAssociationParams = (person: string): Record<string, ParamType> => ({
   [person]: 'string', beginDate: 'date', endDate: 'date', localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer',
@@ -128,6 +130,23 @@ export function descriptorView(resource: string): View {
     params: { namespace: 'string', codeValue: 'string', shortDescription: 'string' },
   };
 }
+
+/** studentEducationOrganizationAssociations sent through Ed-Fi. */
+const seoaDocuments = documents('studentEducationOrganizationAssociations',
+  `(d.key_values->>'educationOrganizationId')::bigint as "educationOrganizationId", d.key_values->>'studentUniqueId' as "studentUniqueId"`);
+/** One derived from a student's OneRoster demographics, for students with none sent through Ed-Fi. */
+const seoaDerived = (walk: boolean) => `select m.sourced_id, ${seoaIdSql('m.sourced_id')} as id, ${seoaIdSql('m.sourced_id')} as seq, m.status,
+        -- Read from the person's row too (their unique id, the school of their student role).
+        ${newest(own('m'), own('u'), ref('u'))}, e.org_id as "educationOrganizationId", ${personId('u')} as "studentUniqueId",
+        jsonb_strip_nulls(jsonb_build_object('educationOrganizationReference', jsonb_build_object('educationOrganizationId', e.org_id),
+          'studentReference', jsonb_build_object('studentUniqueId', ${personId('u')}),
+          'sexDescriptor', case m.sex ${Object.entries(sexCodes).map(([sex, code]) => `when '${sex}' then ${uri('SexDescriptor', code)}`).join(' ')} end,
+          'hispanicLatinoEthnicity', m.hispanic_or_latino_ethnicity,
+          'races', nullif(jsonb_path_query_array(jsonb_build_array(${Object.entries(raceFlags).map(([flag, code]) => `case when m.${snake(flag)} then jsonb_build_object('raceDescriptor', ${uri('RaceDescriptor', code)}) end`).join(', ')}), '$[*] ? (@ != null)'), '[]'::jsonb))) as doc
+      from demographics m ${join(walk, '"user"', 'u', 'u.sourced_id = m.sourced_id')}
+        cross join lateral (select ${orgId('o')} as org_id from user_role r join org o on o.sourced_id = r.org_sourced_id
+          where r.user_sourced_id = m.sourced_id and r.role = 'student' order by r.id limit 1) e
+      where not exists (select 1 from edfi_document x where x.resource = 'studentEducationOrganizationAssociations' and x.key_values->>'studentUniqueId' = ${personId('u')})`;
 
 export const views: Record<string, View> = {
   localEducationAgencies: {
@@ -270,22 +289,8 @@ export const views: Record<string, View> = {
   },
   // Demographics by education organization: what was sent through Ed-Fi, else one derived from the OneRoster demographics.
   studentEducationOrganizationAssociations: {
-    from: sql.raw(`select d.id::text as sourced_id, d.id, d.id as seq, d.status, d.change_version as cv, d.etag, d.last_modified as lm,
-        (d.key_values->>'educationOrganizationId')::bigint as "educationOrganizationId", d.key_values->>'studentUniqueId' as "studentUniqueId", d.body as doc
-      from edfi_document d where d.resource = 'studentEducationOrganizationAssociations'
-      union all
-      select m.sourced_id, ${seoaIdSql('m.sourced_id')}, ${seoaIdSql('m.sourced_id')}, m.status,
-        -- Read from the person's row too (their unique id, the school of their student role).
-        ${newest(own('m'), own('u'), ref('u'))}, e.org_id, ${personId('u')},
-        jsonb_strip_nulls(jsonb_build_object('educationOrganizationReference', jsonb_build_object('educationOrganizationId', e.org_id),
-          'studentReference', jsonb_build_object('studentUniqueId', ${personId('u')}),
-          'sexDescriptor', case m.sex ${Object.entries(sexCodes).map(([sex, code]) => `when '${sex}' then ${uri('SexDescriptor', code)}`).join(' ')} end,
-          'hispanicLatinoEthnicity', m.hispanic_or_latino_ethnicity,
-          'races', nullif(jsonb_path_query_array(jsonb_build_array(${Object.entries(raceFlags).map(([flag, code]) => `case when m.${snake(flag)} then jsonb_build_object('raceDescriptor', ${uri('RaceDescriptor', code)}) end`).join(', ')}), '$[*] ? (@ != null)'), '[]'::jsonb))) as doc
-      from demographics m join "user" u on u.sourced_id = m.sourced_id
-        cross join lateral (select ${orgId('o')} as org_id from user_role r join org o on o.sourced_id = r.org_sourced_id
-          where r.user_sourced_id = m.sourced_id and r.role = 'student' order by r.id limit 1) e
-      where not exists (select 1 from edfi_document x where x.resource = 'studentEducationOrganizationAssociations' and x.key_values->>'studentUniqueId' = ${personId('u')})`),
+    from: sql.raw(`${seoaDocuments} union all ${seoaDerived(false)}`),
+    pages: [sql.raw(seoaDocuments), sql.raw(seoaDerived(true))],
     params: { educationOrganizationId: 'integer', studentUniqueId: 'string' },
   },
   staffEducationOrganizationAssignmentAssociations: both((walk) => `select r.user_sourced_id as sourced_id,
