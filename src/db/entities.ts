@@ -256,6 +256,11 @@ export const User = defineEntity({
     { name: 'user_unique_id_idx', expression: 'create index "user_unique_id_idx" on "user" ((coalesce("identifier", "sourced_id")))' },
     // edfi_key too: the OneRoster door's visibility test (resources.ts) then reads the index alone.
     seenIndex('user', 'edfi_key'),
+    // Ed-Fi pages walk the people sent through Ed-Fi as each kind (standards/edfi/views.ts people).
+    ...(['studentUniqueId', 'staffUniqueId', 'contactUniqueId'] as const).map((key) => {
+      const name = `user_edfi_${key.replace('UniqueId', '')}_idx`;
+      return { name, expression: `create index "${name}" on "user" ("edfi_id") where "edfi_key" ? '${key}'` };
+    }),
   ],
   triggers: [
     // A person's unique id is in their section associations and in the contact associations of the students they are an agent of.

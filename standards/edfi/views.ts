@@ -76,6 +76,22 @@ const sectionReference = `jsonb_build_object('localCourseCode', k.lcc, 'schoolId
 const hasRole = (roles: string) => `coalesce((select true from user_role r where r.user_sourced_id = t.sourced_id and r.role in ${roles} limit 1), false)`;
 
 /**
+ * A person view over `select … from "user" t …`: people sent through Ed-Fi as this kind (`idField`
+ * in their key), and OneRoster users with one of `roles`. Pages walk the two apart: the first by a
+ * partial index, the second as a semi-join the planner can run either way, walking users and
+ * probing their roles where the kind is common, or finding the few with the role first where it is
+ * rare (contacts in a district without parents walked every user).
+ */
+const people = (select: string, idField: string, roles: string, params: Record<string, ParamType>): View => ({
+  from: sql.raw(`${select} where (t.edfi_key ? '${idField}' or (t.edfi_key is null and ${hasRole(roles)}))`),
+  pages: [
+    sql.raw(`${select} where t.edfi_key ? '${idField}'`),
+    sql.raw(`${select} where t.edfi_key is null and exists (select 1 from user_role r where r.user_sourced_id = t.sourced_id and r.role in ${roles})`),
+  ],
+  params,
+});
+
+/**
  * The row of `table` an association points to: a plain join, or (`walk`) a lateral subquery the
  * planner cannot flatten (LIMIT), so a page walks the association table in `seq` order and looks
  * the rest up row by row instead of joining every association before sorting.
@@ -239,41 +255,27 @@ export const views: Record<string, View> = {
       from class t cross join lateral (${sectionKey('t')}) k`),
     params: { localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer', sessionName: 'string', sectionIdentifier: 'string', sectionName: 'string' },
   },
-  students: {
-    from: sql.raw(`select ${rowMeta('t')}, ${personId('t')} as "studentUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
+  students: people(`select ${rowMeta('t')}, ${personId('t')} as "studentUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
         t.middle_name as "middleName", d.birth_date as "birthDate",
         jsonb_strip_nulls(jsonb_build_object('studentUniqueId', ${personId('t')}, 'firstName', t.given_name, 'lastSurname', t.family_name,
           'middleName', t.middle_name, 'preferredFirstName', t.preferred_first_name, 'preferredLastSurname', t.preferred_last_name,
           'birthDate', ${day('d.birth_date')})) || coalesce(t.edfi, '{}') as doc
-      from "user" t left join demographics d on d.sourced_id = t.sourced_id
-      where (t.edfi_key ? 'studentUniqueId'
-        or (t.edfi_key is null and ${hasRole("('student')")}))`),
-    params: { studentUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', birthDate: 'date' },
-  },
-  staffs: {
-    from: sql.raw(`select ${rowMeta('t')}, ${personId('t')} as "staffUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
+      from "user" t left join demographics d on d.sourced_id = t.sourced_id`, 'studentUniqueId', "('student')", { studentUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', birthDate: 'date' }),
+  staffs: people(`select ${rowMeta('t')}, ${personId('t')} as "staffUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
         t.middle_name as "middleName", t.username as "loginId",
         jsonb_strip_nulls(jsonb_build_object('staffUniqueId', ${personId('t')}, 'firstName', t.given_name, 'lastSurname', t.family_name,
           'middleName', t.middle_name, 'preferredFirstName', t.preferred_first_name, 'preferredLastSurname', t.preferred_last_name,
           'loginId', t.username, 'birthDate', ${day('d.birth_date')},
           'electronicMails', case when t.email is not null then jsonb_build_array(jsonb_build_object('electronicMailAddress', t.email,
             'electronicMailTypeDescriptor', ${uri('ElectronicMailTypeDescriptor', 'Work')})) end)) || coalesce(t.edfi, '{}') as doc
-      from "user" t left join demographics d on d.sourced_id = t.sourced_id
-      where (t.edfi_key ? 'staffUniqueId'
-        or (t.edfi_key is null and ${hasRole(staffRoles)}))`),
-    params: { staffUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', loginId: 'string' },
-  },
-  contacts: {
-    from: sql.raw(`select ${rowMeta('t')}, ${personId('t')} as "contactUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
+      from "user" t left join demographics d on d.sourced_id = t.sourced_id`, 'staffUniqueId', staffRoles, { staffUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', loginId: 'string' }),
+  contacts: people(`select ${rowMeta('t')}, ${personId('t')} as "contactUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
         t.middle_name as "middleName", t.username as "loginId",
         jsonb_strip_nulls(jsonb_build_object('contactUniqueId', ${personId('t')}, 'firstName', t.given_name, 'lastSurname', t.family_name,
           'middleName', t.middle_name, 'preferredFirstName', t.preferred_first_name, 'preferredLastSurname', t.preferred_last_name, 'loginId', t.username,
           'electronicMails', case when t.email is not null then jsonb_build_array(jsonb_build_object('electronicMailAddress', t.email,
             'electronicMailTypeDescriptor', ${uri('ElectronicMailTypeDescriptor', 'Home/Personal')})) end)) || coalesce(t.edfi, '{}') as doc
-      from "user" t
-      where (t.edfi_key ? 'contactUniqueId' or (t.edfi_key is null and ${hasRole(contactRoles)}))`),
-    params: { contactUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', loginId: 'string' },
-  },
+      from "user" t`, 'contactUniqueId', contactRoles, { contactUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', loginId: 'string' }),
   // A student's contacts are the user's agents; the association's own attributes, when sent through Ed-Fi, sit in edfi_document.
   studentContactAssociations: {
     from: sql.raw(`select s.sourced_id, ${scaIdSql('s.sourced_id', 'a.id')} as id, ${scaIdSql('s.sourced_id', 'a.id')} as seq, s.status,
