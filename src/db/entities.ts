@@ -184,6 +184,9 @@ export const Course = defineEntity({
   ],
 });
 
+/** The Ed-Fi id of a courseOffering derived from classes of another door: their course, school and first term (standards/edfi/views.ts). */
+export const coIdSql = (course: string, school: string, term: string) => `md5('CO-' || ${course} || '-' || ${school} || '-' || coalesce(${term}, ''))::uuid`;
+
 export const Class = defineEntity({
   name: 'Class',
   tableName: 'class',
@@ -205,6 +208,11 @@ export const Class = defineEntity({
   indexes: [
     edfiVersionIndex('class'),
     { name: 'class_term_sourced_ids_gin', expression: 'create index "class_term_sourced_ids_gin" on "class" using gin ("term_sourced_ids")' },
+    // Ed-Fi walks the courseOfferings derived from classes in id order, and finds them by id.
+    {
+      name: 'class_offering_id_idx',
+      expression: `create index "class_offering_id_idx" on "class" ((${coIdSql('"course_sourced_id"', '"school_sourced_id"', '"term_sourced_ids"[1]')})) where "edfi_key" is null`,
+    },
   ],
   triggers: [
     // A class's section key is in its associations; its school and terms decide which schools its sessions list.
@@ -252,6 +260,8 @@ export const User = defineEntity({
   indexes: [
     edfiVersionIndex('user'),
     { name: 'user_agent_sourced_ids_gin', expression: 'create index "user_agent_sourced_ids_gin" on "user" using gin ("agent_sourced_ids")' },
+    // Ed-Fi studentContactAssociations start from the students with agents, often few.
+    { name: 'user_with_agents_idx', expression: 'create index "user_with_agents_idx" on "user" ("sourced_id") where "agent_sourced_ids" is not null' },
     // Ed-Fi person ids (studentUniqueId, staffUniqueId).
     { name: 'user_unique_id_idx', expression: 'create index "user_unique_id_idx" on "user" ((coalesce("identifier", "sourced_id")))' },
     // edfi_key too: the OneRoster door's visibility test (resources.ts) then reads the index alone.

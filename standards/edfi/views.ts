@@ -1,9 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
-import { scaIdSql, seoaaIdSql, seoaIdSql, ssaIdSql } from '../../src/db/entities.ts';
+import { coIdSql, scaIdSql, seoaaIdSql, seoaIdSql, ssaIdSql } from '../../src/db/entities.ts';
 import { snake } from '../../src/sync/entities.ts';
-
-/** The id of a course offering derived from classes of another door (course, school, first term). */
-const coIdSql = (course: string, school: string, term: string) => `md5('CO-' || ${course} || '-' || ${school} || '-' || coalesce(${term}, ''))::uuid`;
 import { classificationOfRole, gradeCodes, raceFlags, sexCodes, termOfType } from './vocabulary.ts';
 
 /**
@@ -24,7 +21,9 @@ export interface View {
    * The same rows for walking a whole collection in `seq` order: its joins as row-by-row lookups
    * the planner cannot reorder (filters by other columns are slow here, so only unfiltered pages use
    * it). Several parts when the view is a UNION ALL: each is walked in order on its own and the
-   * walks merged, as the planner would instead build and sort every row of the union.
+   * walks merged, as the planner would instead build and sort every row of the union. A part needs
+   * only the columns a walk reads: seq, status, the change version `cv` (change windows) and the
+   * education organization a scope filters by.
    */
   pages?: RawBuilder<unknown>[];
   params: Record<string, ParamType>;
@@ -148,6 +147,32 @@ export function descriptorView(resource: string): View {
   };
 }
 
+/** courseOfferings sent through Ed-Fi. */
+const offeringDocuments = documents('courseOfferings', `d.key_values->>'localCourseCode' as "localCourseCode", (d.key_values->>'schoolId')::bigint as "schoolId",
+      (d.key_values->>'schoolYear')::int as "schoolYear", d.key_values->>'sessionName' as "sessionName", d.body->>'localCourseTitle' as "localCourseTitle"`);
+/** One offering per course, school and term of the classes from other doors (their key read from the class's course, school and term). */
+const derivedOfferings = `select min(x.sourced_id), ${coIdSql('x.course_sourced_id', 'x.school_sourced_id', 'x.term')}, ${coIdSql('x.course_sourced_id', 'x.school_sourced_id', 'x.term')},
+        case when bool_or(x.status = 'active') then 'active' else 'tobedeleted' end, max(x.cv), max(x.cv)::text || '-offering', max(x.lm), x.lcc, x.school_id, x.school_year, x.session_name, min(x.course_title),
+        jsonb_strip_nulls(jsonb_build_object('localCourseCode', x.lcc, 'localCourseTitle', min(x.course_title),
+          'courseReference', jsonb_build_object('courseCode', x.lcc, 'educationOrganizationId', min(x.course_org)),
+          'schoolReference', jsonb_build_object('schoolId', x.school_id),
+          'sessionReference', jsonb_build_object('schoolId', x.school_id, 'schoolYear', x.school_year, 'sessionName', x.session_name)))
+      from (select t.sourced_id, t.status, st.cv, st.lm, t.course_sourced_id, t.school_sourced_id, t.term_sourced_ids[1] as term,
+          k.lcc, k.school_id, k.school_year, k.session_name, c.title as course_title, ${orgId('co')} as course_org
+        from class t cross join lateral (${sectionKey('t')}) k
+          left join course c on c.sourced_id = t.course_sourced_id left join org co on co.sourced_id = c.org_sourced_id
+          -- An offering reads its course's title and org as well as its classes.
+          cross join lateral (select greatest(t.change_version, t.ref_version, c.change_version, c.ref_version) as cv,
+            greatest(t.date_last_modified, t.ref_modified, c.date_last_modified, c.ref_modified) as lm) st
+        where t.edfi_key is null) x
+      group by x.course_sourced_id, x.school_sourced_id, x.term, x.lcc, x.school_id, x.school_year, x.session_name`;
+/** The derived offerings' ids, statuses and schools alone, for walking them (the grouping without the lookups behind every class's key). */
+const derivedOfferingKeys = `select g.id as seq, g.id, g.status, g.cv, (select ${orgId('o')} from org o where o.sourced_id = g.school) as "schoolId"
+  from (select ${coIdSql('t.course_sourced_id', 't.school_sourced_id', 't.term_sourced_ids[1]')} as id, min(t.school_sourced_id) as school,
+      case when bool_or(t.status = 'active') then 'active' else 'tobedeleted' end as status,
+      max(greatest(t.change_version, t.ref_version, c.change_version, c.ref_version)) as cv
+    from class t left join course c on c.sourced_id = t.course_sourced_id where t.edfi_key is null group by 1) g`;
+
 /** studentEducationOrganizationAssociations sent through Ed-Fi. */
 const seoaDocuments = documents('studentEducationOrganizationAssociations',
   `(d.key_values->>'educationOrganizationId')::bigint as "educationOrganizationId", d.key_values->>'studentUniqueId' as "studentUniqueId"`);
@@ -227,24 +252,8 @@ export const views: Record<string, View> = {
   },
   // What was sent through Ed-Fi, and one offering per course, school and term of the classes from other doors.
   courseOfferings: {
-    from: sql.raw(`${documents('courseOfferings', `d.key_values->>'localCourseCode' as "localCourseCode", (d.key_values->>'schoolId')::bigint as "schoolId",
-      (d.key_values->>'schoolYear')::int as "schoolYear", d.key_values->>'sessionName' as "sessionName", d.body->>'localCourseTitle' as "localCourseTitle"`)}
-      union all
-      select min(x.sourced_id), ${coIdSql('x.course_sourced_id', 'x.school_sourced_id', 'x.term')}, ${coIdSql('x.course_sourced_id', 'x.school_sourced_id', 'x.term')},
-        case when bool_or(x.status = 'active') then 'active' else 'tobedeleted' end, max(x.cv), max(x.cv)::text || '-offering', max(x.lm), x.lcc, x.school_id, x.school_year, x.session_name, min(x.course_title),
-        jsonb_strip_nulls(jsonb_build_object('localCourseCode', x.lcc, 'localCourseTitle', min(x.course_title),
-          'courseReference', jsonb_build_object('courseCode', x.lcc, 'educationOrganizationId', min(x.course_org)),
-          'schoolReference', jsonb_build_object('schoolId', x.school_id),
-          'sessionReference', jsonb_build_object('schoolId', x.school_id, 'schoolYear', x.school_year, 'sessionName', x.session_name)))
-      from (select t.sourced_id, t.status, st.cv, st.lm, t.course_sourced_id, t.school_sourced_id, t.term_sourced_ids[1] as term,
-          k.lcc, k.school_id, k.school_year, k.session_name, c.title as course_title, ${orgId('co')} as course_org
-        from class t cross join lateral (${sectionKey('t')}) k
-          left join course c on c.sourced_id = t.course_sourced_id left join org co on co.sourced_id = c.org_sourced_id
-          -- An offering reads its course's title and org as well as its classes.
-          cross join lateral (select greatest(t.change_version, t.ref_version, c.change_version, c.ref_version) as cv,
-            greatest(t.date_last_modified, t.ref_modified, c.date_last_modified, c.ref_modified) as lm) st
-        where t.edfi_key is null) x
-      group by x.course_sourced_id, x.school_sourced_id, x.term, x.lcc, x.school_id, x.school_year, x.session_name`),
+    from: sql.raw(`${offeringDocuments} union all ${derivedOfferings}`),
+    pages: [sql.raw(offeringDocuments), sql.raw(derivedOfferingKeys)],
     params: { localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer', sessionName: 'string', localCourseTitle: 'string' },
   },
   sections: {

@@ -12,15 +12,17 @@ import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { defaults } from '../support/roster.ts';
 
 /**
- * Collections whose items come from two kinds of rows (studentEducationOrganizationAssociations:
- * those sent through Ed-Fi, and those derived from OneRoster demographics) page through both, each
- * item once, in id order, by offset and by cursor.
+ * Collections whose items come from two kinds of rows (those sent through Ed-Fi, and those derived
+ * from OneRoster rows: studentEducationOrganizationAssociations from demographics, courseOfferings
+ * from classes) page through both, each item once, in id order, by offset, cursor and partition.
  */
 
 const ORIGIN = 'https://gw.example';
 const ED = `${ORIGIN}/data/v3/ed-fi`;
 const STUDENTS = 13;
 const SENT = [2, 7, 11];
+const TERMS = ['t1', 't2'];
+const COURSES = ['alg', 'bio', 'chem'];
 let db: TestDatabase;
 let app: ReturnType<typeof createApp>;
 let token: string;
@@ -45,7 +47,12 @@ beforeAll(async () => {
   token = ((await res.json()) as { access_token: string }).access_token;
   const ids = Array.from({ length: STUDENTS }, (_, i) => `u${i}`);
   const batches: RecordBatch[] = [
-    { entity: 'org', records: [{ sourcedId: 's1', name: 'Springfield High', type: 'school', identifier: '101' }] },
+    { entity: 'org', records: [{ sourcedId: 's1', name: 'Springfield High', type: 'school', identifier: '101' }, { sourcedId: 's2', name: 'Shelbyville High', type: 'school', identifier: '102' }] },
+    { entity: 'academicSession', records: TERMS.map((t, i) => ({ sourcedId: t, title: `Term ${i}`, type: 'term', startDate: '2024-08-15', endDate: '2024-12-20', schoolYear: '2025' })) },
+    { entity: 'course', records: COURSES.map((c) => ({ sourcedId: c, title: c, courseCode: c.toUpperCase(), orgSourcedId: 's1' })) },
+    // Two classes of each course, school and term: one derived courseOffering each.
+    { entity: 'class', records: COURSES.flatMap((c) => ['s1', 's2'].flatMap((school) => TERMS.flatMap((t) => [1, 2].map((n) => ({
+      sourcedId: `${c}-${school}-${t}-${n}`, title: `${c} ${n}`, courseSourcedId: c, schoolSourcedId: school, termSourcedIds: [t], classType: 'scheduled' }))))) },
     { entity: 'user', records: ids.map((id, i) => ({ sourcedId: id, enabledUser: true, givenName: 'S', familyName: `${i}`, identifier: `S${i}`,
       roles: [{ roleType: 'primary', role: 'student', orgSourcedId: 's1' }] })) },
     { entity: 'demographics', records: ids.map((id, i) => ({ sourcedId: id, sex: i % 2 ? 'female' : 'male' })) },
@@ -65,38 +72,53 @@ afterAll(async () => {
   await db?.drop();
 });
 
-describe('a collection of sent and derived items', () => {
+describe.each([
+  ['studentEducationOrganizationAssociations', STUDENTS],
+  ['courseOfferings', COURSES.length * 2 * TERMS.length],
+])('%s: sent and derived items', (resource, count) => {
   test('one page holds every item once, in id order', async () => {
-    const { items } = await get('/studentEducationOrganizationAssociations?limit=500');
-    expect(items.map((x) => x.studentReference.studentUniqueId).sort()).toEqual(Array.from({ length: STUDENTS }, (_, i) => `S${i}`).sort());
-    const ids = items.map((x) => x.id);
+    const ids = (await get(`/${resource}?limit=500`)).items.map((x) => x.id);
+    expect(ids).toHaveLength(count);
     expect(ids).toEqual([...ids].sort());
+    expect(new Set(ids).size).toBe(count);
+    expect((await get(`/${resource}?limit=500&minChangeVersion=1`)).items.map((x) => x.id)).toEqual(ids);
   });
 
-  test('offset pages and cursor pages walk the same order', async () => {
-    const all = (await get('/studentEducationOrganizationAssociations?limit=500')).items.map((x) => x.id);
+  test('offset pages, cursor pages and partitions walk the same order', async () => {
+    const all = (await get(`/${resource}?limit=500`)).items.map((x) => x.id);
     // Last page first: no page read before tells where the next begins, so each walks past the ones before it.
     const pages: string[][] = [];
-    for (let offset = STUDENTS - (STUDENTS % 3); offset >= 0; offset -= 3) pages.unshift((await get(`/studentEducationOrganizationAssociations?limit=3&offset=${offset}`)).items.map((x) => x.id));
+    for (let offset = count - (count % 3); offset >= 0; offset -= 3) pages.unshift((await get(`/${resource}?limit=3&offset=${offset}`)).items.map((x) => x.id));
     expect(pages.flat()).toEqual(all);
     const byCursor: string[] = [];
-    let page = await get('/studentEducationOrganizationAssociations?pageSize=4');
+    let page = await get(`/${resource}?pageSize=4`);
     for (;;) {
       byCursor.push(...page.items.map((x) => x.id));
       if (!page.next) break;
-      page = await get(`/studentEducationOrganizationAssociations?pageSize=4&pageToken=${page.next}`);
+      page = await get(`/${resource}?pageSize=4&pageToken=${page.next}`);
     }
     expect(byCursor).toEqual(all);
+    const partitions = await app.request(`${ED}/${resource}/partitions?number=2`, { headers: { authorization: `Bearer ${token}` } });
+    expect(partitions.status).toBe(200);
+    const { pageTokens } = (await partitions.json()) as { pageTokens: string[] };
+    const byPartition: string[] = [];
+    for (const t of pageTokens) byPartition.push(...(await get(`/${resource}?pageSize=500&pageToken=${t}`)).items.map((x) => x.id));
+    expect(byPartition).toEqual(all);
   });
 
-  test('a derived item is found by its id, and a sent one stands in for it', async () => {
-    const { items } = await get('/studentEducationOrganizationAssociations?limit=500');
-    for (const item of items) {
-      const res = await app.request(`${ED}/studentEducationOrganizationAssociations/${item.id}`, { headers: { authorization: `Bearer ${token}` } });
+  test('every item is found by its id', async () => {
+    for (const item of (await get(`/${resource}?limit=500`)).items) {
+      const res = await app.request(`${ED}/${resource}/${item.id}`, { headers: { authorization: `Bearer ${token}` } });
       expect(res.status).toBe(200);
-      expect(((await res.json()) as { studentReference: unknown }).studentReference).toEqual(item.studentReference);
+      expect(await res.json()).toEqual(item);
     }
-    const sent = items.filter((x) => SENT.map((i) => `S${i}`).includes(x.studentReference.studentUniqueId));
-    expect(sent.map((x) => (x as unknown as { sexDescriptor: string }).sexDescriptor)).toEqual(SENT.map(() => 'uri://ed-fi.org/SexDescriptor#Female'));
   });
+});
+
+test('a studentEducationOrganizationAssociation sent through Ed-Fi stands in for the derived one', async () => {
+  const { items } = await get('/studentEducationOrganizationAssociations?limit=500');
+  const bySex = Object.fromEntries(items.map((x) => [x.studentReference.studentUniqueId, (x as unknown as { sexDescriptor: string }).sexDescriptor]));
+  // Derived: the OneRoster sex (male for even students); sent: female.
+  expect(SENT.map((i) => bySex[`S${i}`])).toEqual(SENT.map(() => 'uri://ed-fi.org/SexDescriptor#Female'));
+  expect(bySex.S4).toBe('uri://ed-fi.org/SexDescriptor#Male');
 });
