@@ -60,6 +60,9 @@ export interface Queryable {
 
 const pools = new WeakMap<EntityManager, Queryable>();
 
+/** The pool a unit of work's prepared statements go to, when it is not the ORM's own. */
+export const preparedPoolOf = (em: EntityManager): Queryable | undefined => pools.get(em);
+
 /** Sends the prepared statements of this unit of work to another pool (a door with its own planner settings). */
 export function preparedOn<T extends EntityManager>(em: T, pool: Queryable): T {
   pools.set(em, pool);

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type RawBuilder } from 'kysely';
 import { z } from 'zod';
-import { runPrepared } from '../db/prepared.ts';
+import { preparedPoolOf, runPrepared } from '../db/prepared.ts';
 import { entitySpec, type EntitySpec } from './entities.ts';
 import { roleRecord, userRecord, type EntityName, type RecordsByEntity } from './records.ts';
 import { storedForm } from './stage.ts';
@@ -16,8 +16,9 @@ import { uuidv7 } from './uuid.ts';
  *
  * The records of one write go to the database as one statement (each upsert, and the replacement
  * of its child rows, a data-modifying CTE), so they land together without a transaction of their
- * own and cost one round trip. A caller that merged its record into the stored one passes the hash
- * it read; if the row changed meanwhile, nothing is written and WriteConflict says to read again.
+ * own and cost one round trip; concurrent writes on a door's pool share statements (WriteBatcher).
+ * A caller that merged its record into the stored one passes the hash it read; if the row changed
+ * meanwhile, nothing is written and WriteConflict says to read again.
  */
 
 export interface Written {
@@ -67,70 +68,187 @@ function childFragmentsOf(child: EntitySpec['children'][number]) {
 
 interface Row { i: number; k: 'w' | 's'; edfi_id: string; etag: string; change_version: string; date_last_modified: Date; content_hash: string; status: string; created: boolean }
 
-export async function writeRecords(em: EntityManager, sourceId: number, writes: readonly RecordWrite[]): Promise<Written[]> {
-  const now = new Date();
-  const ctes: RawBuilder<unknown>[] = [];
-  const written: RawBuilder<unknown>[] = [];
-  const before: RawBuilder<unknown>[] = [];
-  const hashes: string[] = [];
-  writes.forEach((write, i) => {
-    const spec = entitySpec(write.entity);
-    const record = (schemas[write.entity] ?? spec.schema).parse(write.record) as Record<string, unknown>;
-    const id = record.sourcedId as string;
-    const { content } = storedForm(spec, record);
-    hashes.push(content);
-    const { table, columns, fromRecord, updates } = fragmentsOf(spec);
-    const w = sql.raw(`w${i}`);
-    const guard = write.expectedHash === undefined ? sql`` : sql`and t.content_hash = ${write.expectedHash}`;
-    ctes.push(sql`${w} as (
+/** One record write as SQL, for a statement that may carry other writes too: `i` names its parts. */
+interface Piece {
+  /** The row it writes (writes of one row never share a statement). */
+  key: string;
+  /** What its SQL looks like, values aside: statements of pieces of the same shapes are the same prepared statement. */
+  shape: string;
+  hash: string;
+  expectedHash?: string;
+  ctes(i: number): RawBuilder<unknown>[];
+  written(i: number): RawBuilder<unknown>;
+  before(i: number): RawBuilder<unknown>;
+}
+
+function pieceOf(sourceId: number, write: RecordWrite, now: Date): Piece {
+  const spec = entitySpec(write.entity);
+  const record = (schemas[write.entity] ?? spec.schema).parse(write.record) as Record<string, unknown>;
+  const id = record.sourcedId as string;
+  const { content } = storedForm(spec, record);
+  const { table, columns, fromRecord, updates } = fragmentsOf(spec);
+  const guard = write.expectedHash === undefined ? sql`` : sql`and t.content_hash = ${write.expectedHash}`;
+  const children = spec.children.map((child) => ({
+    frag: childFragmentsOf(child),
+    items: ((record[child.field] as Record<string, unknown>[] | undefined) ?? []).map((item) => ({
+      user_sourced_id: id,
+      ...Object.fromEntries(child.fields.map((f, j) => [child.columns[j]!, item[f] ?? null])),
+    })),
+  }));
+  const row = JSON.stringify(columnsOf(spec, record));
+  return {
+    key: `${spec.table}:${id}`,
+    shape: `${spec.table}${write.expectedHash === undefined ? '' : '?'}${children.map((c) => (c.items.length ? '+' : '-')).join('')}`,
+    hash: content,
+    expectedHash: write.expectedHash,
+    ctes: (i) => {
+      const w = sql.raw(`w${i}`);
+      return [
+        sql`${w} as (
       insert into ${table} as t (edfi_id, status, date_last_modified, etag, change_version, content_hash, input_hash, source_id, ${columns})
       select ${uuidv7()}::uuid, 'active', ${now}, x.cv::text || '-' || left(${content}, 8), x.cv, ${content}, null, ${sourceId}, ${fromRecord}
-      from jsonb_populate_record(null::${table}, ${JSON.stringify(columnsOf(spec, record))}::jsonb) r, (select nextval('change_version_seq') as cv) x
+      from jsonb_populate_record(null::${table}, ${row}::jsonb) r, (select nextval('change_version_seq') as cv) x
       on conflict (sourced_id) do update set
         status = 'active', date_last_modified = excluded.date_last_modified, etag = excluded.etag, change_version = excluded.change_version,
         content_hash = excluded.content_hash, input_hash = null, ${updates}
       where (t.content_hash is distinct from excluded.content_hash or t.status <> 'active') ${guard}
-      returning t.edfi_id, t.etag, t.change_version, t.date_last_modified, t.content_hash, t.status, (t.xmax = 0) as created)`);
-    spec.children.forEach((child, c) => {
-      const items = ((record[child.field] as Record<string, unknown>[] | undefined) ?? []).map((item) => ({
-        user_sourced_id: id,
-        ...Object.fromEntries(child.fields.map((f, j) => [child.columns[j]!, item[f] ?? null])),
-      }));
-      const frag = childFragmentsOf(child);
-      // Replaced only when the parent was written; the statement's snapshot keeps the new rows out of the delete.
-      ctes.push(sql`${sql.raw(`d${i}_${c}`)} as (delete from ${frag.table} where user_sourced_id = ${id}
-        and exists (select 1 from ${w} where not ${w}.created))`);
-      if (items.length) {
-        ctes.push(sql`${sql.raw(`n${i}_${c}`)} as (insert into ${frag.table} (${frag.columns})
+      returning t.edfi_id, t.etag, t.change_version, t.date_last_modified, t.content_hash, t.status, (t.xmax = 0) as created)`,
+        ...children.flatMap(({ frag, items }, c) => [
+          // Replaced only when the parent was written; the statement's snapshot keeps the new rows out of the delete.
+          sql`${sql.raw(`d${i}_${c}`)} as (delete from ${frag.table} where user_sourced_id = ${id}
+        and exists (select 1 from ${w} where not ${w}.created))`,
+          ...(items.length ? [sql`${sql.raw(`n${i}_${c}`)} as (insert into ${frag.table} (${frag.columns})
           select ${frag.fromRecord} from jsonb_populate_recordset(null::${frag.table}, ${JSON.stringify(items)}::jsonb) r
-          where exists (select 1 from ${w}))`);
-      }
-    });
-    written.push(sql`select ${i}::int as i, 'w' as k, * from ${w}`);
+          where exists (select 1 from ${w}))`] : []),
+        ]),
+      ];
+    },
+    written: (i) => sql`select ${i}::int as i, 'w' as k, * from ${sql.raw(`w${i}`)}`,
     // The row as it was before this statement: what an unchanged (or conflicting) write answers with.
-    before.push(sql`select ${i}::int as i, 's' as k, edfi_id, etag, change_version, date_last_modified, content_hash, status, false as created from ${table} where sourced_id = ${id}`);
-  });
-  // Outside a transaction statements run prepared on the pool (their shapes are few; planning one costs as much as running it).
-  const run = async (statement: RawBuilder<Row>) => (em.isInTransaction() ? (await statement.execute(em.getKysely())).rows : await runPrepared(em, statement));
+    before: (i) => sql`select ${i}::int as i, 's' as k, edfi_id, etag, change_version, date_last_modified, content_hash, status, false as created from ${table} where sourced_id = ${id}`,
+  };
+}
+
+/** What became of each piece: the row it wrote, else the row as the statement found it. */
+interface Outcome { done?: Row; stored?: Row }
+
+/** Writes the pieces in one statement (each upsert, and the replacement of its child rows, a data-modifying CTE). */
+async function runPieces(em: EntityManager, pieces: readonly Piece[]): Promise<Outcome[]> {
+  const statement = sql<Row>`with ${sql.join(pieces.flatMap((p, i) => p.ctes(i)))} ${sql.join([...pieces.map((p, i) => p.written(i)), ...pieces.map((p, i) => p.before(i))], sql` union all `)}`;
+  const rows = await run(em, statement);
+  return pieces.map((_, i) => ({ done: rows.find((r) => r.i === i && r.k === 'w'), stored: rows.find((r) => r.i === i && r.k === 's') }));
+}
+
+// Outside a transaction statements run prepared on the pool (their shapes are few; planning one costs as much as running it).
+const run = async (em: EntityManager, statement: RawBuilder<Row>) =>
+  (em.isInTransaction() ? (await statement.execute(em.getKysely())).rows : await runPrepared(em, statement));
+
+export async function writeRecords(em: EntityManager, sourceId: number, writes: readonly RecordWrite[]): Promise<Written[]> {
+  const now = new Date();
+  const pieces = writes.map((write) => pieceOf(sourceId, write, now));
   // Every record the same as the stored row it was merged into (a client posting what it posted before):
   // reading the rows back confirms it without the upsert, which would lock them and so write WAL and wait
   // for it to be flushed at commit, for nothing.
-  if (writes.every((w, i) => w.expectedHash === hashes[i])) {
-    const rows = await run(sql<Row>`${sql.join(before, sql` union all `)}`);
-    const same = writes.map((_, i) => rows.find((r) => r.i === i && r.content_hash === hashes[i] && r.status === 'active'));
+  if (pieces.every((p) => p.expectedHash === p.hash)) {
+    const rows = await run(em, sql<Row>`${sql.join(pieces.map((p, i) => p.before(i)), sql` union all `)}`);
+    const same = pieces.map((p, i) => rows.find((r) => r.i === i && r.content_hash === p.hash && r.status === 'active'));
     if (same.every((r) => r !== undefined)) {
       return same.map((r) => ({ outcome: 'unchanged', edfiId: r.edfi_id, etag: r.etag, changeVersion: Number(r.change_version), dateLastModified: r.date_last_modified }));
     }
   }
-  const rows = await run(sql<Row>`with ${sql.join(ctes)} ${sql.join([...written, ...before], sql` union all `)}`);
-  return writes.map((_, i) => {
-    const done = rows.find((r) => r.i === i && r.k === 'w');
-    const stored = rows.find((r) => r.i === i && r.k === 's');
+  const batcher = em.isInTransaction() ? undefined : batcherOf(em);
+  const outcomes = batcher ? await batcher.write(em, pieces) : await runPieces(em, pieces);
+  return outcomes.map(({ done, stored }, i) => {
     const row = done ?? stored!;
-    if (!done && !(stored && stored.content_hash === hashes[i] && stored.status === 'active')) throw new WriteConflict(`${writes[i]!.entity} ${(writes[i]!.record as { sourcedId: string }).sourcedId} changed while it was being written`);
+    if (!done && !(stored && stored.content_hash === pieces[i]!.hash && stored.status === 'active')) throw new WriteConflict(`${writes[i]!.entity} ${(writes[i]!.record as { sourcedId: string }).sourcedId} changed while it was being written`);
     const outcome = done ? (done.created ? 'created' : 'updated') : 'unchanged';
     return { outcome, edfiId: row.edfi_id, etag: row.etag, changeVersion: Number(row.change_version), dateLastModified: row.date_last_modified };
   });
+}
+
+/** Most record writes in one statement; and statements of writes under way at once, per pool. */
+const BATCH_WRITES = 32;
+const BATCHES_UNDER_WAY = 1;
+
+interface Job { em: EntityManager; pieces: readonly Piece[]; shape: string; resolve(outcomes: Outcome[]): void; reject(error: unknown): void }
+
+/**
+ * Writes of concurrent requests, sent together: while BATCHES_UNDER_WAY statements of a pool run,
+ * the writes that arrive wait, and the next statement carries all those of the first one's shape
+ * (so statements stay few prepared shapes), up to BATCH_WRITES. Under load that is one round trip,
+ * one commit and one WAL flush for a dozen writes; a lone write goes at once. Writes of a row that a
+ * statement under way or the one being formed writes wait for the next (two writes of one row in
+ * one statement are not allowed; in two concurrent ones they could deadlock). A statement that
+ * fails is retried write by write, so one bad write fails only its own request.
+ */
+class WriteBatcher {
+  readonly #queue: Job[] = [];
+  readonly #busy = new Set<string>();
+  #underWay = 0;
+
+  write(em: EntityManager, pieces: readonly Piece[]): Promise<Outcome[]> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ em, pieces, shape: pieces.map((p) => p.shape).join(' '), resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump() {
+    while (this.#underWay < BATCHES_UNDER_WAY) {
+      const jobs = this.#take();
+      if (!jobs.length) return;
+      this.#underWay++;
+      void this.#send(jobs).finally(() => {
+        this.#underWay--;
+        for (const job of jobs) for (const p of job.pieces) this.#busy.delete(p.key);
+        this.#pump();
+      });
+    }
+  }
+
+  /** The first waiting job whose rows are free, and the waiting jobs of its shape that fit with it. */
+  #take(): Job[] {
+    const jobs: Job[] = [];
+    let size = 0;
+    for (let i = 0; i < this.#queue.length;) {
+      const job = this.#queue[i]!;
+      const fits = (!jobs.length || (job.shape === jobs[0]!.shape && size + job.pieces.length <= BATCH_WRITES))
+        && !job.pieces.some((p) => this.#busy.has(p.key));
+      if (!fits) {
+        i++;
+        continue;
+      }
+      this.#queue.splice(i, 1);
+      jobs.push(job);
+      size += job.pieces.length;
+      for (const p of job.pieces) this.#busy.add(p.key);
+    }
+    return jobs;
+  }
+
+  async #send(jobs: Job[]) {
+    if (jobs.length > 1) {
+      try {
+        const outcomes = await runPieces(jobs[0]!.em, jobs.flatMap((j) => j.pieces));
+        let at = 0;
+        for (const job of jobs) job.resolve(outcomes.slice(at, (at += job.pieces.length)));
+        return;
+      } catch {
+        // One of them failed the statement: each again on its own, below.
+      }
+    }
+    await Promise.all(jobs.map((job) => runPieces(job.em, job.pieces).then(job.resolve, job.reject)));
+  }
+}
+
+const batchers = new WeakMap<object, WriteBatcher>();
+/** The batcher of the pool the unit of work's prepared statements go to; none for the ORM's own connections. */
+function batcherOf(em: EntityManager): WriteBatcher | undefined {
+  const pool = preparedPoolOf(em);
+  if (!pool) return undefined;
+  let batcher = batchers.get(pool);
+  if (!batcher) batchers.set(pool, (batcher = new WriteBatcher()));
+  return batcher;
 }
 
 export async function writeRecord<E extends EntityName>(em: EntityManager, sourceId: number, entity: E, record: RecordsByEntity[E], expectedHash?: string): Promise<Written> {

@@ -96,29 +96,34 @@ async function schoolAndYear(ctx: WriteContext, doc: Doc) {
   const refs = new References(ctx);
   const schoolId = doc.schoolReference.schoolId;
   const schoolYear = doc.schoolYearTypeReference.schoolYear;
-  await refs.get('schools', 'School', { schoolId }, '$.schoolReference');
-  await refs.get('schoolYearTypes', 'SchoolYearType', { schoolYear }, '$.schoolYearTypeReference');
+  await Promise.all([
+    refs.get('schools', 'School', { schoolId }, '$.schoolReference'),
+    refs.get('schoolYearTypes', 'SchoolYearType', { schoolYear }, '$.schoolYearTypeReference'),
+  ]);
   refs.check();
   return { schoolId, schoolYear };
 }
 
 /** Resolves references; every missing one is reported together. */
 class References {
-  #missing: { resource: string; path: string }[] = [];
+  #missing: { resource: string; path: string; at: number }[] = [];
+  #asked = 0;
   readonly ctx: WriteContext;
   constructor(ctx: WriteContext) {
     this.ctx = ctx;
   }
+  /** Lookups may run at once (Promise.all); the missing ones are reported in the order they were asked for. */
   async get(resource: string, title: string, key: Record<string, unknown>, path: string, withDoc = false): Promise<Found | undefined> {
+    const at = this.#asked++;
     const found = await this.ctx.find(resource, key, withDoc);
-    if (!found) this.#missing.push({ resource: title, path });
+    if (!found) this.#missing.push({ resource: title, path, at });
     return found;
   }
   async optional(resource: string, title: string, key: Record<string, unknown> | undefined, path: string) {
     return key ? this.get(resource, title, key, path) : undefined;
   }
   check() {
-    if (this.#missing.length) throw new Unresolved(this.#missing);
+    if (this.#missing.length) throw new Unresolved(this.#missing.sort((a, b) => a.at - b.at).map(({ resource, path }) => ({ resource, path })));
   }
 }
 
@@ -190,8 +195,10 @@ function sectionAssociation(kind: 'student' | 'staff'): Pick<EdfiResource, 'writ
     async write(ctx, doc, existing) {
       const refs = new References(ctx);
       const s = doc.sectionReference as Doc;
-      const section = await refs.get('sections', 'Section', s, `$.sectionReference`);
-      const who = await refs.get(kind === 'student' ? 'students' : 'staffs', kind === 'student' ? 'Student' : 'Staff', doc[personRef], `$.${personRef}`);
+      const [section, who] = await Promise.all([
+        refs.get('sections', 'Section', s, `$.sectionReference`),
+        refs.get(kind === 'student' ? 'students' : 'staffs', kind === 'student' ? 'Student' : 'Staff', doc[personRef], `$.${personRef}`),
+      ]);
       refs.check();
       const cls = (await stored(ctx.em, 'class', section!.sourcedId))!.record;
       const sourcedId = existing?.sourcedId ?? edfiIds.sectionAssociation(doc[personRef][idField], s as never, doc.beginDate);
@@ -383,9 +390,11 @@ const coreResources: EdfiResource[] = [
     async write(ctx, doc, existing) {
       unify(doc.schoolReference.schoolId, doc.sessionReference.schoolId, '$.sessionReference.schoolId', 'schoolId');
       const refs = new References(ctx);
-      await refs.get('courses', 'Course', doc.courseReference, '$.courseReference');
-      await refs.get('schools', 'School', doc.schoolReference, '$.schoolReference');
-      await refs.get('sessions', 'Session', doc.sessionReference, '$.sessionReference');
+      await Promise.all([
+        refs.get('courses', 'Course', doc.courseReference, '$.courseReference'),
+        refs.get('schools', 'School', doc.schoolReference, '$.schoolReference'),
+        refs.get('sessions', 'Session', doc.sessionReference, '$.sessionReference'),
+      ]);
       refs.check();
       const key = this.keyOf(doc);
       return saveDocument(ctx.em, 'courseOfferings', JSON.stringify(Object.values(key)), key, extras(doc, []) ?? {}, existing?.id);
@@ -405,9 +414,11 @@ const coreResources: EdfiResource[] = [
       const o = doc.courseOfferingReference as Doc;
       const offering = await refs.get('courseOfferings', 'CourseOffering', o, '$.courseOfferingReference', true);
       refs.check();
-      const course = await refs.get('courses', 'Course', offering!.doc!.courseReference, '$.courseOfferingReference');
-      const school = await refs.get('schools', 'School', { schoolId: o.schoolId }, '$.courseOfferingReference');
-      const session = await refs.get('sessions', 'Session', { schoolId: o.schoolId, schoolYear: o.schoolYear, sessionName: o.sessionName }, '$.courseOfferingReference');
+      const [course, school, session] = await Promise.all([
+        refs.get('courses', 'Course', offering!.doc!.courseReference, '$.courseOfferingReference'),
+        refs.get('schools', 'School', { schoolId: o.schoolId }, '$.courseOfferingReference'),
+        refs.get('sessions', 'Session', { schoolId: o.schoolId, schoolYear: o.schoolYear, sessionName: o.sessionName }, '$.courseOfferingReference'),
+      ]);
       refs.check();
       const written = await merge(ctx, 'class', existing?.sourcedId, (prev) => ({
         sourcedId: existing?.sourcedId ?? edfiIds.section(sectionKeyOf(doc)),
@@ -434,8 +445,10 @@ const coreResources: EdfiResource[] = [
     view: views.studentSchoolAssociations!,
     async write(ctx, doc, existing) {
       const refs = new References(ctx);
-      const student = await refs.get('students', 'Student', doc.studentReference, '$.studentReference');
-      const school = await refs.get('schools', 'School', doc.schoolReference, '$.schoolReference');
+      const [student, school] = await Promise.all([
+        refs.get('students', 'Student', doc.studentReference, '$.studentReference'),
+        refs.get('schools', 'School', doc.schoolReference, '$.schoolReference'),
+      ]);
       refs.check();
       if (existing && existing.sourcedId !== student!.sourcedId) {
         throw new Invalid('$.studentReference', 'A school association cannot move to another student; delete it and create a new one.');
@@ -495,8 +508,10 @@ const coreResources: EdfiResource[] = [
     view: views.studentContactAssociations!,
     async write(ctx, doc) {
       const refs = new References(ctx);
-      const student = await refs.get('students', 'Student', doc.studentReference, '$.studentReference');
-      const contact = await refs.get('contacts', 'Contact', doc.contactReference, '$.contactReference');
+      const [student, contact] = await Promise.all([
+        refs.get('students', 'Student', doc.studentReference, '$.studentReference'),
+        refs.get('contacts', 'Contact', doc.contactReference, '$.contactReference'),
+      ]);
       refs.check();
       // The contact becomes the student's agent, with a role (from the relation) at the student's orgs.
       const people = await readRecords(ctx.em, 'user', [student!.sourcedId, contact!.sourcedId]);
@@ -534,8 +549,10 @@ const coreResources: EdfiResource[] = [
     view: views.studentEducationOrganizationAssociations!,
     async write(ctx, doc, existing) {
       const refs = new References(ctx);
-      const student = await refs.get('students', 'Student', doc.studentReference, '$.studentReference');
-      await refs.get('educationOrganizations', 'EducationOrganization', doc.educationOrganizationReference, '$.educationOrganizationReference');
+      const [student] = await Promise.all([
+        refs.get('students', 'Student', doc.studentReference, '$.studentReference'),
+        refs.get('educationOrganizations', 'EducationOrganization', doc.educationOrganizationReference, '$.educationOrganizationReference'),
+      ]);
       refs.check();
       const key = this.keyOf(doc);
       const saved = await saveDocument(ctx.em, 'studentEducationOrganizationAssociations', `${key.educationOrganizationId}|${key.studentUniqueId}`, key,
@@ -558,8 +575,10 @@ const coreResources: EdfiResource[] = [
     view: views.staffEducationOrganizationAssignmentAssociations!,
     async write(ctx, doc, existing) {
       const refs = new References(ctx);
-      const staff = await refs.get('staffs', 'Staff', doc.staffReference, '$.staffReference');
-      const org = await refs.get('educationOrganizations', 'EducationOrganization', doc.educationOrganizationReference, '$.educationOrganizationReference');
+      const [staff, org] = await Promise.all([
+        refs.get('staffs', 'Staff', doc.staffReference, '$.staffReference'),
+        refs.get('educationOrganizations', 'EducationOrganization', doc.educationOrganizationReference, '$.educationOrganizationReference'),
+      ]);
       refs.check();
       const { record: user, hash } = (await stored(ctx.em, 'user', staff!.sourcedId))!;
       const roles = (user.roles as RoleRecord[] | undefined) ?? [];

@@ -256,6 +256,8 @@ describe('Ed-Fi conventions on bad input (every problem of a request at once, no
       'urn:ed-fi:api:data-conflict:unresolved-reference');
     expect(body.detail).toContain("The referenced 'Student' item does not exist.");
     expect(body.detail).toContain("The referenced 'School' item does not exist.");
+    // In the order the body's references are looked up, though the lookups run at once.
+    expect(body.detail.indexOf("'Student'")).toBeLessThan(body.detail.indexOf("'School'"));
     expect(Object.keys(body.validationErrors).sort()).toEqual(['$.schoolReference', '$.studentReference']);
   });
 
