@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
+import { claimChangeVersions } from './change-claims.ts';
 import { entitySpecs } from './entities.ts';
 
 /**
@@ -10,6 +11,8 @@ import { entitySpecs } from './entities.ts';
 export async function purgeTombstones(orm: MikroORM, days: number): Promise<Record<string, number>> {
   const purged: Record<string, number> = {};
   await orm.em.fork().transactional(async (tx) => {
+    // Purging moves the reference stamps of documents that showed the purged rows.
+    await claimChangeVersions(tx);
     const db = tx.getKysely();
     for (const spec of [...entitySpecs].reverse()) {
       const referrers = entitySpecs.flatMap((other) => other.refs.filter((r) => r.target === spec.name && r.path.kind !== 'array').map((r) => {

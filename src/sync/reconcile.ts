@@ -4,6 +4,7 @@ import { Source, SyncIssue, SyncRun } from '../db/entities.ts';
 import { metrics } from '../metrics.ts';
 import { activeRows, applyTombstones, applyUpserts, countTombstones, type TombstonePlan } from './apply.ts';
 import { BloomFilter } from './bloom.ts';
+import { claimChangeVersions } from './change-claims.ts';
 import { RunConnection } from './copy.ts';
 import { entityNames, entitySpec, entitySpecs } from './entities.ts';
 import { IssueLog } from './issues.ts';
@@ -283,6 +284,7 @@ async function applyRun(orm: MikroORM, plan: TombstonePlan, staged: Staged, shar
   const doomed = shares.filter((s) => s.doomed > 0).map((s) => s.entity);
   const pending = new Map([...staged].map(([entity, n]) => [entity, (n.create ?? 0) + (n.update ?? 0)]));
   const { tombstoned, bulkLoaded } = await orm.em.fork().transactional(async (tx) => {
+    await claimChangeVersions(tx);
     const now = new Date();
     const { bulkLoaded: loaded, grown } = await applyUpserts(tx, plan.runId, plan.sourceId, now, pending);
     const gone = await applyTombstones(tx, plan, now, doomed);

@@ -10,6 +10,7 @@ import { edfiAllows } from '../../src/auth/scopes.ts';
 import { PageStarts, setKey } from '../../src/db/page-starts.ts';
 import { changeVersion, genericPlans, runPrepared } from '../../src/db/prepared.ts';
 import { joinJson, ServedJson } from '../../src/http/served-json.ts';
+import { settledChangeVersion } from '../../src/sync/change-claims.ts';
 import { ensureSource } from '../../src/sync/reconcile.ts';
 import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
@@ -470,7 +471,8 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
 
   app.use('/changeQueries/*', auth);
   app.get('/changeQueries/v1/availableChangeVersions', async (c) => {
-    const { rows } = await sql<{ v: string }>`select case when is_called then last_value else 0 end as v from change_version_seq`.execute(door().getKysely());
+    // Up to the newest version every transaction before it has settled (src/sync/change-claims.ts).
+    const { rows } = await settledChangeVersion().execute(door().getKysely());
     return c.json({ oldestChangeVersion: 0, newestChangeVersion: Number(rows[0]!.v) });
   });
 

@@ -4,6 +4,7 @@ import type { Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { sql } from 'kysely';
 import { auditRecords } from '../../../src/audit.ts';
+import { claimChangeVersions } from '../../../src/sync/change-claims.ts';
 import { ensureSource } from '../../../src/sync/reconcile.ts';
 import { tombstoneRows, writeRecords, type Written } from '../../../src/sync/write.ts';
 import { discoveryDocument, GRADEBOOK_DISCOVERY_PATH, gradebookSpecFile, type Discoverable } from './discovery.ts';
@@ -114,6 +115,7 @@ export function registerGradebook(app: Hono<any>, orm: MikroORM, options: Gradeb
     if (errors.length) throw new Refusal(forbidden ? 403 : 422, forbidden ? 'forbidden' : 'invaliddata', errors.slice(0, 50).join('; '));
     const source = await apiSource();
     return em.transactional(async (tx) => {
+      await claimChangeVersions(tx);
       const out: Written[] = [];
       // Chunks keep each statement's plan small; the transaction keeps the set whole.
       for (let i = 0; i < records.length; i += 100) {

@@ -1,0 +1,29 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+
+/**
+ * Change versions come from one sequence, taken when a row is written, not when its transaction
+ * commits: a run's apply can take versions 10–600000 and commit minutes after a single API write
+ * took 600001 and committed. A change-query reader told "changes up to 600001" that next asks from
+ * 600002 on would never see the run's rows. So a transaction that takes versions for long (a run's
+ * apply, a purge) first claims the versions from the sequence's current value on, with a
+ * transaction-level advisory lock: every session sees it at once, and it goes when the transaction
+ * ends, however it ends (a crashed process included). The newest version a reader may sync up to,
+ * `settledChangeVersion`, stops below the oldest claim.
+ *
+ * The lock key is one bigint: the namespace in its top 16 bits, the first claimed version in the
+ * other 48 (pg_locks shows it as classid = high 32 bits, objid = low 32 bits, objsubid = 1).
+ */
+
+const NAMESPACE = 0x5247; // "RG"
+
+export async function claimChangeVersions(tx: EntityManager): Promise<void> {
+  await sql`select pg_advisory_xact_lock((${NAMESPACE}::bigint << 48) | last_value) from change_version_seq`.execute(tx.getKysely());
+}
+
+/** The newest change version below every claim still held: all versions up to it are committed or never will be. */
+export const settledChangeVersion = () => sql<{ v: string }>`select least(
+    case when s.is_called then s.last_value else 0 end,
+    (select min(((l.classid::bigint & 65535) << 32) | l.objid::bigint) - 1 from pg_locks l
+      where l.locktype = 'advisory' and l.objsubid = 1 and (l.classid::bigint >> 16) = ${NAMESPACE}))::text as v
+  from change_version_seq s`;

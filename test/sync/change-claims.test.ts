@@ -1,0 +1,79 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { createClient } from '../../src/auth/clients.ts';
+import { scopes } from '../../src/auth/scopes.ts';
+import { claimChangeVersions, settledChangeVersion } from '../../src/sync/change-claims.ts';
+import { reconcile } from '../../src/sync/reconcile.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { accessToken, gatewayApp } from '../support/gateway.ts';
+import { defaults, smallDistrict, withRecords } from '../support/roster.ts';
+
+/**
+ * Change versions are taken before commit; a reader must not be told a version is settled while a
+ * transaction holding an older one is still open (it would skip that transaction's rows for good).
+ */
+
+let db: TestDatabase;
+const kysely = () => db.orm.em.fork().getKysely();
+const settled = async () => Number((await settledChangeVersion().execute(kysely())).rows[0]!.v);
+const lastValue = async () => Number((await sql<{ v: string }>`select last_value::text as v from change_version_seq`.execute(kysely())).rows[0]!.v);
+const waitingClaims = async () => Number((await sql<{ n: string }>`select count(*)::text as n from pg_locks
+  where locktype = 'advisory' and objsubid = 1 and (classid::bigint >> 16) = ${0x5247} and not granted`.execute(kysely())).rows[0]!.n);
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'bulk', batches: smallDistrict() });
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+test('a version taken by an open transaction that claimed it is not settled until the transaction ends', async () => {
+  expect(await settled()).toBe(await lastValue());
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let taken = 0;
+  const tx = db.orm.em.fork().transactional(async (em) => {
+    await claimChangeVersions(em);
+    taken = Number((await sql<{ v: string }>`select nextval('change_version_seq')::text as v`.execute(em.getKysely())).rows[0]!.v);
+    await held;
+  });
+  await expect.poll(() => taken).toBeGreaterThan(0);
+  // Another writer commits a newer version meanwhile: still not settled past the open one.
+  await sql`select nextval('change_version_seq')`.execute(kysely());
+  expect(await settled()).toBeLessThan(taken);
+
+  const app = gatewayApp(db.orm, './data/test-change-claims');
+  const token = await accessToken(app, await createClient(db.orm, { name: 'claims', scopes: [scopes.edfiRead] }));
+  const res = await app.request('https://gw.example/changeQueries/v1/availableChangeVersions', { headers: { authorization: `Bearer ${token}` } });
+  try {
+    expect(((await res.json()) as { newestChangeVersion: number }).newestChangeVersion).toBeLessThan(taken);
+  } finally {
+    release();
+    await tx;
+  }
+  expect(await settled()).toBe(await lastValue());
+});
+
+test("a run's apply claims its versions before it takes any", async () => {
+  // Hold the claim the run will make (its key is the sequence's value when the apply starts), so it waits there.
+  const from = await lastValue();
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const holder = db.orm.em.fork().transactional(async (em) => {
+    await sql`select pg_advisory_xact_lock((${0x5247}::bigint << 48) | ${from}::bigint)`.execute(em.getKysely());
+    await held;
+  });
+  const batches = withRecords(smallDistrict(), 'user', (users) => users.map((u) => ({ ...u, familyName: `${(u as { familyName: string }).familyName} II` })));
+  const run = reconcile(db.orm, { ...defaults, source: 'sis', mode: 'bulk', batches });
+  try {
+    await expect.poll(waitingClaims, { timeout: 10_000 }).toBe(1);
+    expect(await lastValue()).toBe(from);
+  } finally {
+    release();
+    await holder;
+  }
+  expect((await run).status).toBe('succeeded');
+  expect(await lastValue()).toBeGreaterThan(from);
+  expect(await settled()).toBe(await lastValue());
+});
