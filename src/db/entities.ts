@@ -184,9 +184,6 @@ export const Course = defineEntity({
   ],
 });
 
-/** The Ed-Fi id of a courseOffering derived from classes of another door: their course, school and first term (standards/edfi/views.ts). */
-export const coIdSql = (course: string, school: string, term: string) => `md5('CO-' || ${course} || '-' || ${school} || '-' || coalesce(${term}, ''))::uuid`;
-
 export const Class = defineEntity({
   name: 'Class',
   tableName: 'class',
@@ -204,15 +201,16 @@ export const Class = defineEntity({
     subjects: p.array().nullable(),
     subjectCodes: p.array().nullable(),
     periods: p.array().nullable(),
+    // Derived, for Ed-Fi: the id of the courseOffering a class from another door belongs to (md5 of
+    // 'CO-', course, school and first term). Stored so that offering pages walk an index of it instead of
+    // hashing every class. Written as PostgreSQL prints it back, so the schema diff sees no change.
+    offeringId: p.uuid().nullable().generated(`(CASE WHEN (edfi_key IS NULL) THEN (md5(((((('CO-'::text || course_sourced_id) || '-'::text) || school_sourced_id) || '-'::text) || COALESCE(term_sourced_ids[1], ''::text))))::uuid ELSE NULL::uuid END) stored`),
   },
   indexes: [
     edfiVersionIndex('class'),
     { name: 'class_term_sourced_ids_gin', expression: 'create index "class_term_sourced_ids_gin" on "class" using gin ("term_sourced_ids")' },
     // Ed-Fi walks the courseOfferings derived from classes in id order, and finds them by id.
-    {
-      name: 'class_offering_id_idx',
-      expression: `create index "class_offering_id_idx" on "class" ((${coIdSql('"course_sourced_id"', '"school_sourced_id"', '"term_sourced_ids"[1]')})) where "edfi_key" is null`,
-    },
+    { name: 'class_offering_id_idx', expression: 'create index "class_offering_id_idx" on "class" ("offering_id") where "offering_id" is not null' },
   ],
   triggers: [
     // A class's section key is in its associations; its school and terms decide which schools its sessions list.
