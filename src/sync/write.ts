@@ -166,7 +166,10 @@ export async function writeRecords(em: EntityManager, sourceId: number, writes: 
   });
 }
 
-/** Most record writes in one statement; and statements of writes under way at once, per pool. */
+/**
+ * Most record writes in one statement; and statements of writes under way at once, per pool (one
+ * measured best under 20 Ed-Fi writers: bigger statements, less CPU per write; two or four, no faster).
+ */
 const BATCH_WRITES = 32;
 const BATCHES_UNDER_WAY = 1;
 
