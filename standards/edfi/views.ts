@@ -119,10 +119,12 @@ const sessionSchools = (t: string) => `left join lateral (
     select (${t}.edfi_key->>'schoolId')::bigint as school_id, ${t}.edfi_id as id where ${t}.edfi_key ? 'schoolId'
     union all
     select x.school_id, case when x.n = 1 then ${t}.edfi_id else md5(${t}.edfi_id::text || '-' || x.school_id::text)::uuid end
-    from (select ${orgId('o')} as school_id, row_number() over (order by d.school_sourced_id) as n
-      -- Schools first, then their ids: a term's classes are thousands, its schools a few dozen.
-      from (select distinct c.school_sourced_id from class c where c.term_sourced_ids && array[${t}.sourced_id::text, ${t}.parent_sourced_id::text]) d
-        join org o on o.sourced_id = d.school_sourced_id) x
+    from (select ${orgId('o')} as school_id, row_number() over (order by o.sourced_id) as n
+      -- Each org probed for one class of the term through the index on a class's school (a term's classes are
+      -- thousands, its schools a few dozen); coalesce keeps the planner off the terms' GIN index, which would
+      -- fetch every class of the term for every org.
+      from org o where coalesce((select true from class c where c.school_sourced_id = o.sourced_id
+        and coalesce(c.term_sourced_ids, '{}') && array[${t}.sourced_id::text, ${t}.parent_sourced_id::text] limit 1), false)) x
     where not coalesce(${t}.edfi_key ? 'schoolId', false)) s on true`;
 /** rowMeta for a view with a row per session and school. */
 const sessionMeta = (t: string) =>
