@@ -76,7 +76,8 @@ interface Piece {
   shape: string;
   hash: string;
   expectedHash?: string;
-  ctes(i: number): RawBuilder<unknown>[];
+  /** `lockWaitMs`: how long the statement may wait for a row another transaction holds (else as long as it takes). */
+  ctes(i: number, lockWaitMs?: number): RawBuilder<unknown>[];
   written(i: number): RawBuilder<unknown>;
   before(i: number): RawBuilder<unknown>;
 }
@@ -101,13 +102,15 @@ function pieceOf(sourceId: number, write: RecordWrite, now: Date): Piece {
     shape: `${spec.table}${write.expectedHash === undefined ? '' : '?'}${children.map((c) => (c.items.length ? '+' : '-')).join('')}`,
     hash: content,
     expectedHash: write.expectedHash,
-    ctes: (i) => {
+    ctes: (i, lockWaitMs) => {
       const w = sql.raw(`w${i}`);
+      // Set while the row is built, before the insert waits for a lock on it.
+      const patience = lockWaitMs === undefined ? sql`` : sql.raw(`, set_config('lock_timeout', '${Math.round(lockWaitMs)}ms', true)`);
       return [
         sql`${w} as (
       insert into ${table} as t (edfi_id, status, date_last_modified, etag, change_version, content_hash, input_hash, source_id, ${columns})
       select ${uuidv7()}::uuid, 'active', ${now}, x.cv::text || '-' || left(${content}, 8), x.cv, ${content}, null, ${sourceId}, ${fromRecord}
-      from jsonb_populate_record(null::${table}, ${row}::jsonb) r, (select nextval('change_version_seq') as cv) x
+      from jsonb_populate_record(null::${table}, ${row}::jsonb) r, (select nextval('change_version_seq') as cv${patience}) x
       on conflict (sourced_id) do update set
         status = 'active', date_last_modified = excluded.date_last_modified, etag = excluded.etag, change_version = excluded.change_version,
         content_hash = excluded.content_hash, input_hash = null, ${updates}
@@ -133,8 +136,8 @@ function pieceOf(sourceId: number, write: RecordWrite, now: Date): Piece {
 interface Outcome { done?: Row; stored?: Row }
 
 /** Writes the pieces in one statement (each upsert, and the replacement of its child rows, a data-modifying CTE). */
-async function runPieces(em: EntityManager, pieces: readonly Piece[]): Promise<Outcome[]> {
-  const statement = sql<Row>`with ${sql.join(pieces.flatMap((p, i) => p.ctes(i)))} ${sql.join([...pieces.map((p, i) => p.written(i)), ...pieces.map((p, i) => p.before(i))], sql` union all `)}`;
+async function runPieces(em: EntityManager, pieces: readonly Piece[], lockWaitMs?: number): Promise<Outcome[]> {
+  const statement = sql<Row>`with ${sql.join(pieces.flatMap((p, i) => p.ctes(i, lockWaitMs)))} ${sql.join([...pieces.map((p, i) => p.written(i)), ...pieces.map((p, i) => p.before(i))], sql` union all `)}`;
   const rows = await run(em, statement);
   return pieces.map((_, i) => ({ done: rows.find((r) => r.i === i && r.k === 'w'), stored: rows.find((r) => r.i === i && r.k === 's') }));
 }
@@ -172,6 +175,8 @@ export async function writeRecords(em: EntityManager, sourceId: number, writes: 
  */
 const BATCH_WRITES = 32;
 const BATCHES_UNDER_WAY = 1;
+/** How long a shared statement waits for a row another transaction holds before its writes go one by one. */
+const SHARED_LOCK_WAIT_MS = 100;
 
 interface Job { em: EntityManager; pieces: readonly Piece[]; shape: string; resolve(outcomes: Outcome[]): void; reject(error: unknown): void }
 
@@ -182,7 +187,7 @@ interface Job { em: EntityManager; pieces: readonly Piece[]; shape: string; reso
  * one commit and one WAL flush for a dozen writes; a lone write goes at once. Writes of a row that a
  * statement under way or the one being formed writes wait for the next (two writes of one row in
  * one statement are not allowed; in two concurrent ones they could deadlock). A statement that
- * fails is retried write by write, so one bad write fails only its own request.
+ * fails is retried write by write, so one bad write fails only its own request (see #send).
  */
 class WriteBatcher {
   readonly #queue: Job[] = [];
@@ -201,11 +206,7 @@ class WriteBatcher {
       const jobs = this.#take();
       if (!jobs.length) return;
       this.#underWay++;
-      void this.#send(jobs).finally(() => {
-        this.#underWay--;
-        for (const job of jobs) for (const p of job.pieces) this.#busy.delete(p.key);
-        this.#pump();
-      });
+      void this.#send(jobs);
     }
   }
 
@@ -229,18 +230,36 @@ class WriteBatcher {
     return jobs;
   }
 
+  /**
+   * The jobs in one statement that waits at most SHARED_LOCK_WAIT_MS for a row another transaction
+   * holds (a run's apply can hold thousands for minutes), so that one such row does not hold up
+   * every write behind it. If the statement fails, for that or for one bad write, each job goes
+   * again on its own, waiting as long as it takes, outside the slot: the writes behind go on.
+   */
   async #send(jobs: Job[]) {
-    if (jobs.length > 1) {
-      try {
-        const outcomes = await runPieces(jobs[0]!.em, jobs.flatMap((j) => j.pieces));
-        let at = 0;
-        for (const job of jobs) job.resolve(outcomes.slice(at, (at += job.pieces.length)));
-        return;
-      } catch {
-        // One of them failed the statement: each again on its own, below.
+    const free = (job: Job) => {
+      for (const p of job.pieces) this.#busy.delete(p.key);
+    };
+    const release = () => {
+      this.#underWay--;
+      this.#pump();
+    };
+    try {
+      const outcomes = await runPieces(jobs[0]!.em, jobs.flatMap((j) => j.pieces), SHARED_LOCK_WAIT_MS);
+      let at = 0;
+      for (const job of jobs) {
+        job.resolve(outcomes.slice(at, (at += job.pieces.length)));
+        free(job);
       }
+      release();
+      return;
+    } catch {
+      release();
     }
-    await Promise.all(jobs.map((job) => runPieces(job.em, job.pieces).then(job.resolve, job.reject)));
+    await Promise.all(jobs.map((job) => runPieces(job.em, job.pieces).then(job.resolve, job.reject).finally(() => {
+      free(job);
+      this.#pump();
+    })));
   }
 }
 

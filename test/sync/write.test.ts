@@ -75,6 +75,36 @@ describe('concurrent writes on a door', () => {
     expect((await stored('same'))!.family_name).toBe(names[results.indexOf(last)]);
   });
 
+  test('a row another transaction holds holds up its own write only', async () => {
+    await writeRecord(door(), source, 'user', person('held', 'Before'));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    // A long transaction (a run's apply, say) holding the row.
+    const holder = db.orm.em.fork().transactional(async (tx) => {
+      await sql`select 1 from "user" where sourced_id = 'held' for update`.execute(tx.getKysely());
+      locked();
+      await released;
+    });
+    await isLocked;
+    try {
+      let heldDone = false;
+      const held = writeRecord(door(), source, 'user', person('held', 'After')).finally(() => (heldDone = true));
+      const others = await Promise.all(Array.from({ length: 10 }, (_, i) => writeRecord(door(), source, 'user', person(`free${i}`, 'Free'))));
+      expect(others.map((w) => w.outcome)).toEqual(others.map(() => 'created'));
+      // Writes that arrive after it go on too.
+      expect((await writeRecord(door(), source, 'user', person('later', 'Later'))).outcome).toBe('created');
+      expect(heldDone).toBe(false);
+      release();
+      expect((await held).outcome).toBe('updated');
+    } finally {
+      release();
+      await holder;
+    }
+    expect((await stored('held'))!.family_name).toBe('After');
+  });
+
   test('a write merged into a row that changed meanwhile is a conflict, alone', async () => {
     const [base] = await writeRecords(door(), source, [{ entity: 'user', record: person('merge', 'Base') }]);
     expect(base!.outcome).toBe('created');
