@@ -17,8 +17,9 @@ import { sql } from 'kysely';
 
 const NAMESPACE = 0x5247; // "RG"
 
+/** Shared: two transactions that start at the same sequence value claim the same key and must not wait for each other. */
 export async function claimChangeVersions(tx: EntityManager): Promise<void> {
-  await sql`select pg_advisory_xact_lock((${NAMESPACE}::bigint << 48) | last_value) from change_version_seq`.execute(tx.getKysely());
+  await sql`select pg_advisory_xact_lock_shared((${NAMESPACE}::bigint << 48) | last_value) from change_version_seq`.execute(tx.getKysely());
 }
 
 /** The newest change version below every claim still held: all versions up to it are committed or never will be. */

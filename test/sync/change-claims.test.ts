@@ -55,6 +55,29 @@ test('a version taken by an open transaction that claimed it is not settled unti
   expect(await settled()).toBe(await lastValue());
 });
 
+test('transactions that claim the same versions do not wait for each other', async () => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let claimed!: () => void;
+  const first = new Promise<void>((resolve) => (claimed = resolve));
+  const holder = db.orm.em.fork().transactional(async (em) => {
+    await claimChangeVersions(em);
+    claimed();
+    await held;
+  });
+  try {
+    await first;
+    // Same sequence value, same key: a second claim still goes through at once.
+    await db.orm.em.fork().transactional(async (em) => {
+      await claimChangeVersions(em);
+      await sql`select nextval('change_version_seq')`.execute(em.getKysely());
+    });
+  } finally {
+    release();
+    await holder;
+  }
+});
+
 test("a run's apply claims its versions before it takes any", async () => {
   // Hold the claim the run will make (its key is the sequence's value when the apply starts), so it waits there.
   const from = await lastValue();
