@@ -67,6 +67,13 @@ const keysChanged = (table: string, keys: string[], body: string) =>
   keysTrigger(table, 'update', `(${keys.map((k) => `old.${k}`).join(', ')}, null) is distinct from (${keys.map((k) => `new.${k}`).join(', ')}, null)`, body);
 /** Sessions whose Ed-Fi rows (one per school with classes in them) list the schools of classes in these terms. */
 const sessionsOfTerms = (terms: string) => `sourced_id = any(${terms}) or parent_sourced_id = any(${terms})`;
+/** Trigger code keeping `term_school` (which schools have classes in which terms) as class row `r` comes or goes. */
+const termSchoolsAdd = (r: string) => `insert into term_school (term_sourced_id, school_sourced_id, classes)
+    select distinct t, ${r}.school_sourced_id, 1 from unnest(${r}.term_sourced_ids) t where t is not null and ${r}.school_sourced_id is not null
+    on conflict (term_sourced_id, school_sourced_id) do update set classes = term_school.classes + 1;`;
+const termSchoolsRemove = (r: string) => `update term_school set classes = classes - 1
+    where school_sourced_id = ${r}.school_sourced_id and term_sourced_id = any(${r}.term_sourced_ids);
+  delete from term_school where classes <= 0 and school_sourced_id = ${r}.school_sourced_id and term_sourced_id = any(${r}.term_sourced_ids);`;
 /** Bumps the classes matching `where` and the section associations (enrollments) embedding their section key. */
 const bumpSections = (where: string) => `${bump('class', where)}
   ${bump('enrollment', `class_sourced_id in (select sourced_id from class where ${where})`)}`;
@@ -219,14 +226,18 @@ export const Class = defineEntity({
     ${bump('enrollment', 'class_sourced_id = new.sourced_id')}
   end if;
   if (old.school_sourced_id, old.term_sourced_ids) is distinct from (new.school_sourced_id, new.term_sourced_ids) then
+    ${termSchoolsRemove('old')}
+    ${termSchoolsAdd('new')}
     ${bump('academic_session', sessionsOfTerms('old.term_sourced_ids || new.term_sourced_ids'))}
   end if;`),
     // A new class puts its school in its sessions, unless one of the school's earlier classes already had.
-    keysTrigger('class', 'insert', null, bump('academic_session', `(${sessionsOfTerms('new.term_sourced_ids')})
+    keysTrigger('class', 'insert', null, `${termSchoolsAdd('new')}
+  ${bump('academic_session', `(${sessionsOfTerms('new.term_sourced_ids')})
     and not exists (select 1 from class c where c.school_sourced_id = new.school_sourced_id
-      and c.term_sourced_ids && array[academic_session.sourced_id, academic_session.parent_sourced_id] and c.xmin <> pg_current_xact_id()::xid)`)),
+      and c.term_sourced_ids && array[academic_session.sourced_id, academic_session.parent_sourced_id] and c.xmin <> pg_current_xact_id()::xid)`)}`),
     // A class purged for good may take its school out of its sessions (and renumber their rows).
-    keysTrigger('class', 'delete', null, bump('academic_session', sessionsOfTerms('old.term_sourced_ids'))),
+    keysTrigger('class', 'delete', null, `${termSchoolsRemove('old')}
+  ${bump('academic_session', sessionsOfTerms('old.term_sourced_ids'))}`),
   ],
 });
 
@@ -548,6 +559,21 @@ export const EdfiDocument = defineEntity({
 });
 
 /** Ed-Fi `/keyChanges`: a natural key changed by a PUT (only where Ed-Fi allows it), before and after. */
+/**
+ * Which schools have classes in which terms, and how many (kept by the class triggers): Ed-Fi lists a
+ * session once per school whose classes use it, and reading that here costs an index lookup instead of
+ * a pass over the term's classes.
+ */
+export const TermSchool = defineEntity({
+  name: 'TermSchool',
+  tableName: 'term_school',
+  properties: {
+    termSourcedId: p.text().primary(),
+    schoolSourcedId: p.text().primary(),
+    classes: p.integer(),
+  },
+});
+
 export const EdfiKeyChange = defineEntity({
   name: 'EdfiKeyChange',
   tableName: 'edfi_key_change',
@@ -694,5 +720,6 @@ export const entities = [
   AuditEvent,
   EdfiDocument,
   EdfiKeyChange,
+  TermSchool,
   EdfiDeleted,
 ];

@@ -120,11 +120,9 @@ const sessionSchools = (t: string) => `left join lateral (
     union all
     select x.school_id, case when x.n = 1 then ${t}.edfi_id else md5(${t}.edfi_id::text || '-' || x.school_id::text)::uuid end
     from (select ${orgId('o')} as school_id, row_number() over (order by o.sourced_id) as n
-      -- Each org probed for one class of the term through the index on a class's school (a term's classes are
-      -- thousands, its schools a few dozen); coalesce keeps the planner off the terms' GIN index, which would
-      -- fetch every class of the term for every org.
-      from org o where coalesce((select true from class c where c.school_sourced_id = o.sourced_id
-        and coalesce(c.term_sourced_ids, '{}') && array[${t}.sourced_id::text, ${t}.parent_sourced_id::text] limit 1), false)) x
+      -- The schools with classes in the term (term_school, kept by the class triggers), not the term's classes.
+      from org o where o.sourced_id in (select ts.school_sourced_id from term_school ts
+        where ts.term_sourced_id in (${t}.sourced_id, ${t}.parent_sourced_id))) x
     where not coalesce(${t}.edfi_key ? 'schoolId', false)) s on true`;
 /** rowMeta for a view with a row per session and school. */
 const sessionMeta = (t: string) =>

@@ -1,0 +1,46 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { reconcile } from '../../src/sync/reconcile.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { defaults, smallDistrict, withRecords } from '../support/roster.ts';
+
+/** term_school (which schools have classes in which terms) follows every class write, as the class triggers keep it. */
+
+let db: TestDatabase;
+const kysely = () => db.orm.em.fork().getKysely();
+
+const kept = async () => (await sql<{ term: string; school: string; n: number }>`select term_sourced_id as term, school_sourced_id as school, classes as n
+  from term_school order by 1, 2`.execute(kysely())).rows;
+const recounted = async () => (await sql<{ term: string; school: string; n: number }>`select t as term, c.school_sourced_id as school, count(distinct c.sourced_id)::int as n
+  from class c cross join unnest(c.term_sourced_ids) t where t is not null and c.school_sourced_id is not null group by 1, 2 order by 1, 2`.execute(kysely())).rows;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'bulk', batches: smallDistrict() });
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+test('inserts, moves between schools and terms, more terms, tombstones and purges', async () => {
+  expect(await kept()).toEqual([{ term: 't1', school: 's1', n: 1 }, { term: 't1', school: 's2', n: 1 }]);
+
+  // A second term; cl1 moves to s2 and takes both terms (one listed twice); a new class in s1.
+  let batches = withRecords(smallDistrict(), 'academicSession', (sessions) => [...sessions,
+    { sourcedId: 't2', title: 'Spring', type: 'term', startDate: '2025-01-06', endDate: '2025-06-15', schoolYear: '2025', parentSourcedId: 'y2025' }] as never);
+  batches = withRecords(batches, 'class', (classes) => [
+    ...classes.map((c) => (c.sourcedId === 'cl1' ? { ...c, schoolSourcedId: 's2', termSourcedIds: ['t1', 't2', 't2'] } : c)),
+    { sourcedId: 'cl3', title: 'Algebra I - P3', courseSourcedId: 'c-math', schoolSourcedId: 's1', termSourcedIds: ['t2'], classType: 'scheduled' },
+  ] as never);
+  expect((await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'bulk', batches })).status).toBe('succeeded');
+  expect(await kept()).toEqual(await recounted());
+  expect(await kept()).toEqual([{ term: 't1', school: 's2', n: 2 }, { term: 't2', school: 's1', n: 1 }, { term: 't2', school: 's2', n: 1 }]);
+
+  // A tombstoned class still counts (its session rows stay until it is purged); a purged one does not.
+  await sql`update class set status = 'tobedeleted' where sourced_id = 'cl3'`.execute(kysely());
+  expect(await kept()).toEqual(await recounted());
+  await sql`delete from enrollment where class_sourced_id = 'cl3'`.execute(kysely());
+  await sql`delete from class where sourced_id = 'cl3'`.execute(kysely());
+  expect(await kept()).toEqual(await recounted());
+  expect((await kept()).find((r) => r.school === 's1')).toBeUndefined();
+});
