@@ -558,7 +558,6 @@ export const EdfiDocument = defineEntity({
   ],
 });
 
-/** Ed-Fi `/keyChanges`: a natural key changed by a PUT (only where Ed-Fi allows it), before and after. */
 /**
  * Which schools have classes in which terms, and how many (kept by the class triggers): Ed-Fi lists a
  * session once per school whose classes use it, and reading that here costs an index lookup instead of
@@ -574,6 +573,7 @@ export const TermSchool = defineEntity({
   },
 });
 
+/** Ed-Fi `/keyChanges`: a natural key changed by a PUT (only where Ed-Fi allows it), before and after. */
 export const EdfiKeyChange = defineEntity({
   name: 'EdfiKeyChange',
   tableName: 'edfi_key_change',

@@ -242,9 +242,8 @@ export function partitionQuery(resource: EdfiResource, url: URL, scope: RawBuild
   if (q.cursor || q.offset || q.totalCount || url.searchParams.has('limit')) {
     throw new ProblemError(problems.parameters({}, 'Partitions take number and the collection\'s filters only.'));
   }
-  const view = resource.view;
-  const where = sql.join([sql`v.status = 'active'`, ...q.where, ...(scope ? [scope] : [])], sql` and `);
-  const rows = partsOf(q, view).map((part) => sql`select v.seq from (${part}) v where ${where}`);
+  const where = resourceWhere(q, scope);
+  const rows = partsOf(q, resource.view).map((part) => sql`select v.seq from (${part}) v where ${where}`);
   return sql<{ up_to: string }>`with rows as (${sql.join(rows, sql` union all `)}),
       k as (select least(${n}::int, greatest(1, ceil(count(*)::numeric / ${PARTITION_MIN})))::int as k from rows)
     select (array_agg(x.seq order by x.seq desc))[1]::text as up_to from (select seq, ntile((select k from k)) over (order by seq) as part from rows) x

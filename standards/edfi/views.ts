@@ -150,9 +150,13 @@ export function descriptorView(resource: string): View {
 /** courseOfferings sent through Ed-Fi. */
 const offeringDocuments = documents('courseOfferings', `d.key_values->>'localCourseCode' as "localCourseCode", (d.key_values->>'schoolId')::bigint as "schoolId",
       (d.key_values->>'schoolYear')::int as "schoolYear", d.key_values->>'sessionName' as "sessionName", d.body->>'localCourseTitle' as "localCourseTitle"`);
+/** A derived offering is active while one of its classes is (over the class rows of alias `a`). */
+const offeringStatus = (a: string) => `case when bool_or(${a}.status = 'active') then 'active' else 'tobedeleted' end`;
+/** The change version an offering's class row `t` gives it: the class's and its course's (the offering shows the course's title and org). */
+const offeringClassVersion = 'greatest(t.change_version, t.ref_version, c.change_version, c.ref_version)';
 /** One offering per course, school and term of the classes from other doors (their key read from the class's course, school and term). */
 const derivedOfferings = `select min(x.sourced_id), x.offering_id, x.offering_id,
-        case when bool_or(x.status = 'active') then 'active' else 'tobedeleted' end, max(x.cv), max(x.cv)::text || '-offering', max(x.lm), x.lcc, x.school_id, x.school_year, x.session_name, min(x.course_title),
+        ${offeringStatus('x')}, max(x.cv), max(x.cv)::text || '-offering', max(x.lm), x.lcc, x.school_id, x.school_year, x.session_name, min(x.course_title),
         jsonb_strip_nulls(jsonb_build_object('localCourseCode', x.lcc, 'localCourseTitle', min(x.course_title),
           'courseReference', jsonb_build_object('courseCode', x.lcc, 'educationOrganizationId', min(x.course_org)),
           'schoolReference', jsonb_build_object('schoolId', x.school_id),
@@ -162,15 +166,14 @@ const derivedOfferings = `select min(x.sourced_id), x.offering_id, x.offering_id
         from class t cross join lateral (${sectionKey('t')}) k
           left join course c on c.sourced_id = t.course_sourced_id left join org co on co.sourced_id = c.org_sourced_id
           -- An offering reads its course's title and org as well as its classes.
-          cross join lateral (select greatest(t.change_version, t.ref_version, c.change_version, c.ref_version) as cv,
+          cross join lateral (select ${offeringClassVersion} as cv,
             greatest(t.date_last_modified, t.ref_modified, c.date_last_modified, c.ref_modified) as lm) st
         where t.offering_id is not null) x
       group by x.offering_id, x.lcc, x.school_id, x.school_year, x.session_name`;
 /** The derived offerings' ids, statuses and schools alone, for walking them: the distinct ids in order (an index-only walk), each one's classes looked up. */
 const derivedOfferingKeys = `select g.id as seq, g.id, a.status, a.cv, (select ${orgId('o')} from org o where o.sourced_id = a.school) as "schoolId"
   from (select distinct t.offering_id as id from class t where t.offering_id is not null) g
-    cross join lateral (select case when bool_or(t.status = 'active') then 'active' else 'tobedeleted' end as status,
-        max(greatest(t.change_version, t.ref_version, c.change_version, c.ref_version)) as cv, min(t.school_sourced_id) as school
+    cross join lateral (select ${offeringStatus('t')} as status, max(${offeringClassVersion}) as cv, min(t.school_sourced_id) as school
       from class t left join course c on c.sourced_id = t.course_sourced_id where t.offering_id = g.id) a`;
 
 /** studentEducationOrganizationAssociations sent through Ed-Fi. */
