@@ -1,25 +1,20 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { beforeAll, expect, test } from 'vitest';
 import { reconcile } from '../../src/sync/reconcile.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { useTestDatabase } from '../support/db.ts';
 import { defaults, smallDistrict, withRecords } from '../support/roster.ts';
 
 /** term_school (which schools have classes in which terms) follows every class write, as the class triggers keep it. */
 
-let db: TestDatabase;
-const kysely = () => db.orm.em.fork().getKysely();
+const db = useTestDatabase();
 
-const kept = async () => (await sql<{ term: string; school: string; n: number }>`select term_sourced_id as term, school_sourced_id as school, classes as n
-  from term_school order by 1, 2`.execute(kysely())).rows;
-const recounted = async () => (await sql<{ term: string; school: string; n: number }>`select t as term, c.school_sourced_id as school, count(distinct c.sourced_id)::int as n
-  from class c cross join unnest(c.term_sourced_ids) t where t is not null and c.school_sourced_id is not null group by 1, 2 order by 1, 2`.execute(kysely())).rows;
+const kept = () => db.query(sql<{ term: string; school: string; n: number }>`select term_sourced_id as term, school_sourced_id as school, classes as n
+  from term_school order by 1, 2`);
+const recounted = () => db.query(sql<{ term: string; school: string; n: number }>`select t as term, c.school_sourced_id as school, count(distinct c.sourced_id)::int as n
+  from class c cross join unnest(c.term_sourced_ids) t where t is not null and c.school_sourced_id is not null group by 1, 2 order by 1, 2`);
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'bulk', batches: smallDistrict() });
-});
-afterAll(async () => {
-  await db?.drop();
 });
 
 test('inserts, moves between schools and terms, more terms, tombstones and purges', async () => {
@@ -37,10 +32,10 @@ test('inserts, moves between schools and terms, more terms, tombstones and purge
   expect(await kept()).toEqual([{ term: 't1', school: 's2', n: 2 }, { term: 't2', school: 's1', n: 1 }, { term: 't2', school: 's2', n: 1 }]);
 
   // A tombstoned class still counts (its session rows stay until it is purged); a purged one does not.
-  await sql`update class set status = 'tobedeleted' where sourced_id = 'cl3'`.execute(kysely());
+  await db.query(sql`update class set status = 'tobedeleted' where sourced_id = 'cl3'`);
   expect(await kept()).toEqual(await recounted());
-  await sql`delete from enrollment where class_sourced_id = 'cl3'`.execute(kysely());
-  await sql`delete from class where sourced_id = 'cl3'`.execute(kysely());
+  await db.query(sql`delete from enrollment where class_sourced_id = 'cl3'`);
+  await db.query(sql`delete from class where sourced_id = 'cl3'`);
   expect(await kept()).toEqual(await recounted());
   expect((await kept()).find((r) => r.school === 's1')).toBeUndefined();
 });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { credentialFromToken } from '../../src/auth/admin-token.ts';
 import { createClient } from '../../src/auth/clients.ts';
 import { scopes } from '../../src/auth/scopes.ts';
@@ -8,7 +8,7 @@ import { createApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { reconcile } from '../../src/sync/reconcile.ts';
 import type { RecordBatch } from '../../src/sync/records.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { useTestDatabase } from '../support/db.ts';
 import { defaults } from '../support/roster.ts';
 
 /**
@@ -23,7 +23,7 @@ const STUDENTS = 13;
 const SENT = [2, 7, 11];
 const TERMS = ['t1', 't2'];
 const COURSES = ['alg', 'bio', 'chem'];
-let db: TestDatabase;
+const db = useTestDatabase();
 let app: ReturnType<typeof createApp>;
 let token: string;
 
@@ -34,7 +34,6 @@ const get = async (path: string) => {
 };
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   app = createApp({
     orm: db.orm, config: loadConfig({ DATA_DIR: './data/test-edfi-walks' }), tokens: new TokenIssuer('s'.repeat(40), 600),
     credential: credentialFromToken('a'.repeat(40)), logger: createLogger('silent'),
@@ -67,9 +66,6 @@ beforeAll(async () => {
     });
     expect(sent.status).toBe(201);
   }
-});
-afterAll(async () => {
-  await db?.drop();
 });
 
 describe.each([

@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { beforeAll, expect, test } from 'vitest';
 import { createClient } from '../../src/auth/clients.ts';
 import { scopes } from '../../src/auth/scopes.ts';
 import { claimChangeVersions, settledChangeVersion } from '../../src/sync/change-claims.ts';
 import { reconcile } from '../../src/sync/reconcile.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { useTestDatabase } from '../support/db.ts';
 import { accessToken, gatewayApp } from '../support/gateway.ts';
 import { defaults, smallDistrict, withRecords } from '../support/roster.ts';
 
@@ -13,19 +13,14 @@ import { defaults, smallDistrict, withRecords } from '../support/roster.ts';
  * transaction holding an older one is still open (it would skip that transaction's rows for good).
  */
 
-let db: TestDatabase;
-const kysely = () => db.orm.em.fork().getKysely();
-const settled = async () => Number((await settledChangeVersion().execute(kysely())).rows[0]!.v);
-const lastValue = async () => Number((await sql<{ v: string }>`select last_value::text as v from change_version_seq`.execute(kysely())).rows[0]!.v);
-const waitingClaims = async () => Number((await sql<{ n: string }>`select count(*)::text as n from pg_locks
-  where locktype = 'advisory' and objsubid = 1 and (classid::bigint >> 16) = ${0x5247} and not granted`.execute(kysely())).rows[0]!.n);
+const db = useTestDatabase();
+const settled = async () => Number((await db.query(settledChangeVersion()))[0]!.v);
+const lastValue = async () => Number((await db.query(sql<{ v: string }>`select last_value::text as v from change_version_seq`))[0]!.v);
+const waitingClaims = async () => Number((await db.query(sql<{ n: string }>`select count(*)::text as n from pg_locks
+  where locktype = 'advisory' and objsubid = 1 and (classid::bigint >> 16) = ${0x5247} and not granted`))[0]!.n);
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'bulk', batches: smallDistrict() });
-});
-afterAll(async () => {
-  await db?.drop();
 });
 
 test('a version taken by an open transaction that claimed it is not settled until the transaction ends', async () => {
@@ -40,7 +35,7 @@ test('a version taken by an open transaction that claimed it is not settled unti
   });
   await expect.poll(() => taken).toBeGreaterThan(0);
   // Another writer commits a newer version meanwhile: still not settled past the open one.
-  await sql`select nextval('change_version_seq')`.execute(kysely());
+  await db.query(sql`select nextval('change_version_seq')`);
   expect(await settled()).toBeLessThan(taken);
 
   const app = gatewayApp(db.orm, './data/test-change-claims');

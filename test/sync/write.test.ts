@@ -1,10 +1,10 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { genericPlans } from '../../src/db/prepared.ts';
 import { ensureSource, reconcile } from '../../src/sync/reconcile.ts';
 import { WriteConflict, writeRecord, writeRecords } from '../../src/sync/write.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { useTestDatabase } from '../support/db.ts';
 import { defaults } from '../support/roster.ts';
 
 /**
@@ -12,7 +12,7 @@ import { defaults } from '../support/roster.ts';
  * and each request still gets its own answer: its outcome, its conflict, its error.
  */
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let door: () => EntityManager;
 let source: number;
 let writeStatements = 0;
@@ -21,7 +21,6 @@ const person = (id: string, familyName: string, extra: Record<string, unknown> =
   ({ sourcedId: id, enabledUser: true, givenName: 'Pat', familyName, roles: [{ roleType: 'primary', role: 'student', orgSourcedId: 's1' }], ...extra }) as never;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'bulk', batches: [{ entity: 'org', records: [{ sourcedId: 's1', name: 'School', type: 'school' }] }] });
   door = genericPlans(db.orm, 'write', {
     onPool: (pool) => {
@@ -34,12 +33,9 @@ beforeAll(async () => {
   }) as () => EntityManager;
   source = await ensureSource(door(), 'api-test', 'api');
 });
-afterAll(async () => {
-  await db?.drop();
-});
 
 const stored = async (id: string) =>
-  (await sql<{ family_name: string; change_version: string }>`select family_name, change_version from "user" where sourced_id = ${id}`.execute(db.orm.em.fork().getKysely())).rows[0];
+  (await db.query(sql<{ family_name: string; change_version: string }>`select family_name, change_version from "user" where sourced_id = ${id}`))[0];
 
 describe('concurrent writes on a door', () => {
   test('share statements, each answered with its own outcome and change version', async () => {
@@ -108,7 +104,7 @@ describe('concurrent writes on a door', () => {
   test('a write merged into a row that changed meanwhile is a conflict, alone', async () => {
     const [base] = await writeRecords(door(), source, [{ entity: 'user', record: person('merge', 'Base') }]);
     expect(base!.outcome).toBe('created');
-    const hash = (await sql<{ content_hash: string }>`select content_hash from "user" where sourced_id = 'merge'`.execute(db.orm.em.fork().getKysely())).rows[0]!.content_hash;
+    const hash = (await db.query(sql<{ content_hash: string }>`select content_hash from "user" where sourced_id = 'merge'`))[0]!.content_hash;
     const [first, second, other] = await Promise.allSettled([
       writeRecord(door(), source, 'user', person('merge', 'First'), hash),
       writeRecord(door(), source, 'user', person('merge', 'Second'), hash),
