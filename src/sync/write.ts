@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type RawBuilder } from 'kysely';
 import { z } from 'zod';
 import { preparedPoolOf, runPrepared } from '../db/prepared.ts';
+import { claimCte } from './change-claims.ts';
 import { entitySpec, type EntitySpec } from './entities.ts';
 import { roleRecord, userRecord, type EntityName, type RecordsByEntity } from './records.ts';
 import { storedForm } from './stage.ts';
@@ -110,7 +111,7 @@ function pieceOf(sourceId: number, write: RecordWrite, now: Date): Piece {
         sql`${w} as (
       insert into ${table} as t (edfi_id, status, date_last_modified, etag, change_version, content_hash, input_hash, source_id, ${columns})
       select ${uuidv7()}::uuid, 'active', ${now}, x.cv::text || '-' || left(${content}, 8), x.cv, ${content}, null, ${sourceId}, ${fromRecord}
-      from jsonb_populate_record(null::${table}, ${row}::jsonb) r, (select nextval('change_version_seq') as cv${patience}) x
+      from jsonb_populate_record(null::${table}, ${row}::jsonb) r, (select nextval('change_version_seq') as cv${patience} from claim) x
       on conflict (sourced_id) do update set
         status = 'active', date_last_modified = excluded.date_last_modified, etag = excluded.etag, change_version = excluded.change_version,
         content_hash = excluded.content_hash, input_hash = null, ${updates}
@@ -137,7 +138,7 @@ interface Outcome { done?: Row; stored?: Row }
 
 /** Writes the pieces in one statement (each upsert, and the replacement of its child rows, a data-modifying CTE). */
 async function runPieces(em: EntityManager, pieces: readonly Piece[], lockWaitMs?: number): Promise<Outcome[]> {
-  const statement = sql<Row>`with ${sql.join(pieces.flatMap((p, i) => p.ctes(i, lockWaitMs)))} ${sql.join([...pieces.map((p, i) => p.written(i)), ...pieces.map((p, i) => p.before(i))], sql` union all `)}`;
+  const statement = sql<Row>`with ${claimCte}, ${sql.join(pieces.flatMap((p, i) => p.ctes(i, lockWaitMs)))} ${sql.join([...pieces.map((p, i) => p.written(i)), ...pieces.map((p, i) => p.before(i))], sql` union all `)}`;
   const rows = await run(em, statement);
   return pieces.map((_, i) => ({ done: rows.find((r) => r.i === i && r.k === 'w'), stored: rows.find((r) => r.i === i && r.k === 's') }));
 }
@@ -286,10 +287,10 @@ export async function tombstoneRow(em: EntityManager, entity: EntityName, source
 export async function tombstoneRows(em: EntityManager, entity: EntityName, ids: readonly string[]): Promise<number> {
   if (ids.length === 0) return 0;
   const spec = entitySpec(entity);
-  const result = await sql`update ${sql.table(spec.table)} t set status = 'tobedeleted', date_last_modified = ${new Date()},
+  const result = await sql`with ${claimCte} update ${sql.table(spec.table)} t set status = 'tobedeleted', date_last_modified = ${new Date()},
       change_version = x.cv, etag = x.cv::text || '-' || left(t.content_hash, 8), input_hash = null
-    from (select sourced_id, nextval('change_version_seq') as cv from ${sql.table(spec.table)}
-      where sourced_id = any(${ids}::text[]) and status = 'active') x
+    from (select s.sourced_id, nextval('change_version_seq') as cv from ${sql.table(spec.table)} s, claim
+      where s.sourced_id = any(${ids}::text[]) and s.status = 'active') x
     where t.sourced_id = x.sourced_id`.execute(em.getKysely());
   return Number(result.numAffectedRows ?? 0);
 }

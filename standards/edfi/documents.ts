@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
+import { claimCte } from '../../src/sync/change-claims.ts';
 import { canonicalJson } from '../../src/sync/copy.ts';
 import { uuidv7 } from '../../src/sync/uuid.ts';
 import type { Written } from '../../src/sync/write.ts';
@@ -42,15 +43,15 @@ export async function saveDocument(
   const same = stored[0]?.content_hash === hash && stored[0].status === 'active' && stored[0].natural_key === naturalKey;
   if (same) return written('unchanged', stored[0]!);
   const { rows } = id
-    ? await sql<Row>`update edfi_document d set natural_key = ${naturalKey}, key_values = ${JSON.stringify(keyValues)}::jsonb,
+    ? await sql<Row>`with ${claimCte} update edfi_document d set natural_key = ${naturalKey}, key_values = ${JSON.stringify(keyValues)}::jsonb,
           body = ${JSON.stringify(body)}::jsonb, content_hash = ${hash}, status = 'active', change_version = x.cv,
           etag = x.cv::text || '-' || left(${hash}, 8), last_modified = ${new Date()}
-        from (select nextval('change_version_seq') as cv) x
+        from (select nextval('change_version_seq') as cv from claim) x
         where d.id = ${id} and (d.content_hash <> ${hash} or d.status <> 'active' or d.natural_key <> ${naturalKey})
         returning d.id, d.etag, d.change_version, d.last_modified, false as created`.execute(db)
-    : await sql<Row>`insert into edfi_document as d (id, resource, natural_key, key_values, body, content_hash, status, change_version, etag, last_modified)
+    : await sql<Row>`with ${claimCte} insert into edfi_document as d (id, resource, natural_key, key_values, body, content_hash, status, change_version, etag, last_modified)
         select ${uuidv7()}::uuid, ${values}, 'active', x.cv, x.cv::text || '-' || left(${hash}, 8), ${new Date()}
-        from (select nextval('change_version_seq') as cv) x
+        from (select nextval('change_version_seq') as cv from claim) x
         on conflict (resource, natural_key) do update set key_values = excluded.key_values, body = excluded.body,
           content_hash = excluded.content_hash, status = 'active', change_version = excluded.change_version, etag = excluded.etag,
           last_modified = excluded.last_modified
@@ -63,9 +64,9 @@ export async function saveDocument(
 }
 
 export async function tombstoneDocument(em: EntityManager, id: string): Promise<boolean> {
-  const result = await sql`update edfi_document d set status = 'tobedeleted', change_version = x.cv,
+  const result = await sql`with ${claimCte} update edfi_document d set status = 'tobedeleted', change_version = x.cv,
       etag = x.cv::text || '-' || left(d.content_hash, 8), last_modified = ${new Date()}
-    from (select nextval('change_version_seq') as cv) x
+    from (select nextval('change_version_seq') as cv from claim) x
     where d.id = ${id} and d.status = 'active'`.execute(em.getKysely());
   return Number(result.numAffectedRows ?? 0) > 0;
 }

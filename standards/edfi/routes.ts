@@ -10,7 +10,7 @@ import { edfiAllows } from '../../src/auth/scopes.ts';
 import { PageStarts, setKey } from '../../src/db/page-starts.ts';
 import { changeVersion, genericPlans, runPrepared } from '../../src/db/prepared.ts';
 import { joinJson, ServedJson } from '../../src/http/served-json.ts';
-import { settledChangeVersion } from '../../src/sync/change-claims.ts';
+import { claimChangeVersions, settledChangeVersion } from '../../src/sync/change-claims.ts';
 import { ensureSource } from '../../src/sync/reconcile.ts';
 import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
@@ -382,6 +382,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       const source = await apiSource();
       if (resource.identity.includes('codeValue')) knownDescriptors.clear();
       await retryConflicts(() => door().transactional(async (tx) => {
+        await claimChangeVersions(tx);
         const existing = await byId(tx, resource, c.req.param('id')!);
         if (!existing) throw new ProblemError(problems.notFound());
         checkWriteScope(c, resource, existing.keys);

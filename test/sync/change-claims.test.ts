@@ -3,7 +3,9 @@ import { beforeAll, expect, test } from 'vitest';
 import { createClient } from '../../src/auth/clients.ts';
 import { scopes } from '../../src/auth/scopes.ts';
 import { claimChangeVersions, settledChangeVersion } from '../../src/sync/change-claims.ts';
-import { reconcile } from '../../src/sync/reconcile.ts';
+import { readRecords } from '../../src/sync/read.ts';
+import { ensureSource, reconcile } from '../../src/sync/reconcile.ts';
+import { writeRecord } from '../../src/sync/write.ts';
 import { useTestDatabase } from '../support/db.ts';
 import { accessToken, gatewayApp } from '../support/gateway.ts';
 import { defaults, smallDistrict, withRecords } from '../support/roster.ts';
@@ -93,5 +95,38 @@ test("a run's apply claims its versions before it takes any", async () => {
   }
   expect((await run).status).toBe('succeeded');
   expect(await lastValue()).toBeGreaterThan(from);
+  expect(await settled()).toBe(await lastValue());
+});
+
+test('a single write that waits for a row lock keeps the versions after its own unsettled until it lands', async () => {
+  const [{ id }] = await db.query(sql<{ id: string }>`select sourced_id as id from "user" where status = 'active' order by sourced_id limit 1`) as [{ id: string }];
+  const stored = (await readRecords(db.orm.em.fork(), 'user', [id])).get(id)!.record;
+  const api = await ensureSource(db.orm.em.fork(), 'api-claims', 'api');
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let locked!: () => void;
+  const rowLocked = new Promise<void>((resolve) => (locked = resolve));
+  const holder = db.orm.em.fork().transactional(async (em) => {
+    await sql`select 1 from "user" where sourced_id = ${id} for update`.execute(em.getKysely());
+    locked();
+    await held;
+  });
+  await rowLocked;
+  const write = writeRecord(db.orm.em.fork(), api, 'user', { ...stored, familyName: 'Waited' } as never);
+  let settledMeanwhile: number;
+  try {
+    await expect.poll(async () => Number((await db.query(sql<{ n: string }>`select count(*)::text as n from pg_stat_activity
+      where wait_event_type = 'Lock' and query like '%claim as materialized%'`))[0]!.n), { timeout: 10_000 }).toBe(1);
+    // A writer that took a newer version commits while the first still waits.
+    await db.query(sql`select nextval('change_version_seq')`);
+    settledMeanwhile = await settled();
+  } finally {
+    release();
+    await holder;
+  }
+  const written = await write;
+  expect(written.outcome).toBe('updated');
+  // A reader that synced up to what was settled then and next asks from the version after it sees this write.
+  expect(settledMeanwhile).toBeLessThan(written.changeVersion);
   expect(await settled()).toBe(await lastValue());
 });

@@ -26,7 +26,7 @@ beforeAll(async () => {
     onPool: (pool) => {
       const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
       (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-        if (/^with "?w0/.test((args[0] as { text?: string }).text ?? '')) writeStatements++;
+        if (/^with claim as materialized .* "?w0 as/s.test((args[0] as { text?: string }).text ?? '')) writeStatements++;
         return query(...args);
       };
     },
