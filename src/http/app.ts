@@ -32,6 +32,7 @@ import { registerDocs } from './docs.ts';
 import { registerOAuthRoutes } from './oauth.ts';
 import { compressed, securityHeaders } from './response-headers.ts';
 import { problem } from './problem.ts';
+import { version } from '../version.ts';
 
 export interface AppDeps {
   orm: Orm;
@@ -162,6 +163,6 @@ export function createApp({ orm, config, tokens, box, credential, logger, audit 
 
 export const adminDocument = {
   openapi: '3.1.0',
-  info: { title: 'Rostergate admin API', version: '0.1.0', description: 'Sync runs and holds, CSV imports and exports; later sources and clients.' },
+  info: { title: 'Rostergate admin API', version, description: 'Sync runs and holds, CSV imports and exports; later sources and clients.' },
   security: [{ adminToken: [] }],
 };

@@ -11,6 +11,7 @@ import { PageStarts, setKey } from '../../src/db/page-starts.ts';
 import { changeVersion, genericPlans, runPrepared } from '../../src/db/prepared.ts';
 import { joinJson, ServedJson } from '../../src/http/served-json.ts';
 import { claimChangeVersions, settledChangeVersion } from '../../src/sync/change-claims.ts';
+import { version } from '../../src/version.ts';
 import { ensureSource } from '../../src/sync/reconcile.ts';
 import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
@@ -488,10 +489,10 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
 
 export function discovery(origin: string) {
   return {
-    version: '0.1.0',
-    informationalVersion: 'Rostergate 0.1.0',
+    version,
+    informationalVersion: `Rostergate ${version}`,
     suite: '3',
-    build: '0.1.0',
+    build: version,
     apiMode: 'Shared Instance',
     dataModels: [{ name: 'Ed-Fi', version: '5.0.0', informationalVersion: 'Ed-Fi Data Standard 5.0 resources over the Rostergate shared schema' }],
     urls: {
