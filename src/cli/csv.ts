@@ -67,7 +67,7 @@ export async function report(orm: Orm, summary: RunSummary) {
     ...rows.map(([entity, c]) => `| ${entity} | ${columns.map((k) => c[k].toLocaleString('en-US')).join(' | ')} |`),
   ].join('\n');
   const verdict: Record<string, string> = {
-    succeeded: 'Imported.',
+    succeeded: summary.sameAs ? `Nothing to do: the same package as run ${summary.sameAs}, and the source's records are as it left them.` : 'Imported.',
     validated: 'Valid: a dry run, nothing was written.',
     invalid: 'Not imported: the package has errors, nothing was written.',
     held: `Held for approval, nothing written yet: ${summary.holdReason}. Approve with: runs approve ${summary.runId}`,

@@ -503,6 +503,12 @@ export const SyncRun = defineEntity({
     error: p.text().nullable(),
     /** Where the source's next incremental run starts (an Ed-Fi change version), set by runs that read everything up to it. */
     checkpoint: p.json<Record<string, unknown>>().nullable(),
+    /** A fingerprint of everything the run read (a CSV package's bytes), when its caller could take one. */
+    input: p.text().nullable(),
+    /** The source's rows as the applied run left them (counts and checksums per table): see src/sync/unchanged-input.ts. */
+    endState: p.text().nullable(),
+    /** The earlier run whose input this one had again, with the source's rows as that run left them: nothing was read or written. */
+    sameAs: p.bigint('number').nullable(),
   },
 });
 

@@ -11,6 +11,7 @@ import { IssueLog } from './issues.ts';
 import type { EntityName, RecordBatch } from './records.ts';
 import { resolveRun, type Duplicates } from './resolve.ts';
 import { createStageTables, dropStageTables, prepareBatch, stageTable, tallyOf, writeBatch, type StageContext } from './stage.ts';
+import { repeatOf, sourceState } from './unchanged-input.ts';
 
 /**
  * The one write path into the shared schema (ARCHITECTURE §4).
@@ -50,6 +51,12 @@ export interface ReconcileOptions {
   dryRun?: boolean;
   /** Called once the run exists, with its id (an import answers with it before the run ends). */
   onRun?: (runId: number) => void;
+  /**
+   * A fingerprint of everything the batches hold (a CSV package's bytes). When the source's last
+   * applied run had the same and its rows are as that run left them, the batches are not read:
+   * the run ends at once, every record unchanged (src/sync/unchanged-input.ts).
+   */
+  input?: string;
 }
 
 export interface RunSummary {
@@ -62,6 +69,8 @@ export interface RunSummary {
   error?: string;
   /** Milliseconds spent staging, checking and applying. */
   phases?: { stage: number; check: number; apply: number };
+  /** The earlier run whose input this one had again (see ReconcileOptions.input): nothing was read or written. */
+  sameAs?: number;
 }
 
 /** The source's id, creating it on first use (without touching an existing row). */
@@ -96,6 +105,11 @@ async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, cop
   await em.flush();
   const runId = run.id;
   options.onRun?.(runId);
+  const repeat = options.input && !options.dryRun ? await repeatOf(em, sourceId, options.input) : undefined;
+  if (repeat) {
+    await sql`update sync_run set input = ${options.input}, end_state = ${repeat.endState}, same_as = ${repeat.runId} where id = ${runId}`.execute(em.getKysely());
+    return { ...(await finish(em, runId, { status: 'succeeded', complete: true, counts: repeat.counts, issues: 0 })), sameAs: repeat.runId };
+  }
   await createStageTables(em, runId);
 
   const ctx: StageContext = {
@@ -144,7 +158,7 @@ async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, cop
     if (holdReason) return await finish(em, runId, { status: 'held', complete, counts, issues: ctx.issues.total, holdReason, error });
     const check = clock();
 
-    const tombstoned = await applyRun(orm, plan, staged, shares);
+    const tombstoned = await applyRun(orm, plan, staged, shares, complete ? options.input : undefined);
     for (const [entity, n] of Object.entries(tombstoned)) counts[entity]!.tombstoned = n;
     const phases = { stage, check, apply: clock() };
     return { ...(await finish(em, runId, { status: complete ? 'succeeded' : 'partial', complete, counts, issues: ctx.issues.total, error })), phases };
@@ -280,7 +294,7 @@ function holdReasonFor(shares: Share[], holdShare: number): string | undefined {
  * committed a VACUUM marks their pages all-visible, so index-only scans (deep API pages, counts)
  * do not visit the heap until autovacuum would have got round to it.
  */
-async function applyRun(orm: MikroORM, plan: TombstonePlan, staged: Staged, shares: Share[]) {
+async function applyRun(orm: MikroORM, plan: TombstonePlan, staged: Staged, shares: Share[], input?: string) {
   const doomed = shares.filter((s) => s.doomed > 0).map((s) => s.entity);
   const pending = new Map([...staged].map(([entity, n]) => [entity, (n.create ?? 0) + (n.update ?? 0)]));
   const { tombstoned, bulkLoaded } = await orm.em.fork().transactional(async (tx) => {
@@ -290,6 +304,8 @@ async function applyRun(orm: MikroORM, plan: TombstonePlan, staged: Staged, shar
     const gone = await applyTombstones(tx, plan, now, doomed);
     for (const table of [...loaded, ...grown]) await sql`analyze ${sql.table(table)}`.execute(tx.getKysely());
     await dropStageTables(tx, plan.runId);
+    // What a run with the same input next time compares against, as this transaction leaves it.
+    if (input) await sql`update sync_run set input = ${input}, end_state = ${await sourceState(tx, plan.sourceId)} where id = ${plan.runId}`.execute(tx.getKysely());
     return { tombstoned: gone, bulkLoaded: loaded };
   });
   // VACUUM cannot run inside a transaction block.

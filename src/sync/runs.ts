@@ -17,6 +17,8 @@ export interface RunView {
   error: string | null;
   /** Where the source's next incremental run starts (an Ed-Fi change version), when this run left one. */
   checkpoint: Record<string, unknown> | null;
+  /** The earlier run whose input this one had again, the source's rows as that run left them: nothing was read or written. */
+  sameAs: number | null;
   issues: number;
 }
 
@@ -34,7 +36,7 @@ export interface IssueView {
 const runColumns = sql`r.id::int as id, s.name as source, r.mode, r.status, r.complete,
   to_char(r.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "startedAt",
   to_char(r.finished_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "finishedAt",
-  r.counts, r.hold_reason as "holdReason", r.error, r.checkpoint,
+  r.counts, r.hold_reason as "holdReason", r.error, r.checkpoint, r.same_as::int as "sameAs",
   (select count(*)::int from sync_issue i where i.run_id = r.id) as issues`;
 
 const issueColumns = sql`entity, sourced_id as "sourcedId", field, file, line, severity, code, message`;

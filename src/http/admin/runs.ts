@@ -22,6 +22,8 @@ export const run = z
     error: z.string().nullable(),
     checkpoint: z.record(z.string(), z.unknown()).nullable()
       .openapi({ description: 'Where the source\'s next incremental run starts (the Ed-Fi source: {"changeVersion": n}), when this run read everything up to it' }),
+    sameAs: z.number().int().nullable()
+      .openapi({ description: "The earlier run whose input (a CSV package, byte for byte) this one had again, with the source's rows as that run left them: nothing was read or written" }),
     issues: z.number().int(),
   })
   .openapi('SyncRun');

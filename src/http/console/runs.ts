@@ -151,6 +151,7 @@ ${report(run.issueList)}`);
     const running = run.status === 'running';
     return page(c, { title: `Run #${id}`, user, insecure: c.get('insecure'), refresh: running ? 2 : undefined }, html`
 <p>${run.source} · ${run.mode} · ${badge(run.status)} · started ${when(run.startedAt)}${run.finishedAt ? html`, finished ${when(run.finishedAt)}` : ''}</p>
+${run.sameAs ? notice('info', html`The same package as <a href="/console/runs/${run.sameAs}">run #${run.sameAs}</a>, and the source's records are as that run left them: nothing needed reading or writing.`) : ''}
 ${run.checkpoint ? html`<p class="muted">Read up to ${Object.entries(run.checkpoint).map(([k, v]) => `${k} ${String(v)}`).join(', ')}: the next incremental run starts there.</p>` : ''}
 ${running ? progress(run, await staged(deps, id)) : ''}
 ${run.error ? notice('bad', run.error) : ''}

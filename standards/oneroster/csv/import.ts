@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { copyLine, RunConnection } from '../../../src/sync/copy.ts';
 import { readRecords } from '../../../src/sync/read.ts';
 import { reconcile, type RunSummary } from '../../../src/sync/reconcile.ts';
 import type { EntityName, RecordBatch, SourceIssue } from '../../../src/sync/records.ts';
+import { version } from '../../../src/version.ts';
 import { files, manifestFiles, readOrder, users11, users12, type CsvFile, type FileName } from './files.ts';
 import { modeOf, readManifest, type FileMode, type Manifest } from './manifest.ts';
 import { openPackage, PackageError, type CsvPackage, type PackageLimits } from './package.ts';
@@ -52,6 +54,8 @@ export interface PackageRead {
   /** Entities whose file is bulk: the ones the package replaces. */
   scope: EntityName[];
   batches: AsyncIterable<RecordBatch> | Iterable<RecordBatch>;
+  /** The package's fingerprint (ReconcileOptions.input); none for a package that cannot be read. */
+  input?: string;
   close(): Promise<void>;
 }
 
@@ -76,7 +80,7 @@ export async function openPackageRead(orm: MikroORM, path: string, options: Read
   const conn = await RunConnection.open(orm.config.get('clientUrl')!);
   const reader = new PackageReader(orm, pkg, manifest, conn, options);
   return {
-    source, mode: scope.length ? 'bulk' : 'delta', scope, batches: reader.batches(early),
+    source, mode: scope.length ? 'bulk' : 'delta', scope, batches: reader.batches(early), input: await fingerprintOf(pkg),
     close: async () => {
       await conn.close();
       await pkg!.close();
@@ -88,12 +92,30 @@ export async function importPackage(orm: MikroORM, path: string, options: Import
   const read = await openPackageRead(orm, path, options);
   try {
     return await reconcile(orm, {
-      source: read.source, sourceKind: 'csv', mode: read.mode, scope: read.scope, batches: read.batches, atomic: true, trigger: 'upload',
+      source: read.source, sourceKind: 'csv', mode: read.mode, scope: read.scope, batches: read.batches, input: read.input, atomic: true, trigger: 'upload',
       dryRun: options.dryRun, holdShare: options.holdShare, batchSize: options.batchSize, issueCap: options.issueCap, onRun: options.onRun,
     });
   } finally {
     await read.close();
   }
+}
+
+/**
+ * Every entry's bytes in name order, and the gateway version that reads them into records: the
+ * same fingerprint, the same records. Undefined when an entry cannot be read to its end (the
+ * import then reports why).
+ */
+async function fingerprintOf(pkg: CsvPackage): Promise<string | undefined> {
+  const hash = createHash('sha256').update(`rostergate ${version} oneroster-csv\0`);
+  try {
+    for (const [name, size] of [...pkg.entries].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      hash.update(`${name}\0${size}\0`);
+      for await (const chunk of await pkg.open(name)) hash.update(chunk as Buffer);
+    }
+  } catch {
+    return undefined;
+  }
+  return hash.digest('hex');
 }
 
 /** The files a package's version is read for: all of readOrder in 1.2, the rostering files in 1.1. */
