@@ -27,7 +27,8 @@ export const configSchema = z.object({
     .min(1024)
     .max(65535)
     .refine((p) => p !== 5432, 'must not be 5432, which belongs to a system PostgreSQL')
-    .default(54329)
+    // Below Linux's ephemeral range (32768–60999), where an outgoing connection could hold the port at start.
+    .default(25432)
     .describe('Port of the embedded PostgreSQL (never 5432)'),
   ADMIN_TOKEN: z
     .string()

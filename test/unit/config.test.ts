@@ -8,7 +8,7 @@ import { Shutdown } from '../../src/lifecycle.ts';
 
 test('defaults need no environment at all', () => {
   const config = loadConfig({});
-  expect(config).toMatchObject({ PORT: 8080, EMBEDDED_PG_PORT: 54329, SYNC_HOLD_SHARE: 0.3, LOG_LEVEL: 'info' });
+  expect(config).toMatchObject({ PORT: 8080, EMBEDDED_PG_PORT: 25432, SYNC_HOLD_SHARE: 0.3, LOG_LEVEL: 'info' });
   expect(config.DATABASE_URL).toBeUndefined();
 });
 
