@@ -39,5 +39,7 @@ export const claimCte = sql`claim as materialized (${claim})`;
 export const settledChangeVersion = () => sql<{ v: string }>`select least(
     case when s.is_called then s.last_value else 0 end,
     (select min(((l.classid::bigint & 65535) << 32) | l.objid::bigint) - 1 from pg_locks l
-      where l.locktype = 'advisory' and l.objsubid = 1 and (l.classid::bigint >> 16) = ${NAMESPACE}))::text as v
+      where l.locktype = 'advisory' and l.objsubid = 1 and (l.classid::bigint >> 16) = ${NAMESPACE}
+        -- pg_locks is the whole server's: claims on another database's sequence are not ours.
+        and l.database = (select oid from pg_database where datname = current_database())))::text as v
   from change_version_seq s`;

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import { beforeAll, expect, test } from 'vitest';
 import { createClient } from '../../src/auth/clients.ts';
 import { scopes } from '../../src/auth/scopes.ts';
@@ -129,4 +130,20 @@ test('a single write that waits for a row lock keeps the versions after its own 
   // A reader that synced up to what was settled then and next asks from the version after it sees this write.
   expect(settledMeanwhile).toBeLessThan(written.changeVersion);
   expect(await settled()).toBe(await lastValue());
+});
+
+test("a claim on another database of the same server does not hold this one's versions back", async () => {
+  // pg_locks lists the whole server's locks; another database's sequence values mean nothing here.
+  const url = new URL(db.orm.config.get('clientUrl')!);
+  const other = new pg.Client({ connectionString: url.toString().replace(/\/[^/]*$/, '/postgres') });
+  await other.connect();
+  try {
+    await other.query('begin');
+    await other.query(`select pg_advisory_xact_lock_shared((${0x5247}::bigint << 48) | 1)`);
+    await db.query(sql`select nextval('change_version_seq')`);
+    expect(await settled()).toBe(await lastValue());
+  } finally {
+    await other.query('rollback');
+    await other.end();
+  }
 });
