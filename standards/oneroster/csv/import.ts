@@ -54,8 +54,8 @@ export interface PackageRead {
   /** Entities whose file is bulk: the ones the package replaces. */
   scope: EntityName[];
   batches: AsyncIterable<RecordBatch> | Iterable<RecordBatch>;
-  /** The package's fingerprint (ReconcileOptions.input); none for a package that cannot be read. */
-  input?: string;
+  /** The package's fingerprint (ReconcileOptions.input), read on demand; none for a package that cannot be read. */
+  fingerprint(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -75,12 +75,14 @@ export async function openPackageRead(orm: MikroORM, path: string, options: Read
   }
   const source = options.source ?? manifest?.systemCode ?? 'csv';
   // A package that cannot be read still gets a run, so its report is where every other one is.
-  if (!pkg || !manifest) return { source, mode: 'delta', scope: [], batches: [{ entity: 'org', records: [], issues: early }], close: async () => pkg?.close() };
+  if (!pkg || !manifest) {
+    return { source, mode: 'delta', scope: [], batches: [{ entity: 'org', records: [], issues: early }], fingerprint: async () => undefined, close: async () => pkg?.close() };
+  }
   const scope = importedFiles(manifest).filter((f) => entityOf[f] && modeOf(manifest!, f) === 'bulk').map((f) => entityOf[f]!);
   const conn = await RunConnection.open(orm.config.get('clientUrl')!);
   const reader = new PackageReader(orm, pkg, manifest, conn, options);
   return {
-    source, mode: scope.length ? 'bulk' : 'delta', scope, batches: reader.batches(early), input: await fingerprintOf(pkg),
+    source, mode: scope.length ? 'bulk' : 'delta', scope, batches: reader.batches(early), fingerprint: () => fingerprintOf(pkg!),
     close: async () => {
       await conn.close();
       await pkg!.close();
@@ -92,7 +94,9 @@ export async function importPackage(orm: MikroORM, path: string, options: Import
   const read = await openPackageRead(orm, path, options);
   try {
     return await reconcile(orm, {
-      source: read.source, sourceKind: 'csv', mode: read.mode, scope: read.scope, batches: read.batches, input: read.input, atomic: true, trigger: 'upload',
+      source: read.source, sourceKind: 'csv', mode: read.mode, scope: read.scope, batches: read.batches, atomic: true, trigger: 'upload',
+      // A dry run reads everything anyway.
+      input: options.dryRun ? undefined : await read.fingerprint(),
       dryRun: options.dryRun, holdShare: options.holdShare, batchSize: options.batchSize, issueCap: options.issueCap, onRun: options.onRun,
     });
   } finally {
