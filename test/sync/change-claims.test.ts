@@ -19,8 +19,10 @@ import { defaults, smallDistrict, withRecords } from '../support/roster.ts';
 const db = useTestDatabase();
 const settled = async () => Number((await db.query(settledChangeVersion()))[0]!.v);
 const lastValue = async () => Number((await db.query(sql<{ v: string }>`select last_value::text as v from change_version_seq`))[0]!.v);
+// pg_locks and pg_stat_activity are the whole server's; other test files write to other databases meanwhile.
 const waitingClaims = async () => Number((await db.query(sql<{ n: string }>`select count(*)::text as n from pg_locks
-  where locktype = 'advisory' and objsubid = 1 and (classid::bigint >> 16) = ${0x5247} and not granted`))[0]!.n);
+  where locktype = 'advisory' and objsubid = 1 and (classid::bigint >> 16) = ${0x5247} and not granted
+    and database = (select oid from pg_database where datname = current_database())`))[0]!.n);
 
 beforeAll(async () => {
   await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'bulk', batches: smallDistrict() });
@@ -117,7 +119,7 @@ test('a single write that waits for a row lock keeps the versions after its own 
   let settledMeanwhile: number;
   try {
     await expect.poll(async () => Number((await db.query(sql<{ n: string }>`select count(*)::text as n from pg_stat_activity
-      where wait_event_type = 'Lock' and query like '%claim as materialized%'`))[0]!.n), { timeout: 10_000 }).toBe(1);
+      where wait_event_type = 'Lock' and query like '%claim as materialized%' and datname = current_database()`))[0]!.n), { timeout: 10_000 }).toBe(1);
     // A writer that took a newer version commits while the first still waits.
     await db.query(sql`select nextval('change_version_seq')`);
     settledMeanwhile = await settled();
