@@ -137,6 +137,18 @@ describe.skipIf(!available)('admin console in Chromium', () => {
     await page.getByText('succeeded').first().waitFor({ timeout: 20_000 });
     const [row] = await db.query(sql<{ n: number }>`select count(*)::int as n from "user" where status = 'active'`);
     expect(row!.n).toBeGreaterThan(0);
+    const first = page.url();
+
+    // The same package again: nothing to read, and the run says which run it repeats.
+    await nav(page, 'Upload');
+    await page.setInputFiles('#file', await zipOf(fixture('bulk')));
+    await page.getByLabel(/Source name/).fill('sis');
+    await page.getByRole('button', { name: 'Check the package' }).click();
+    await page.getByRole('button', { name: 'Import' }).click();
+    await page.waitForURL((url) => /\/console\/runs\/\d+$/.test(url.pathname) && url.href !== first);
+    const repeat = page.getByText(/The same package as run #\d+/);
+    await repeat.waitFor({ timeout: 20_000 });
+    expect(await repeat.getByRole('link').getAttribute('href')).toBe(new URL(first).pathname);
     await page.close();
   });
 
