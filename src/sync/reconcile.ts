@@ -51,6 +51,8 @@ export interface ReconcileOptions {
   dryRun?: boolean;
   /** Called once the run exists, with its id (an import answers with it before the run ends). */
   onRun?: (runId: number) => void;
+  /** The source's lock, already taken (withSourceLock) by a caller that had work to do under it first. */
+  lock?: RunConnection;
   /**
    * A fingerprint of everything the batches hold (a CSV package's bytes). When the source's last
    * applied run had the same and its rows are as that run left them, the batches are not read:
@@ -81,8 +83,8 @@ export async function ensureSource(em: EntityManager, name: string, kind = 'api'
   return rows[0]!.id;
 }
 
-/** Runs `work` holding the source's lock on the run's own connection; refuses if another run holds it. */
-async function withSourceLock<T>(orm: MikroORM, sourceId: number, name: string, work: (conn: RunConnection) => Promise<T>): Promise<T> {
+/** Work under the source's lock (an advisory lock on a connection of its own, which the work may use); SourceBusyError if another run holds it. */
+export async function withSourceLock<T>(orm: MikroORM, sourceId: number, name: string, work: (conn: RunConnection) => Promise<T>): Promise<T> {
   const conn = await RunConnection.open(orm.config.get('clientUrl')!);
   try {
     if (!(await conn.tryLockSource(sourceId))) throw new SourceBusyError(`another run of source '${name}' is in progress; try again when it ends`);
@@ -97,6 +99,7 @@ export class SourceBusyError extends Error {}
 export async function reconcile(orm: MikroORM, options: ReconcileOptions): Promise<RunSummary> {
   const em = orm.em.fork();
   const sourceId = await ensureSource(em, options.source, options.sourceKind);
+  if (options.lock) return runLocked(orm, em, sourceId, options.lock, options);
   return withSourceLock(orm, sourceId, options.source, (copy) => runLocked(orm, em, sourceId, copy, options));
 }
 

@@ -6,7 +6,7 @@ import type { Config } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import type { Connector, SyncContext } from './connector.ts';
 import { entitySpecs } from './entities.ts';
-import { reconcile, recordFailedRun, type RunSummary } from './reconcile.ts';
+import { reconcile, recordFailedRun, withSourceLock, type RunSummary } from './reconcile.ts';
 import { ReauthorizeError, type TokenStore } from './upstream-oauth.ts';
 
 /**
@@ -220,43 +220,47 @@ export async function testSource(deps: SourceDeps, idOrName: number | string): P
 
 /**
  * Syncs a source once through reconcile; undefined when the connector had nothing to do. A source
- * already syncing elsewhere makes reconcile refuse (SourceBusyError), across processes.
+ * already syncing elsewhere is refused (SourceBusyError), across processes, before its connector
+ * opens: opening may act on the source (the drop folder moves packages), and only the process that
+ * runs the source may.
  */
 export async function syncSource(
   deps: SourceDeps, idOrName: number | string, trigger: string, signal = new AbortController().signal, onRun?: (runId: number) => void,
 ): Promise<RunSummary | undefined> {
   const { connector, ctx } = await contextOf(deps, idOrName, signal, trigger);
-  let pull: Awaited<ReturnType<Connector['open']>>;
-  try {
-    pull = await connector.open(ctx);
-  } catch (error) {
-    // A source that cannot even be opened (bad credentials, a folder gone) still leaves a run behind,
-    // so the failure is where an admin looks for it.
-    if (error instanceof ReauthorizeError) await setAttention(deps, ctx.source.id, error.message);
-    const summary = await recordFailedRun(deps.orm, ctx.source.id, trigger, `could not start: ${error instanceof Error ? error.message : String(error)}`);
-    onRun?.(summary.runId);
-    return summary;
-  }
-  if (!pull) return undefined;
-  let summary: RunSummary | undefined;
-  let refused: ReauthorizeError | undefined;
-  // Credentials refused part-way end the run like any source error; the source remembers why.
-  const batches = (async function* () {
+  return withSourceLock(deps.orm, ctx.source.id, ctx.source.name, async (lock) => {
+    let pull: Awaited<ReturnType<Connector['open']>>;
     try {
-      yield* pull.batches;
+      pull = await connector.open(ctx);
     } catch (error) {
-      if (error instanceof ReauthorizeError) refused = error;
-      throw error;
+      // A source that cannot even be opened (bad credentials, a folder gone) still leaves a run behind,
+      // so the failure is where an admin looks for it.
+      if (error instanceof ReauthorizeError) await setAttention(deps, ctx.source.id, error.message);
+      const summary = await recordFailedRun(deps.orm, ctx.source.id, trigger, `could not start: ${error instanceof Error ? error.message : String(error)}`);
+      onRun?.(summary.runId);
+      return summary;
     }
-  })();
-  try {
-    summary = await reconcile(deps.orm, {
-      source: ctx.source.name, sourceKind: connector.kind, mode: 'bulk', batches, scope: () => pull.complete(), checkpoint: () => pull.checkpoint?.(),
-      atomic: pull.atomic, holdShare: deps.config.SYNC_HOLD_SHARE, batchSize: deps.config.SYNC_BATCH_SIZE, trigger, onRun,
-    });
-    await setAttention(deps, ctx.source.id, refused?.message ?? null);
-    return summary;
-  } finally {
-    await pull.finished?.(summary);
-  }
+    if (!pull) return undefined;
+    let summary: RunSummary | undefined;
+    let refused: ReauthorizeError | undefined;
+    // Credentials refused part-way end the run like any source error; the source remembers why.
+    const batches = (async function* () {
+      try {
+        yield* pull.batches;
+      } catch (error) {
+        if (error instanceof ReauthorizeError) refused = error;
+        throw error;
+      }
+    })();
+    try {
+      summary = await reconcile(deps.orm, {
+        source: ctx.source.name, sourceKind: connector.kind, mode: 'bulk', batches, scope: () => pull.complete(), checkpoint: () => pull.checkpoint?.(),
+        atomic: pull.atomic, holdShare: deps.config.SYNC_HOLD_SHARE, batchSize: deps.config.SYNC_BATCH_SIZE, trigger, onRun, lock,
+      });
+      await setAttention(deps, ctx.source.id, refused?.message ?? null);
+      return summary;
+    } finally {
+      await pull.finished?.(summary);
+    }
+  });
 }

@@ -74,4 +74,20 @@ describe('CSV drop folder', () => {
     expect(readFileSync(join(folder, 'failed', report), 'utf8')).toContain('orgs.csv,3,org,s1,type,error,invalid_enum');
     expect(await db.query(sql`select 1 from org`)).toEqual([]);
   });
+
+  test('a second run while one is under way (another gateway process) is refused before it touches the folder', async () => {
+    const folder = dropFolder();
+    await source(folder);
+    await drop(folder, 'tuesday.zip', fixture('bulk'));
+    let started!: () => void;
+    const underWay = new Promise<void>((resolve) => (started = resolve));
+    const first = syncSource(deps(), 'sis-drop', 'schedule', undefined, () => started());
+    await underWay;
+    // A newer package arrives meanwhile: the refused run must neither take it nor move the one being imported.
+    await drop(folder, 'wednesday.zip', variant('bulk', { 'orgs.csv': (t) => t.replace('Springfield High', 'Wednesday High') }), 90);
+    await expect(syncSource(deps(), 'sis-drop', 'schedule')).rejects.toThrow(/another run of source 'sis-drop' is in progress/);
+    expect(await first).toMatchObject({ status: 'succeeded' });
+    expect(readdirSync(folder).sort()).toEqual(['processed', 'wednesday.zip']);
+    expect(readdirSync(join(folder, 'processed'))).toEqual(expect.arrayContaining([expect.stringMatching(/tuesday\.zip$/)]));
+  });
 });
