@@ -489,8 +489,9 @@ export const SyncRun = defineEntity({
     /** What started it: schedule, manual, upload, api. */
     trigger: p.text().default('manual'),
     /**
-     * running | succeeded | partial | held | failed | rejected, and for all-or-nothing runs
-     * (CSV packages) invalid (errors, nothing applied) and validated (a dry run without errors).
+     * queued (asked for while the source was running) | running | succeeded | partial | held | failed |
+     * rejected, and for all-or-nothing runs (CSV packages) invalid (errors, nothing applied) and
+     * validated (a dry run without errors).
      */
     status: p.text().index(),
     complete: p.boolean().default(false),
@@ -510,6 +511,8 @@ export const SyncRun = defineEntity({
     /** The earlier run whose input this one had again, with the source's rows as that run left them: nothing was read or written. */
     sameAs: p.bigint('number').nullable(),
   },
+  // A source has at most one run waiting for it (src/sync/queue.ts).
+  indexes: [{ name: 'sync_run_queued_idx', expression: `create unique index "sync_run_queued_idx" on "sync_run" ("source_id") where "status" = 'queued'` }],
 });
 
 export const SyncIssue = defineEntity({

@@ -6,6 +6,7 @@ import { purgeTombstones } from '../sync/purge.ts';
 import { purgeRuns } from '../sync/runs.ts';
 import { dropStageTables } from '../sync/stage.ts';
 import { SourceBusyError } from '../sync/reconcile.ts';
+import { queuedRuns } from '../sync/queue.ts';
 import { syncSource, type SourceDeps } from '../sync/sources.ts';
 
 /**
@@ -32,8 +33,10 @@ export class Scheduler {
     await this.#purge();
     await this.reload();
     let polls = 0;
+    void this.startQueued();
     this.#poll = setInterval(() => {
       this.reload().catch((error: unknown) => this.#deps.logger.error('scheduler reload failed', { error }));
+      void this.startQueued();
       // A process that died mid-run is noticed by the others, not only at their next start.
       sweepOrphanedRuns(this.#deps).catch((error: unknown) => this.#deps.logger.error('orphaned run sweep failed', { error }));
       // Old runs go about once an hour.
@@ -84,15 +87,37 @@ export class Scheduler {
       this.#deps.logger.info('scheduled run skipped: the previous one is still running', { source: name });
       return;
     }
-    const run = syncSource(this.#deps, id, 'schedule', this.#abort.signal)
-      .then((summary) => this.#deps.logger.info('scheduled run finished', { source: name, runId: summary?.runId, status: summary?.status ?? 'nothing to do' }))
+    return this.#start(id, name, 'schedule');
+  }
+
+  /** Runs a source in the background; when it ends, a run queued meanwhile (src/sync/queue.ts) may start. */
+  #start(id: number, name: string, trigger: string, queued?: number) {
+    const run = syncSource(this.#deps, id, trigger, this.#abort.signal, undefined, queued)
+      .then((summary) => this.#deps.logger.info(`${trigger === 'schedule' ? 'scheduled' : 'queued'} run finished`, { source: name, runId: summary?.runId, status: summary?.status ?? 'nothing to do' }))
       .catch((error: unknown) => {
-        if (error instanceof SourceBusyError) this.#deps.logger.info('scheduled run skipped: another process is running it', { source: name });
-        else this.#deps.logger.error('scheduled run failed', { source: name, error });
+        if (error instanceof SourceBusyError) this.#deps.logger.info(`${trigger === 'schedule' ? 'scheduled' : 'queued'} run waits: another process is running the source`, { source: name });
+        else this.#deps.logger.error(`${trigger === 'schedule' ? 'scheduled' : 'queued'} run failed`, { source: name, error });
       })
-      .finally(() => this.#running.delete(id));
+      .finally(() => {
+        this.#running.delete(id);
+        if (!this.#abort.signal.aborted && queued === undefined) void this.startQueued();
+      });
     this.#running.set(id, run);
     return run;
+  }
+
+  /** Starts the queued runs whose source this process is not running; resolves when those end (for tests). */
+  async startQueued(): Promise<void> {
+    try {
+      const started = [];
+      for (const q of await queuedRuns(this.#deps.orm)) {
+        if (this.#running.has(q.sourceId) || this.#abort.signal.aborted) continue;
+        started.push(this.#start(q.sourceId, `#${q.sourceId}`, q.trigger, q.id));
+      }
+      await Promise.all(started);
+    } catch (error) {
+      this.#deps.logger.error('starting queued runs failed', { error });
+    }
   }
 
   /** Stops scheduling, asks running syncs to stop, and waits for them. */

@@ -23,7 +23,7 @@ import { repeatOf, sourceState } from './unchanged-input.ts';
  * `holdShare` of one entity is held, with its stage kept, until an admin approves or rejects it.
  */
 
-export type RunStatus = 'running' | 'succeeded' | 'partial' | 'held' | 'failed' | 'rejected' | 'invalid' | 'validated';
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'partial' | 'held' | 'failed' | 'rejected' | 'invalid' | 'validated';
 export type EntityCounts = { created: number; updated: number; unchanged: number; tombstoned: number; rejected: number };
 
 export interface ReconcileOptions {
@@ -53,6 +53,8 @@ export interface ReconcileOptions {
   onRun?: (runId: number) => void;
   /** The source's lock, already taken (withSourceLock) by a caller that had work to do under it first. */
   lock?: RunConnection;
+  /** A queued run of the source (src/sync/queue.ts) that this run is: its row is used instead of a new one. */
+  queued?: number;
   /**
    * A fingerprint of everything the batches hold (a CSV package's bytes). When the source's last
    * applied run had the same and its rows are as that run left them, the batches are not read:
@@ -104,9 +106,8 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions): Promi
 }
 
 async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, copy: RunConnection, options: ReconcileOptions): Promise<RunSummary> {
-  const run = em.create(SyncRun, { source: em.getReference(Source, sourceId), mode: options.mode, status: 'running', trigger: options.trigger ?? 'manual' });
-  await em.flush();
-  const runId = run.id;
+  const runId = options.queued ?? (await newRun(em, sourceId, options));
+  if (options.queued) await sql`update sync_run set status = 'running', mode = ${options.mode}, started_at = now() where id = ${runId}`.execute(em.getKysely());
   options.onRun?.(runId);
   const repeat = options.input && !options.dryRun ? await repeatOf(em, sourceId, options.input) : undefined;
   if (repeat) {
@@ -171,6 +172,12 @@ async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, cop
     await dropStageTables(em, runId);
     throw e;
   }
+}
+
+async function newRun(em: EntityManager, sourceId: number, options: ReconcileOptions): Promise<number> {
+  const run = em.create(SyncRun, { source: em.getReference(Source, sourceId), mode: options.mode, status: 'running', trigger: options.trigger ?? 'manual' });
+  await em.flush();
+  return run.id;
 }
 
 /** A staging write that failed: the run fails, unlike a source that stops part-way. */
@@ -326,10 +333,14 @@ async function finish(em: EntityManager, runId: number, summary: Omit<RunSummary
   return { runId, ...summary };
 }
 
-/** A run that failed before it could read anything (its connector could not start), on record all the same. */
-export async function recordFailedRun(orm: MikroORM, sourceId: number, trigger: string, error: string): Promise<RunSummary> {
-  const { rows } = await sql<{ id: number }>`insert into sync_run (source_id, mode, status, trigger, error, finished_at, counts)
-    values (${sourceId}, 'bulk', 'failed', ${trigger}, ${error}, now(), '{}'::jsonb) returning id::int as id`.execute(orm.em.fork().getKysely());
+/** A run that failed before it could read anything (its connector could not start), on record all the same (as the queued run it was, if one). */
+export async function recordFailedRun(orm: MikroORM, sourceId: number, trigger: string, error: string, queued?: number): Promise<RunSummary> {
+  const db = orm.em.fork().getKysely();
+  const { rows } = queued
+    ? await sql<{ id: number }>`update sync_run set status = 'failed', error = ${error}, started_at = now(), finished_at = now(), counts = '{}'::jsonb
+        where id = ${queued} returning id::int as id`.execute(db)
+    : await sql<{ id: number }>`insert into sync_run (source_id, mode, status, trigger, error, finished_at, counts)
+        values (${sourceId}, 'bulk', 'failed', ${trigger}, ${error}, now(), '{}'::jsonb) returning id::int as id`.execute(db);
   return { runId: rows[0]!.id, status: 'failed', complete: false, counts: {}, issues: 0, error };
 }
 

@@ -56,9 +56,9 @@ export async function listRuns(orm: MikroORM, options: { status?: string; source
   return { runs: rows, total: total[0]!.n };
 }
 
-/** Deletes finished runs (and their issues) older than `days`; held and running runs stay. */
+/** Deletes finished runs (and their issues) older than `days`; queued, held and running runs stay. */
 export async function purgeRuns(orm: MikroORM, days: number): Promise<number> {
-  const result = await sql`delete from sync_run where status not in ('running', 'held')
+  const result = await sql`delete from sync_run where status not in ('queued', 'running', 'held')
     and coalesce(finished_at, started_at) < now() - make_interval(days => ${days})`.execute(orm.em.fork().getKysely());
   return Number(result.numAffectedRows ?? 0);
 }

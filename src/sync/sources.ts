@@ -6,6 +6,7 @@ import type { Config } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import type { Connector, SyncContext } from './connector.ts';
 import { entitySpecs } from './entities.ts';
+import { closeIdleRun, stillQueued } from './queue.ts';
 import { reconcile, recordFailedRun, withSourceLock, type RunSummary } from './reconcile.ts';
 import { ReauthorizeError, type TokenStore } from './upstream-oauth.ts';
 
@@ -226,9 +227,13 @@ export async function testSource(deps: SourceDeps, idOrName: number | string): P
  */
 export async function syncSource(
   deps: SourceDeps, idOrName: number | string, trigger: string, signal = new AbortController().signal, onRun?: (runId: number) => void,
+  /** The queued run (src/sync/queue.ts) this sync starts, if one. */
+  queued?: number,
 ): Promise<RunSummary | undefined> {
   const { connector, ctx } = await contextOf(deps, idOrName, signal, trigger);
   return withSourceLock(deps.orm, ctx.source.id, ctx.source.name, async (lock) => {
+    // Another process may have started it and finished before this one got the lock.
+    if (queued !== undefined && !(await stillQueued(deps.orm, queued))) return undefined;
     let pull: Awaited<ReturnType<Connector['open']>>;
     try {
       pull = await connector.open(ctx);
@@ -236,11 +241,11 @@ export async function syncSource(
       // A source that cannot even be opened (bad credentials, a folder gone) still leaves a run behind,
       // so the failure is where an admin looks for it.
       if (error instanceof ReauthorizeError) await setAttention(deps, ctx.source.id, error.message);
-      const summary = await recordFailedRun(deps.orm, ctx.source.id, trigger, `could not start: ${error instanceof Error ? error.message : String(error)}`);
+      const summary = await recordFailedRun(deps.orm, ctx.source.id, trigger, `could not start: ${error instanceof Error ? error.message : String(error)}`, queued);
       onRun?.(summary.runId);
       return summary;
     }
-    if (!pull) return undefined;
+    if (!pull) return queued === undefined ? undefined : closeIdleRun(deps.orm, queued);
     let summary: RunSummary | undefined;
     let refused: ReauthorizeError | undefined;
     // Credentials refused part-way end the run like any source error; the source remembers why.
@@ -255,7 +260,7 @@ export async function syncSource(
     try {
       summary = await reconcile(deps.orm, {
         source: ctx.source.name, sourceKind: connector.kind, mode: 'bulk', batches, scope: () => pull.complete(), checkpoint: () => pull.checkpoint?.(),
-        atomic: pull.atomic, holdShare: deps.config.SYNC_HOLD_SHARE, batchSize: deps.config.SYNC_BATCH_SIZE, trigger, onRun, lock,
+        atomic: pull.atomic, holdShare: deps.config.SYNC_HOLD_SHARE, batchSize: deps.config.SYNC_BATCH_SIZE, trigger, onRun, lock, queued,
       });
       await setAttention(deps, ctx.source.id, refused?.message ?? null);
       return summary;

@@ -52,7 +52,8 @@ describe('/admin/sources', () => {
     utimesSync(dropped, new Date(Date.now() - 5000), new Date(Date.now() - 5000));
     const started = await call('POST', `/admin/sources/${source.id}/run`);
     expect(started.status).toBe(202);
-    const { runId } = (await started.json()) as { runId: number };
+    const { runId, queued } = (await started.json()) as { runId: number; queued: boolean };
+    expect(queued).toBe(false);
     let status = 'running';
     for (let i = 0; i < 100 && status === 'running'; i++) {
       await new Promise((r) => setTimeout(r, 50));

@@ -13,7 +13,7 @@ export const run = z
     id: z.number().int(),
     source: z.string(),
     mode: z.enum(['bulk', 'delta']),
-    status: z.enum(['running', 'succeeded', 'partial', 'held', 'failed', 'rejected', 'invalid', 'validated']),
+    status: z.enum(['queued', 'running', 'succeeded', 'partial', 'held', 'failed', 'rejected', 'invalid', 'validated']),
     complete: z.boolean(),
     startedAt: z.string(),
     finishedAt: z.string().nullable(),

@@ -1,10 +1,9 @@
 import { z, createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { SourceBusyError } from '../../sync/reconcile.ts';
-import { deleteSource, getSource, listSources, saveSource, SourceError, syncSource, testSource, type SourceDeps } from '../../sync/sources.ts';
+import { deleteSource, getSource, listSources, saveSource, SourceError, testSource, type SourceDeps } from '../../sync/sources.ts';
 import type { AppEnv } from '../app.ts';
 import { problem, problemResponses } from '../problem.ts';
-import { whenRunStarts } from './background.ts';
+import { runNow } from './background.ts';
 
 /** /admin/sources: register, change, test and run the sources the gateway syncs. Secrets go in, never out. */
 
@@ -109,19 +108,18 @@ export function registerSourceRoutes(app: OpenAPIHono<AppEnv>, deps: SourceDeps)
   app.openapi(
     createRoute({ method: 'post', path: '/admin/sources/{id}/run', summary: 'Sync a source now; answers once the run exists', security, request: { params },
       responses: {
-        202: { description: 'Started', ...json(z.object({ runId: z.number().int(), href: z.string() })) },
+        202: { description: 'Started, or queued to start when the run under way ends', ...json(z.object({
+          runId: z.number().int(), href: z.string(),
+          queued: z.boolean().openapi({ description: 'The source was running: this run waits (status queued) and starts when that run ends' }),
+        })) },
         200: { description: 'Nothing to do', ...json(z.object({ runId: z.null(), detail: z.string() })) },
         ...problemResponses(400, 401, 404, 409),
       } }),
     async (c) => {
       const id = c.req.valid('param').id;
-      const outcome = await whenRunStarts(
-        (onRun) => syncSource(deps, id, 'manual', undefined, onRun),
-        (runId, error) => deps.logger.error('manual run failed', { runId, error }),
-      );
-      if ('runId' in outcome) return c.json({ runId: outcome.runId, href: `/admin/runs/${outcome.runId}` }, 202);
+      const outcome = await runNow(deps, id, (runId, error) => deps.logger.error('manual run failed', { runId, error }));
+      if ('runId' in outcome) return c.json({ runId: outcome.runId, href: `/admin/runs/${outcome.runId}`, queued: outcome.queued }, 202);
       if ('finished' in outcome) return c.json({ runId: null, detail: 'the connector found nothing new' }, 200);
-      if (outcome.error instanceof SourceBusyError) return problem(c, 409, outcome.error.message);
       return refused(c, outcome.error);
     },
   );

@@ -62,7 +62,7 @@ ${body}
 export const csrf = (token: string) => html`<input type="hidden" name="_csrf" value="${token}">`;
 
 export function badge(status: string) {
-  const tone = ({ succeeded: 'ok', validated: 'ok', partial: 'warn', held: 'warn', running: 'info', failed: 'bad', invalid: 'bad', rejected: 'muted', reauthorize: 'bad', ok: 'ok', stale: 'warn', fresh: 'ok', never: 'muted' } as Record<string, string>)[status] ?? 'muted';
+  const tone = ({ succeeded: 'ok', validated: 'ok', partial: 'warn', held: 'warn', queued: 'info', running: 'info', failed: 'bad', invalid: 'bad', rejected: 'muted', reauthorize: 'bad', ok: 'ok', stale: 'warn', fresh: 'ok', never: 'muted' } as Record<string, string>)[status] ?? 'muted';
   return html`<span class="badge ${tone}">${status}</span>`;
 }
 

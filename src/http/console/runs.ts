@@ -23,7 +23,7 @@ import type { ConsoleEnv } from './session.ts';
  * downloadable as CSV) and, when held, what it would tombstone with Approve and Reject.
  */
 
-const STATUSES = ['running', 'succeeded', 'partial', 'held', 'failed', 'invalid', 'validated', 'rejected'];
+const STATUSES = ['queued', 'running', 'succeeded', 'partial', 'held', 'failed', 'invalid', 'validated', 'rejected'];
 const TOKEN = /^[0-9a-f]{24}$/;
 
 /** Issues grouped by file (run-wide ones first), lines in order. */
@@ -149,8 +149,9 @@ ${report(run.issueList)}`);
       where run_id = ${id} ${q ? sql`and (message ilike ${`%${q}%`} or sourced_id ilike ${`%${q}%`} or code ilike ${`%${q}%`} or file ilike ${`%${q}%`})` : sql``}
       order by file nulls first, line nulls first, id limit 500`.execute(deps.orm.em.fork().getKysely());
     const running = run.status === 'running';
-    return page(c, { title: `Run #${id}`, user, insecure: c.get('insecure'), refresh: running ? 2 : undefined }, html`
+    return page(c, { title: `Run #${id}`, user, insecure: c.get('insecure'), refresh: running || run.status === 'queued' ? 2 : undefined }, html`
 <p>${run.source} · ${run.mode} · ${badge(run.status)} · started ${when(run.startedAt)}${run.finishedAt ? html`, finished ${when(run.finishedAt)}` : ''}</p>
+${run.status === 'queued' ? notice('info', 'Queued: the source was running when this run was asked for. It starts when that run ends.') : ''}
 ${run.sameAs ? notice('info', html`The same package as <a href="/console/runs/${run.sameAs}">run #${run.sameAs}</a>, and the source's records are as that run left them: nothing needed reading or writing.`) : ''}
 ${run.checkpoint ? html`<p class="muted">Read up to ${Object.entries(run.checkpoint).map(([k, v]) => `${k} ${String(v)}`).join(', ')}: the next incremental run starts there.</p>` : ''}
 ${running ? progress(run, await staged(deps, id)) : ''}

@@ -3,9 +3,8 @@ import { html } from 'hono/html';
 import cron from 'node-cron';
 import { z } from 'zod';
 import type { Connector } from '../../sync/connector.ts';
-import { SourceBusyError } from '../../sync/reconcile.ts';
-import { getSource, listSources, saveSource, SourceError, syncSource, testSource, type SourceDeps, type SourceView } from '../../sync/sources.ts';
-import { whenRunStarts } from '../admin/background.ts';
+import { getSource, listSources, saveSource, SourceError, testSource, type SourceDeps, type SourceView } from '../../sync/sources.ts';
+import { runNow } from '../admin/background.ts';
 import { badge, csrf, notice, page, when, type Html } from './layout.ts';
 import type { ConsoleEnv } from './session.ts';
 
@@ -166,9 +165,9 @@ Last run: ${view.lastRun ? html`<a href="/console/runs/${view.lastRun.id}">#${vi
   app.post('/console/sources/:id{[0-9]+}/run', async (c) => {
     const view = await getSource(deps, Number(c.req.param('id')));
     if (!view) return c.notFound();
-    const outcome = await whenRunStarts((onRun) => syncSource(deps, view.id, 'manual', undefined, onRun), (runId, error) => deps.logger.error('console run failed', { runId, error }));
+    const outcome = await runNow(deps, view.id, (runId, error) => deps.logger.error('console run failed', { runId, error }));
     if ('runId' in outcome) return c.redirect(`/console/runs/${outcome.runId}`, 303);
-    const why = 'error' in outcome ? (outcome.error instanceof SourceBusyError ? outcome.error.message : String(outcome.error)) : 'Nothing to do: the source has nothing new.';
+    const why = 'error' in outcome ? String(outcome.error) : 'Nothing to do: the source has nothing new.';
     return form(c, view.kind, view, notice('error' in outcome ? 'bad' : 'info', why));
   });
 
