@@ -79,13 +79,29 @@ describe('CSV drop folder', () => {
     const folder = dropFolder();
     await source(folder);
     await drop(folder, 'tuesday.zip', fixture('bulk'));
+    // The first run stays under way until the test lets it go: it waits for the org table.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const tableLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = db.orm.em.fork().transactional(async (em) => {
+      await sql`lock table org in access exclusive mode`.execute(em.getKysely());
+      locked();
+      await held;
+    });
+    await tableLocked;
     let started!: () => void;
     const underWay = new Promise<void>((resolve) => (started = resolve));
     const first = syncSource(deps(), 'sis-drop', 'schedule', undefined, () => started());
-    await underWay;
-    // A newer package arrives meanwhile: the refused run must neither take it nor move the one being imported.
-    await drop(folder, 'wednesday.zip', variant('bulk', { 'orgs.csv': (t) => t.replace('Springfield High', 'Wednesday High') }), 90);
-    await expect(syncSource(deps(), 'sis-drop', 'schedule')).rejects.toThrow(/another run of source 'sis-drop' is in progress/);
+    try {
+      await underWay;
+      // A newer package arrives meanwhile: the refused run must neither take it nor move the one being imported.
+      await drop(folder, 'wednesday.zip', variant('bulk', { 'orgs.csv': (t) => t.replace('Springfield High', 'Wednesday High') }), 90);
+      await expect(syncSource(deps(), 'sis-drop', 'schedule')).rejects.toThrow(/another run of source 'sis-drop' is in progress/);
+    } finally {
+      release();
+      await holder;
+    }
     expect(await first).toMatchObject({ status: 'succeeded' });
     expect(readdirSync(folder).sort()).toEqual(['processed', 'wednesday.zip']);
     expect(readdirSync(join(folder, 'processed'))).toEqual(expect.arrayContaining([expect.stringMatching(/tuesday\.zip$/)]));
