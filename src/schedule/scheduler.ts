@@ -92,11 +92,12 @@ export class Scheduler {
 
   /** Runs a source in the background; when it ends, a run queued meanwhile (src/sync/queue.ts) may start. */
   #start(id: number, name: string, trigger: string, queued?: number) {
+    const what = queued === undefined ? 'scheduled run' : 'queued run';
     const run = syncSource(this.#deps, id, trigger, this.#abort.signal, undefined, queued)
-      .then((summary) => this.#deps.logger.info(`${trigger === 'schedule' ? 'scheduled' : 'queued'} run finished`, { source: name, runId: summary?.runId, status: summary?.status ?? 'nothing to do' }))
+      .then((summary) => this.#deps.logger.info(`${what} finished`, { source: name, runId: summary?.runId, status: summary?.status ?? 'nothing to do' }))
       .catch((error: unknown) => {
-        if (error instanceof SourceBusyError) this.#deps.logger.info(`${trigger === 'schedule' ? 'scheduled' : 'queued'} run waits: another process is running the source`, { source: name });
-        else this.#deps.logger.error(`${trigger === 'schedule' ? 'scheduled' : 'queued'} run failed`, { source: name, error });
+        if (error instanceof SourceBusyError) this.#deps.logger.info(`${what} ${queued === undefined ? 'skipped' : 'waits'}: another process is running the source`, { source: name });
+        else this.#deps.logger.error(`${what} failed`, { source: name, error });
       })
       .finally(() => {
         this.#running.delete(id);

@@ -106,8 +106,7 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions): Promi
 }
 
 async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, copy: RunConnection, options: ReconcileOptions): Promise<RunSummary> {
-  const runId = options.queued ?? (await newRun(em, sourceId, options));
-  if (options.queued) await sql`update sync_run set status = 'running', mode = ${options.mode}, started_at = now() where id = ${runId}`.execute(em.getKysely());
+  const runId = await startRun(em, sourceId, options);
   options.onRun?.(runId);
   const repeat = options.input && !options.dryRun ? await repeatOf(em, sourceId, options.input) : undefined;
   if (repeat) {
@@ -174,7 +173,12 @@ async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, cop
   }
 }
 
-async function newRun(em: EntityManager, sourceId: number, options: ReconcileOptions): Promise<number> {
+/** The run's row, `running`: the queued one it starts, else a new one. */
+async function startRun(em: EntityManager, sourceId: number, options: ReconcileOptions): Promise<number> {
+  if (options.queued !== undefined) {
+    await sql`update sync_run set status = 'running', mode = ${options.mode}, started_at = now() where id = ${options.queued}`.execute(em.getKysely());
+    return options.queued;
+  }
   const run = em.create(SyncRun, { source: em.getReference(Source, sourceId), mode: options.mode, status: 'running', trigger: options.trigger ?? 'manual' });
   await em.flush();
   return run.id;
