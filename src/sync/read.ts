@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type RawBuilder } from 'kysely';
-import { runPrepared } from '../db/prepared.ts';
+import { runLookup } from '../db/prepared.ts';
 import { entitySpec, type EntitySpec } from './entities.ts';
 import type { EntityName } from './records.ts';
 
@@ -51,8 +51,14 @@ export async function readRecords(em: EntityManager, entity: EntityName, ids: re
   const spec = entitySpec(entity);
   const query = sql<StoredRecord>`select ${columnsOf(spec)} from ${sql.table(spec.table)} t where t.sourced_id = any(${ids}::text[])`;
   // One shape per entity: prepared on the pool unless the caller is inside a transaction.
-  const rows = em.isInTransaction() ? (await query.execute(em.getKysely())).rows : await runPrepared(em, query);
+  const rows = await runLookup(em, query);
   return new Map(rows.map((r) => [r.record.sourcedId as string, r]));
+}
+
+/** The stored record (any status) whose sourcedId the subquery names, if any. */
+export async function readRecordOf(em: EntityManager, entity: EntityName, sourcedId: RawBuilder<unknown>): Promise<StoredRecord | undefined> {
+  const spec = entitySpec(entity);
+  return (await runLookup(em, sql<StoredRecord>`select ${columnsOf(spec)} from ${sql.table(spec.table)} t where t.sourced_id = ${sourcedId}`))[0];
 }
 
 export interface ScanOptions {

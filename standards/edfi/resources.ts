@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type RawBuilder } from 'kysely';
-import { readRecords, type StoredRecord } from '../../src/sync/read.ts';
+import { readRecordOf, readRecords, type StoredRecord } from '../../src/sync/read.ts';
 import type { EntityName, RoleRecord } from '../../src/sync/records.ts';
 import { tombstoneRow, writeRecord, writeRecords, type RecordWrite, type Written } from '../../src/sync/write.ts';
 import { saveDocument, tombstoneDocument } from './documents.ts';
@@ -63,6 +63,10 @@ export interface WriteContext {
   sourceId: number;
   /** The active row of `resource` with these key values. */
   find(resource: string, key: Record<string, unknown>, withDoc?: boolean): Promise<Found | undefined>;
+  /** The stored canonical record of `entity` behind that row: one lookup instead of find, then read. */
+  record(entity: EntityName, resource: string, key: Record<string, unknown>): Promise<Stored | undefined>;
+  /** The same lookups started ahead (EdfiResource.prefetch): each answers the first `find` or `record` that asks for it. */
+  ahead: Pick<WriteContext, 'find' | 'record'>;
 }
 
 export interface EdfiResource {
@@ -86,6 +90,11 @@ export interface EdfiResource {
   keyOf(doc: Doc): Record<string, string | number>;
   view: View;
   write(ctx: WriteContext, doc: Doc, existing?: Found): Promise<Written>;
+  /**
+   * Starts the lookups `write` will make, so that they run while POST looks up the item itself: one
+   * round trip instead of two in a row.
+   */
+  prefetch?(ahead: WriteContext['ahead'], doc: Doc): void;
   remove(ctx: WriteContext, existing: Found): Promise<void>;
   /** SQL naming the first active item that references this one (null: none). */
   dependents?(existing: Found): RawBuilder<string | null>;
@@ -131,13 +140,21 @@ class References {
  * The stored canonical record (for merging: a PUT replaces the Ed-Fi fields and keeps the rest)
  * and its content hash, which the write passes back so a concurrent change is not overwritten.
  */
-async function stored(em: EntityManager, entity: EntityName, sourcedId: string | undefined): Promise<{ record: Doc; hash: string } | undefined> {
+async function stored(em: EntityManager, entity: EntityName, sourcedId: string | undefined): Promise<Stored | undefined> {
   if (!sourcedId) return undefined;
   const row = (await readRecords(em, entity, [sourcedId])).get(sourcedId);
   return row && asStored(row);
 }
 
-const asStored = (row: StoredRecord) => ({ record: row.record as Doc, hash: row.contentHash });
+const asStored = (row: StoredRecord): Stored => ({ record: row.record as Doc, hash: row.contentHash });
+
+export interface Stored { record: Doc; hash: string }
+
+/** The stored record whose sourcedId the subquery names (WriteContext.record). */
+export async function storedWhere(em: EntityManager, entity: EntityName, sourcedId: RawBuilder<unknown>): Promise<Stored | undefined> {
+  const row = await readRecordOf(em, entity, sourcedId);
+  return row && asStored(row);
+}
 
 /** Writes a record merged over the stored one (if any). */
 async function merge<E extends EntityName>(ctx: WriteContext, entity: E, sourcedId: string | undefined, change: (prev: Doc | undefined) => Doc): Promise<Written> {
@@ -177,10 +194,9 @@ function person(kind: PersonKind, dependents: EdfiResource['dependents']): EdfiR
     dependents,
     async write(ctx, doc, existing) {
       const sourcedId = existing?.sourcedId ?? edfiIds.person(kind, doc[idField]);
-      const prev = await stored(ctx.em, 'user', existing?.sourcedId);
+      const [prev, demo] = await Promise.all([stored(ctx.em, 'user', existing?.sourcedId), kind === 'student' ? stored(ctx.em, 'demographics', existing?.sourcedId) : undefined]);
       const writes: RecordWrite[] = [{ entity: 'user', expectedHash: prev?.hash, record: edfiFields.person(kind, doc, sourcedId, prev?.record) as never }];
       if (kind === 'student') {
-        const demo = await stored(ctx.em, 'demographics', existing?.sourcedId);
         writes.push({ entity: 'demographics', expectedHash: demo?.hash, record: edfiFields.studentDemographics(doc, sourcedId, demo?.record) as never });
       }
       return (await writeRecords(ctx.em, ctx.sourceId, writes))[0]!;
@@ -443,17 +459,24 @@ const coreResources: EdfiResource[] = [
     title: 'StudentSchoolAssociation', keyUpdatable: true, order: 5,
     keyOf: (doc) => ({ entryDate: doc.entryDate, schoolId: doc.schoolReference?.schoolId, studentUniqueId: doc.studentReference?.studentUniqueId }),
     view: views.studentSchoolAssociations!,
+    prefetch(ahead, doc) {
+      void ahead.find('students', doc.studentReference);
+      void ahead.find('schools', doc.schoolReference);
+      void ahead.record('user', 'students', doc.studentReference);
+    },
     async write(ctx, doc, existing) {
       const refs = new References(ctx);
-      const [student, school] = await Promise.all([
+      const [student, school, prev] = await Promise.all([
         refs.get('students', 'Student', doc.studentReference, '$.studentReference'),
         refs.get('schools', 'School', doc.schoolReference, '$.schoolReference'),
+        ctx.record('user', 'students', doc.studentReference),
       ]);
       refs.check();
       if (existing && existing.sourcedId !== student!.sourcedId) {
         throw new Invalid('$.studentReference', 'A school association cannot move to another student; delete it and create a new one.');
       }
-      const { record: user, hash } = (await stored(ctx.em, 'user', student!.sourcedId))!;
+      // Read apart from the lookup: a student changed in between is written by its latest record, whose hash the write checks.
+      const { record: user, hash } = (prev?.record.sourcedId === student!.sourcedId ? prev : await stored(ctx.em, 'user', student!.sourcedId))!;
       const roles = (user.roles as RoleRecord[] | undefined) ?? [];
       // The role behind the association: the one a PUT names (its key may change), else the one with this key.
       const [org, begin] = existing ? [existing.roleOrg, existing.roleBegin] : [school!.sourcedId, doc.entryDate];

@@ -8,7 +8,7 @@ import type { Caller } from '../../src/auth/bearer.ts';
 import { orgsBelow } from '../../src/auth/clients.ts';
 import { edfiAllows } from '../../src/auth/scopes.ts';
 import { PageStarts, setKey } from '../../src/db/page-starts.ts';
-import { changeVersion, genericPlans, runPrepared } from '../../src/db/prepared.ts';
+import { changeVersion, genericPlans, runLookup, runPrepared } from '../../src/db/prepared.ts';
 import { joinJson, ServedJson } from '../../src/http/served-json.ts';
 import { claimChangeVersions, settledChangeVersion } from '../../src/sync/change-claims.ts';
 import { version } from '../../src/version.ts';
@@ -17,7 +17,8 @@ import { WriteConflict, type Written } from '../../src/sync/write.ts';
 import { servedSpec } from './openapi.ts';
 import { ProblemError, problems, sendProblem } from './problems.ts';
 import { compare, itemQueries, label, listQuery, MAX_PARTITIONS, normaliseId, pageQueries, pageToken, paramsOf, partitionQuery, resourcePage, stamp, type ListQuery } from './query.ts';
-import { Conflict, edfiResources, Invalid, keyString, referenceViews, resourceNamed, Unresolved, type EdfiResource, type Found, type WriteContext } from './resources.ts';
+import { Conflict, edfiResources, Invalid, keyString, referenceViews, resourceNamed, storedWhere, Unresolved, type EdfiResource, type Found, type WriteContext } from './resources.ts';
+import type { EntityName } from '../../src/sync/records.ts';
 import { descriptorsIn, validateBody } from './validate.ts';
 import type { View } from './views.ts';
 
@@ -90,18 +91,16 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
   /** Lookups run as prepared statements on the pool: their shapes are few, and planning the views costs as much as running them. */
   async function findOne(em: ReturnType<MikroORM['em']['fork']>, view: View, identity: readonly string[], where: RawBuilder<unknown>[], withDoc = false): Promise<Found | undefined> {
     const columns = ['sourced_id', 'id', 'etag', 'status', ...identity, ...(view.internal ?? []), ...(withDoc ? ['doc'] : [])].map((c) => sql.ref(`v.${c}`));
-    const rows = await runPrepared(em, sql<Record<string, any>>`select ${sql.join(columns)} from (${view.from}) v where ${sql.join(where, sql` and `)} limit 1`);
+    const rows = await runLookup(em, sql<Record<string, any>>`select ${sql.join(columns)} from (${view.from}) v where ${sql.join(where, sql` and `)} limit 1`);
     const row = rows[0];
     if (!row) return undefined;
     const keys = Object.fromEntries(identity.map((p) => [p, view.params[p] === 'date' ? dayOf(row[p]) : view.params[p] === 'integer' && row[p] != null ? Number(row[p]) : row[p]]));
     return { sourcedId: row.sourced_id, id: row.id, etag: row.etag, status: row.status, doc: row.doc, keys, roleOrg: row.role_org, roleBegin: dayOf(row.role_begin) as string | null, roleName: row.role_name };
   }
 
-  const contextFor = (em: ReturnType<MikroORM['em']['fork']>, source: number): WriteContext => ({
-    em,
-    sourceId: source,
-    async find(resource, key, withDoc) {
-      const view = viewOf(resource)!;
+  const contextFor = (em: ReturnType<MikroORM['em']['fork']>, source: number): WriteContext => {
+    /** The bound conditions selecting the active item of `resource` with these key values (undefined: a key member is missing). */
+    const whereOf = (view: View, key: Record<string, unknown>) => {
       const where = [sql`v.status = 'active'`];
       for (const [k, v] of Object.entries(key)) {
         if (k === 'link') continue;
@@ -109,9 +108,46 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
         if (!type || v === undefined || v === null) return undefined;
         where.push(compare(k, type, v));
       }
-      return findOne(em, view, resourceNamed(resource)?.identity ?? Object.keys(key), where, withDoc);
-    },
-  });
+      return where;
+    };
+    const find = async (resource: string, key: Record<string, unknown>, withDoc?: boolean) => {
+      const view = viewOf(resource)!;
+      const where = whereOf(view, key);
+      return where && findOne(em, view, resourceNamed(resource)?.identity ?? Object.keys(key), where, withDoc);
+    };
+    const record = async (entity: EntityName, resource: string, key: Record<string, unknown>) => {
+      const view = viewOf(resource)!;
+      const where = whereOf(view, key);
+      return where && storedWhere(em, entity, sql`(select v.sourced_id from (${view.from}) v where ${sql.join(where, sql` and `)} limit 1)`);
+    };
+    // Lookups started ahead answer the first ask for them only: a later ask (after the write changed things) looks again.
+    const ahead = new Map<string, Promise<unknown>>();
+    const taken = <T>(key: string, work: () => Promise<T>): Promise<T> => {
+      const pending = ahead.get(key) as Promise<T> | undefined;
+      if (!pending) return work();
+      ahead.delete(key);
+      return pending;
+    };
+    const start = <T>(key: string, work: () => Promise<T>): Promise<T> => {
+      const pending = work();
+      // A lookup the write never asks for (a precondition failed first) must not be an unhandled rejection.
+      pending.catch(() => undefined);
+      ahead.set(key, pending);
+      return pending;
+    };
+    const findKey = (resource: string, key: Record<string, unknown>, withDoc?: boolean) => `f ${resource} ${withDoc ? 1 : 0} ${JSON.stringify(key)}`;
+    const recordKey = (entity: string, resource: string, key: Record<string, unknown>) => `r ${entity} ${resource} ${JSON.stringify(key)}`;
+    return {
+      em,
+      sourceId: source,
+      find: (resource, key, withDoc) => taken(findKey(resource, key, withDoc), () => find(resource, key, withDoc)),
+      record: (entity, resource, key) => taken(recordKey(entity, resource, key), () => record(entity, resource, key)),
+      ahead: {
+        find: (resource, key, withDoc) => start(findKey(resource, key, withDoc), () => find(resource, key, withDoc)),
+        record: (entity, resource, key) => start(recordKey(entity, resource, key), () => record(entity, resource, key)),
+      },
+    };
+  };
 
   const auth = async (c: Context, next: () => Promise<void>) => {
     const caller = await options.authenticate(c.req.header('authorization'));
@@ -218,7 +254,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
     const now = Date.now();
     const wanted = [...new Set(descriptors.map(([, v]) => v.trim().toLowerCase()))].filter((d) => !((knownDescriptors.get(d) ?? 0) > now));
     if (wanted.length) {
-      const rows = await runPrepared(em, sql<{ k: string }>`select natural_key as k from edfi_document
+      const rows = await runLookup(em, sql<{ k: string }>`select natural_key as k from edfi_document
         where natural_key = any(${wanted}::text[]) and status = 'active' and resource like '%Descriptors'`);
       if (knownDescriptors.size > 10_000) knownDescriptors.clear();
       for (const r of rows) knownDescriptors.set(r.k, now + DESCRIPTOR_TTL_MS);
@@ -334,6 +370,7 @@ export function registerEdfi(app: Hono<any>, orm: MikroORM, options: EdfiOptions
       // One statement per write, no transaction: a row changed between read and write is read again.
       const written = await retryConflicts(async () => {
         const ctx = contextFor(em, source);
+        resource.prefetch?.(ctx.ahead, doc);
         const existing = await ctx.find(resource.name, resource.keyOf(doc));
         preconditions(c, existing);
         return answered(await resource.write(ctx, doc, existing), existing);

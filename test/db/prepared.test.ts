@@ -1,13 +1,15 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { genericPlans, runShared } from '../../src/db/prepared.ts';
+import { genericPlans, runLookup, runShared } from '../../src/db/prepared.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 let db: TestDatabase;
 const pools: pg.Pool[] = [];
 beforeAll(async () => {
   db = await createTestDatabase();
+  await sql`create table lookup_probe (k text primary key, n bigint not null, d date)`.execute(db.orm.em.fork().getKysely());
+  await sql`insert into lookup_probe values ('a', 1, '2024-08-19'), ('b', 2, null), ('c"\\,{x}', 3, '2025-01-01'), ('d', 3, null)`.execute(db.orm.em.fork().getKysely());
 });
 afterAll(async () => {
   await Promise.all(pools.map((p) => p.end()));
@@ -52,4 +54,50 @@ test('a shared read that fails fails its callers, and the next read is tried afr
   await expect(a).rejects.toThrow(/division by zero/);
   await expect(b).rejects.toThrow(/division by zero/);
   await expect(runShared(em, failing, 'read')).rejects.toThrow(/division by zero/);
+});
+
+/** Lookups asked at once: the first of a shape goes alone, the others wait for it and go together. */
+async function together<T>(lookups: (() => Promise<T>)[]) {
+  let sent = 0;
+  pools.at(-1)!.on('acquire', () => sent++);
+  const results = await Promise.all(lookups.map((l) => l().then((v) => ({ ok: true as const, v }), (e: Error) => ({ ok: false as const, e }))));
+  return { results, sent };
+}
+
+test('lookups of one shape asked at once share a statement, each answered with its own rows', async () => {
+  const em = door()();
+  const byN = (n: number) => () => runLookup(em, sql<{ k: string }>`select k from lookup_probe where n = ${n}::bigint`);
+  const byKey = (k: string) => () => runLookup(em, sql<{ k: string; n: string; d: string | null }>`select k, n::text as n, d::text as d from lookup_probe where k = ${k}`);
+  // Two shapes, each first sent alone, then the rest of each together: four statements for nine lookups.
+  const { results, sent } = await together([byN(1), byN(3), byN(9), byN(2), byKey('b'), byKey('c"\\,{x}'), byKey('nope'), byKey('a'), byN(3)]);
+  const answers = results.map((r) => (r.ok ? r.v : []));
+  expect(answers.map((rows) => rows.map((r) => r.k).sort())).toEqual([['a'], ['c"\\,{x}', 'd'], [], ['b'], ['b'], ['c"\\,{x}'], [], ['a'], ['c"\\,{x}', 'd']]);
+  expect(answers[4]).toEqual([{ k: 'b', n: '2', d: null }]);
+  expect(answers[7]).toEqual([{ k: 'a', n: '1', d: '2024-08-19' }]);
+  expect(sent).toBe(4);
+});
+
+test('lookups with arrays and nulls among their values are answered as alone', async () => {
+  const em = door()();
+  const some = (keys: (string | null)[], d: string | null) => () =>
+    runLookup(em, sql<{ k: string }>`select k from lookup_probe where k = any(${keys}::text[]) and (${d}::date is null or d = ${d}::date) order by k`);
+  const { results, sent } = await together([some(['a', 'b'], null), some(['c"\\,{x}', null, 'd'], '2025-01-01'), some([], null), some(['a', 'b', 'd'], '2024-08-19')]);
+  expect(results.map((r) => (r.ok ? r.v.map((x) => x.k) : r.e.message))).toEqual([['a', 'b'], ['c"\\,{x}'], [], ['a']]);
+  expect(sent).toBe(2);
+});
+
+test('a lookup whose value its statement refuses fails alone; the others sent with it are answered', async () => {
+  const em = door()();
+  const byN = (n: string) => () => runLookup(em, sql<{ k: string }>`select k from lookup_probe where n = ${n}::bigint`);
+  const { results } = await together([byN('1'), byN('not a number'), byN('2')]);
+  expect(results.map((r) => (r.ok ? r.v.map((x) => x.k) : r.e.message))).toEqual([['a'], expect.stringMatching(/invalid input syntax for type bigint/), ['b']]);
+});
+
+test('inside a transaction a lookup runs on the transaction', async () => {
+  await db.orm.em.fork().transactional(async (tx) => {
+    await sql`insert into lookup_probe values ('t', 7, null)`.execute(tx.getKysely());
+    expect(await runLookup(tx, sql<{ k: string }>`select k from lookup_probe where n = ${7}::bigint`)).toEqual([{ k: 't' }]);
+    throw new Error('roll back');
+  }).catch(() => undefined);
+  expect(await runLookup(door()(), sql<{ k: string }>`select k from lookup_probe where n = ${7}::bigint`)).toEqual([]);
 });
