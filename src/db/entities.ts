@@ -370,6 +370,9 @@ export const Enrollment = defineEntity({
     endDate: p.date().nullable(),
   },
   indexes: [
+    // The Ed-Fi walk of studentSectionAssociations in id order: the planner cannot know that the first 1% of
+    // ids (by a load's order) are teachers' and would filter its way past them on the id index.
+    { name: 'enrollment_student_edfi_id_idx', expression: `create index "enrollment_student_edfi_id_idx" on "enrollment" ("edfi_id") where "role" = 'student'` },
     edfiVersionIndex('enrollment'),
     seenIndex('enrollment'),
     // A source that names enrollments by its own ids (the Ed-Fi connector: an association whose key changed keeps its sourcedId) finds them by it; rows without one cost nothing.
