@@ -173,22 +173,31 @@ export function listQuery(url: URL, known: Map<string, Param> = new Map()): List
 
 const totalOf = (view: View, condition: RawBuilder<unknown>) => sql<{ n: string }>`select count(*) as n from (${view.from}) v where ${condition}`;
 
-/** The page's keys, in order: only the columns the filter and order need, so no item is built for a row the page skips. */
-function pageKeys(q: ListQuery, view: View, condition: RawBuilder<unknown>, order: RawBuilder<unknown>, key: RawBuilder<unknown>) {
+/**
+ * A page's rows in `order`, with only `columns` (named): each part of the view (View.pages) walked
+ * in order on its own and the walks merged, so nothing is built for a row the page skips.
+ */
+function pageWalk(q: ListQuery, view: View, condition: RawBuilder<unknown>, order: RawBuilder<unknown>, columns: Record<string, RawBuilder<unknown>>) {
   const after = sql.join([
     q.after === undefined ? sql`true` : sql`v.seq > ${q.after}`,
     ...(q.startAt === undefined ? [] : [sql`v.seq >= ${q.startAt}`]),
     ...(q.upTo === undefined ? [] : [sql`v.seq <= ${q.upTo}`]),
   ], sql` and `);
+  const select = sql.join(Object.entries(columns).map(([name, column]) => sql`${column} as ${sql.ref(name)}`));
   const parts = partsOf(q, view);
   if (parts.length === 1) {
-    return sql`array(select ${key} from (${parts[0]}) v where ${condition} and ${after} order by ${order} limit ${q.limit} offset ${q.offset})`;
+    return sql`select ${select} from (${parts[0]}) v where ${condition} and ${after} order by ${order} limit ${q.limit} offset ${q.offset}`;
   }
   // Each part's first rows in order, then the page among them.
-  const walks = parts.map((part) => sql`(select ${key} as k, ${order} as o from (${part}) v where ${condition} and ${after}
+  const walks = parts.map((part) => sql`(select ${select}, ${order} as o from (${part}) v where ${condition} and ${after}
     order by ${order} limit ${q.limit + q.offset})`);
-  return sql`array(select w.k from (${sql.join(walks, sql` union all `)}) w order by w.o limit ${q.limit} offset ${q.offset})`;
+  return sql`select ${sql.join(Object.keys(columns).map((name) => sql.ref(`w.${name}`)))} from (${sql.join(walks, sql` union all `)}) w
+    order by w.o limit ${q.limit} offset ${q.offset}`;
 }
+
+/** The page's keys, in order, as an array. */
+const pageKeys = (q: ListQuery, view: View, condition: RawBuilder<unknown>, order: RawBuilder<unknown>, key: RawBuilder<unknown>) =>
+  sql`array(${pageWalk(q, view, condition, order, { k: key })})`;
 
 /** The view's rows as a query by example reads them, or as parts to walk (View.pages). */
 const partsOf = (q: ListQuery, view: View) => (q.byExample || !view.pages ? [view.from] : view.pages);
@@ -220,8 +229,8 @@ export function itemQueries(resource: EdfiResource, q: ListQuery, scope?: RawBui
   const view = resource.view;
   const condition = resourceWhere(q, scope);
   return {
-    rows: sql<{ seq: string; id: string; etag: string }>`select v.seq::text as seq, v.id::text as id, v.etag from (${view.from}) v
-      where v.seq = any(${pageKeys(q, view, condition, sql`v.seq`, sql`v.seq`)}) and ${condition} order by v.seq`,
+    // In one walk: every part of a view carries id and etag (View.pages).
+    rows: sql<{ seq: string; id: string; etag: string }>`${pageWalk(q, view, condition, sql`v.seq`, { seq: sql`v.seq::text`, id: sql`v.id::text`, etag: sql`v.etag` })}`,
     items: (keys: string[]) => sql<{ id: string; etag: string; item: string }>`select v.id::text as id, v.etag, (v.doc || ${stamp('v')})::text as item
       from (${view.from}) v where v.seq = any(${keys}) and ${condition}`,
     total: totalOf(view, condition),

@@ -22,8 +22,8 @@ export interface View {
    * the planner cannot reorder (filters by other columns are slow here, so only unfiltered pages use
    * it). Several parts when the view is a UNION ALL: each is walked in order on its own and the
    * walks merged, as the planner would instead build and sort every row of the union. A part needs
-   * only the columns a walk reads: seq, status, the change version `cv` (change windows) and the
-   * education organization a scope filters by.
+   * only the columns a walk reads: seq, id, etag (a page's rows are read from the walk), status, the
+   * change version `cv` (change windows) and the education organization a scope filters by.
    */
   pages?: RawBuilder<unknown>[];
   params: Record<string, ParamType>;
@@ -154,9 +154,11 @@ const offeringDocuments = documents('courseOfferings', `d.key_values->>'localCou
 const offeringStatus = (a: string) => `case when bool_or(${a}.status = 'active') then 'active' else 'tobedeleted' end`;
 /** The change version an offering's class row `t` gives it: the class's and its course's (the offering shows the course's title and org). */
 const offeringClassVersion = 'greatest(t.change_version, t.ref_version, c.change_version, c.ref_version)';
+/** A derived offering's etag, from its change version (walks read it without building the offering). */
+const offeringEtag = (cv: string) => `${cv}::text || '-offering'`;
 /** One offering per course, school and term of the classes from other doors (their key read from the class's course, school and term). */
 const derivedOfferings = `select min(x.sourced_id), x.offering_id, x.offering_id,
-        ${offeringStatus('x')}, max(x.cv), max(x.cv)::text || '-offering', max(x.lm), x.lcc, x.school_id, x.school_year, x.session_name, min(x.course_title),
+        ${offeringStatus('x')}, max(x.cv), ${offeringEtag('max(x.cv)')}, max(x.lm), x.lcc, x.school_id, x.school_year, x.session_name, min(x.course_title),
         jsonb_strip_nulls(jsonb_build_object('localCourseCode', x.lcc, 'localCourseTitle', min(x.course_title),
           'courseReference', jsonb_build_object('courseCode', x.lcc, 'educationOrganizationId', min(x.course_org)),
           'schoolReference', jsonb_build_object('schoolId', x.school_id),
@@ -170,8 +172,8 @@ const derivedOfferings = `select min(x.sourced_id), x.offering_id, x.offering_id
             greatest(t.date_last_modified, t.ref_modified, c.date_last_modified, c.ref_modified) as lm) st
         where t.offering_id is not null) x
       group by x.offering_id, x.lcc, x.school_id, x.school_year, x.session_name`;
-/** The derived offerings' ids, statuses and schools alone, for walking them: the distinct ids in order (an index-only walk), each one's classes looked up. */
-const derivedOfferingKeys = `select g.id as seq, g.id, a.status, a.cv, (select ${orgId('o')} from org o where o.sourced_id = a.school) as "schoolId"
+/** The derived offerings' ids, etags, statuses and schools alone, for walking them: the distinct ids in order (an index-only walk), each one's classes looked up. */
+const derivedOfferingKeys = `select g.id as seq, g.id, a.status, a.cv, ${offeringEtag('a.cv')} as etag, (select ${orgId('o')} from org o where o.sourced_id = a.school) as "schoolId"
   from (select distinct t.offering_id as id from class t where t.offering_id is not null) g
     cross join lateral (select ${offeringStatus('t')} as status, max(${offeringClassVersion}) as cv, min(t.school_sourced_id) as school
       from class t left join course c on c.sourced_id = t.course_sourced_id where t.offering_id = g.id) a`;

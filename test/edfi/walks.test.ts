@@ -1,3 +1,4 @@
+import { sql, type RawBuilder } from 'kysely';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { credentialFromToken } from '../../src/auth/admin-token.ts';
 import { createClient } from '../../src/auth/clients.ts';
@@ -8,6 +9,7 @@ import { createApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { reconcile } from '../../src/sync/reconcile.ts';
 import type { RecordBatch } from '../../src/sync/records.ts';
+import { edfiResources } from '../../standards/edfi/resources.ts';
 import { useTestDatabase } from '../support/db.ts';
 import { defaults } from '../support/roster.ts';
 
@@ -117,4 +119,20 @@ test('a studentEducationOrganizationAssociation sent through Ed-Fi stands in for
   // Derived: the OneRoster sex (male for even students); sent: female.
   expect(SENT.map((i) => bySex[`S${i}`])).toEqual(SENT.map(() => 'uri://ed-fi.org/SexDescriptor#Female'));
   expect(bySex.S4).toBe('uri://ed-fi.org/SexDescriptor#Male');
+});
+
+test('the parts a collection is walked by give the rows, ids and etags its view gives', async () => {
+  // A page's rows (and the etags its items are kept by) are read from the walk, its items from the view.
+  const k = db.orm.em.fork().getKysely();
+  const rows = async (from: RawBuilder<unknown>) => (await sql<{ seq: string; id: string; etag: string; status: string }>`
+    select v.seq::text as seq, v.id::text as id, v.etag, v.status from (${from}) v`.execute(k)).rows;
+  const bySeq = (a: { seq: string }, b: { seq: string }) => a.seq.localeCompare(b.seq);
+  const walked = edfiResources.filter((r) => r.view.pages);
+  expect(walked.map((r) => r.name)).toEqual(expect.arrayContaining(['students', 'courseOfferings', 'studentEducationOrganizationAssociations']));
+  for (const resource of walked) {
+    const viewRows = (await rows(resource.view.from)).sort(bySeq);
+    const partRows = (await Promise.all(resource.view.pages!.map(rows))).flat().sort(bySeq);
+    expect(partRows, resource.name).toEqual(viewRows);
+  }
+  expect((await rows(edfiResources.find((r) => r.name === 'courseOfferings')!.view.from)).length).toBe(COURSES.length * 2 * TERMS.length);
 });
