@@ -62,6 +62,7 @@ export async function edfiBench({ orm, scale, workDir }: BenchContext): Promise<
       ['GET /students (default page of 25)', '/students'],
       ['GET /students?limit=100', '/students?limit=100'],
       [`GET /students?limit=100&offset=${offset}`, `/students?limit=100&offset=${offset}`],
+      [`GET /students?pageToken=… (cursor page of 25 at the same depth)`, `/students?pageSize=25&pageToken=${pageToken(middle!.seq)}`],
       [`GET /students?pageSize=100&pageToken=… (cursor at the same depth)`, `/students?pageSize=100&pageToken=${pageToken(middle!.seq)}`],
       ['GET /studentSchoolAssociations?limit=100', '/studentSchoolAssociations?limit=100'],
       ['GET /students?studentUniqueId=…', '/students?studentUniqueId=B0000042'],
