@@ -135,6 +135,13 @@ export interface PreparedBatch {
   repeated: string[];
 }
 
+/**
+ * A copy of `s` that holds on to nothing else. V8 cuts a substring as a view into the text it came
+ * from, so an id parsed out of a 1 MB chunk of CSV and kept for the whole run kept that chunk alive:
+ * the ids a large import keeps (Bloom-filter suspects) held on to ≈100 MB of CSV text.
+ */
+const detached = (s: string) => Buffer.from(s, 'utf8').toString('utf8');
+
 export function prepareBatch(
   ctx: StageContext, spec: EntitySpec, records: readonly unknown[], lines?: readonly (number | null)[],
   invalid: readonly { sourcedId: string; line: number | null }[] = [],
@@ -161,7 +168,7 @@ export function prepareBatch(
       // Repeats are judged exactly over the whole run once every batch is in (see resolve.ts).
       let maybe = ctx.maybeRepeated.get(spec.name);
       if (!maybe) ctx.maybeRepeated.set(spec.name, (maybe = new Set()));
-      maybe.add(key);
+      maybe.add(detached(key));
       inBatch ??= new Set(batch.ids);
       if (inBatch.has(key)) {
         batch.repeated.push(key);

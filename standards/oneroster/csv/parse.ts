@@ -3,8 +3,8 @@ import Papa from 'papaparse';
 
 /**
  * RFC 4180 CSV from a stream, a chunk of rows at a time, with the physical line each row starts on
- * (a quoted field may span lines). Parsing pauses until the consumer asks for more, so memory
- * holds one chunk whatever the file size.
+ * (a quoted field may span lines). Parsing and reading pause until the consumer asks for more, so
+ * memory holds a chunk or two whatever the file size.
  */
 
 export interface CsvChunk {
@@ -29,7 +29,10 @@ export async function* csvChunks(input: Readable): AsyncGenerator<CsvChunk> {
     delimiter: ',',
     chunk(results, p) {
       parser = p;
+      // Papa's pause stops its parser, not the stream: the file went on flowing into Papa's own
+      // queue of raw text (a large import held ≈100 MB of it), so the stream is paused too.
       p.pause();
+      input.pause();
       push(results);
     },
     complete: () => push(null),
@@ -58,6 +61,7 @@ export async function* csvChunks(input: Readable): AsyncGenerator<CsvChunk> {
       if (e.type === 'Quotes') chunk.errors.push({ line: chunk.lines[e.row ?? 0] ?? line, message: quoteMessage(e.code) });
     }
     yield chunk;
+    input.resume();
     parser?.resume();
   }
 }
