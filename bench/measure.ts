@@ -2,17 +2,20 @@ export interface Measured<D = unknown> {
   label: string;
   seconds: number;
   rows: number;
-  /** Peak resident set size of this process so far, in MB. */
+  /** Peak resident set size of this process so far (or of the step's own process), in MB. */
   peakRssMb: number;
   detail?: D;
 }
 
-/** Times one step; the step reports how many rows it handled. */
-export async function measure<D>(label: string, step: () => Promise<{ rows: number } & D>): Promise<Measured<D>> {
+/**
+ * Times one step; the step reports how many rows it handled, and, when it ran in a process of its
+ * own, that process's seconds and peak RSS.
+ */
+export async function measure<D>(label: string, step: () => Promise<{ rows: number; seconds?: number; peakRssMb?: number } & D>): Promise<Measured<D>> {
   const start = process.hrtime.bigint();
   const result = await step();
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  const peakRssMb = process.resourceUsage().maxRSS / 1024;
+  const seconds = result.seconds ?? Number(process.hrtime.bigint() - start) / 1e9;
+  const peakRssMb = result.peakRssMb ?? process.resourceUsage().maxRSS / 1024;
   console.log(`${label}: ${seconds.toFixed(2)} s, ${result.rows} rows`);
   return { label, seconds, rows: result.rows, peakRssMb, detail: result };
 }
