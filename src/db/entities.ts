@@ -305,6 +305,16 @@ export const seoaaIdSql = (user: string, org: string, begin: string, role: strin
 export const scaIdSql = (student: string, contact: string) => `md5('SCA-' || ${student} || '-' || ${contact})::uuid`;
 export const seoaIdSql = (user: string) => `md5('SEOA-' || ${user})::uuid`;
 
+/**
+ * The roles that make a user an Ed-Fi student, staff member or contact (standards/edfi/views.ts),
+ * as SQL lists. Each kind's roles have an index in their people's Ed-Fi id order (below).
+ */
+export const edfiPersonRoles = {
+  student: `('student')`,
+  staff: `('teacher', 'aide', 'administrator', 'counselor', 'districtAdministrator', 'siteAdministrator', 'principal', 'systemAdministrator', 'proctor')`,
+  contact: `('parent', 'guardian', 'relative')`,
+} as const;
+
 /** `user.roles[]`: part of the user's content (a role change is a user change). */
 export const UserRole = defineEntity({
   name: 'UserRole',
@@ -322,8 +332,25 @@ export const UserRole = defineEntity({
     endDate: p.date().nullable(),
     /** Ed-Fi attributes of the association behind the role (studentSchoolAssociation's entryGradeLevelDescriptor, …). */
     edfi: p.json<Record<string, unknown>>().nullable(),
+    /** The user's Ed-Fi id (a user's never changes), set by the trigger below whichever door wrote the role. */
+    userEdfiId: p.uuid().nullable(),
   },
+  triggers: [{
+    name: 'user_edfi_id', timing: 'before', events: ['insert', 'update'], forEach: 'row',
+    expression: `create function user_role_user_edfi_id_fn() returns trigger language plpgsql as $$ begin
+  new.user_edfi_id := (select u.edfi_id from "user" u where u.sourced_id = new.user_sourced_id);
+  return new;
+end $$;
+create trigger user_edfi_id before insert or update on "user_role" for each row execute function user_role_user_edfi_id_fn()`,
+  }],
   indexes: [
+    // Ed-Fi students, staffs and contacts pages walk their kind's people in Ed-Fi id order from these, not
+    // every user: people are clustered by when they were created (time-ordered ids), so staff created after
+    // the students were only reached by walking past every student.
+    ...Object.entries(edfiPersonRoles).map(([kind, roles]) => ({
+      name: `user_role_edfi_${kind}_idx`,
+      expression: `create index "user_role_edfi_${kind}_idx" on "user_role" ("user_edfi_id") where "role" in ${roles}`,
+    })),
     { name: 'user_role_role_org_idx', properties: ['role', 'org'] },
     // The people with a role, in sourcedId order: a page of /teachers walks these, not every user.
     { name: 'user_role_role_user_idx', properties: ['role', 'user'] },

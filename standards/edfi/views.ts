@@ -1,5 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
-import { scaIdSql, seoaaIdSql, seoaIdSql, ssaIdSql } from '../../src/db/entities.ts';
+import { edfiPersonRoles, scaIdSql, seoaaIdSql, seoaIdSql, ssaIdSql } from '../../src/db/entities.ts';
 import { snake } from '../../src/sync/entities.ts';
 import { classificationOfRole, gradeCodes, raceFlags, sexCodes, termOfType } from './vocabulary.ts';
 
@@ -45,7 +45,8 @@ const newest = (first: Stamp, ...others: Stamp[]) => {
 };
 /** A row's own stamps and its references' (the version matches an index, for change windows). */
 const stamps = (a: string) => newest(own(a), ref(a));
-const rowMeta = (alias: string) => `${alias}.sourced_id, ${alias}.edfi_id as id, ${alias}.edfi_id as seq, ${alias}.status, ${stamps(alias)}`;
+/** A row's key, id, `seq` (its id, or an expression known equal that a walk is ordered by), status and stamps. */
+const rowMeta = (alias: string, seq = `${alias}.edfi_id`) => `${alias}.sourced_id, ${alias}.edfi_id as id, ${seq} as seq, ${alias}.status, ${stamps(alias)}`;
 const uri = (name: string, code: string) => `'uri://ed-fi.org/${name}#${code.replace(/'/g, "''")}'`;
 const personId = (alias: string) => `coalesce(${alias}.identifier, ${alias}.sourced_id)`;
 
@@ -75,17 +76,20 @@ const sectionReference = `jsonb_build_object('localCourseCode', k.lcc, 'schoolId
 const hasRole = (roles: string) => `coalesce((select true from user_role r where r.user_sourced_id = t.sourced_id and r.role in ${roles} limit 1), false)`;
 
 /**
- * A person view over `select … from "user" t …`: people sent through Ed-Fi as this kind (`idField`
- * in their key), and OneRoster users with one of `roles`. Pages walk the two apart: the first by a
- * partial index, the second as a semi-join the planner can run either way, walking users and
- * probing their roles where the kind is common, or finding the few with the role first where it is
- * rare (contacts in a district without parents walked every user).
+ * A person view: `columns` (after the row's own, rowMeta) over `"user" t` and its `joins`: people
+ * sent through Ed-Fi as this kind (`idField` in their key), and OneRoster users with one of `roles`.
+ * Pages walk the two apart: the first by a partial index of users; the second by the kind's index of
+ * roles in their people's id order (`user_role_edfi_*_idx`), each person once and looked up by id (a
+ * lateral LIMIT 1, so the planner cannot merge-join it with a walk of every user), its `seq` read from
+ * the index so the walk needs no sort. Walking users and probing their roles instead passed every user
+ * created before the first of the kind (staff loaded after the students: 40k probes a page).
  */
-const people = (select: string, idField: string, roles: string, params: Record<string, ParamType>): View => ({
-  from: sql.raw(`${select} where (t.edfi_key ? '${idField}' or (t.edfi_key is null and ${hasRole(roles)}))`),
+const people = (columns: string, joins: string, idField: string, roles: string, params: Record<string, ParamType>): View => ({
+  from: sql.raw(`select ${rowMeta('t')}, ${columns} from "user" t ${joins} where (t.edfi_key ? '${idField}' or (t.edfi_key is null and ${hasRole(roles)}))`),
   pages: [
-    sql.raw(`${select} where t.edfi_key ? '${idField}'`),
-    sql.raw(`${select} where t.edfi_key is null and exists (select 1 from user_role r where r.user_sourced_id = t.sourced_id and r.role in ${roles})`),
+    sql.raw(`select ${rowMeta('t')}, ${columns} from "user" t ${joins} where t.edfi_key ? '${idField}'`),
+    sql.raw(`select ${rowMeta('t', 'k.user_edfi_id')}, ${columns} from (select distinct r.user_edfi_id from user_role r where r.role in ${roles}) k
+      cross join lateral (select * from "user" u where u.edfi_id = k.user_edfi_id limit 1) t ${joins} where t.edfi_key is null`),
   ],
   params,
 });
@@ -107,7 +111,6 @@ const sectionAssociationParams = (person: string): Record<string, ParamType> => 
   sectionIdentifier: 'string', sessionName: 'string',
 });
 
-const contactRoles = `('parent', 'guardian', 'relative')`;
 
 /**
  * The schools of a session row, one view row each (an Ed-Fi session belongs to one school): the one
@@ -134,7 +137,6 @@ const weekdays = (t: string) => `(select count(*)::int from generate_series(${t}
 const classification = (role: string) =>
   `case ${role} ${Object.entries(classificationOfRole).map(([r, code]) => `when '${r}' then ${uri('StaffClassificationDescriptor', code)}`).join(' ')} end`;
 
-const staffRoles = `('teacher', 'aide', 'administrator', 'counselor', 'districtAdministrator', 'siteAdministrator', 'principal', 'systemAdministrator', 'proctor')`;
 
 const documents = (resource: string, columns: string) => `
   select d.id::text as sourced_id, d.id, d.id as seq, d.status, d.change_version as cv, d.etag, d.last_modified as lm, ${columns}, d.body as doc
@@ -270,27 +272,27 @@ export const views: Record<string, View> = {
       from class t cross join lateral (${sectionKey('t')}) k`),
     params: { localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer', sessionName: 'string', sectionIdentifier: 'string', sectionName: 'string' },
   },
-  students: people(`select ${rowMeta('t')}, ${personId('t')} as "studentUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
+  students: people(`${personId('t')} as "studentUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
         t.middle_name as "middleName", d.birth_date as "birthDate",
         jsonb_strip_nulls(jsonb_build_object('studentUniqueId', ${personId('t')}, 'firstName', t.given_name, 'lastSurname', t.family_name,
           'middleName', t.middle_name, 'preferredFirstName', t.preferred_first_name, 'preferredLastSurname', t.preferred_last_name,
-          'birthDate', ${day('d.birth_date')})) || coalesce(t.edfi, '{}') as doc
-      from "user" t left join demographics d on d.sourced_id = t.sourced_id`, 'studentUniqueId', "('student')", { studentUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', birthDate: 'date' }),
-  staffs: people(`select ${rowMeta('t')}, ${personId('t')} as "staffUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
+          'birthDate', ${day('d.birth_date')})) || coalesce(t.edfi, '{}') as doc`,
+    'left join demographics d on d.sourced_id = t.sourced_id', 'studentUniqueId', edfiPersonRoles.student, { studentUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', birthDate: 'date' }),
+  staffs: people(`${personId('t')} as "staffUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
         t.middle_name as "middleName", t.username as "loginId",
         jsonb_strip_nulls(jsonb_build_object('staffUniqueId', ${personId('t')}, 'firstName', t.given_name, 'lastSurname', t.family_name,
           'middleName', t.middle_name, 'preferredFirstName', t.preferred_first_name, 'preferredLastSurname', t.preferred_last_name,
           'loginId', t.username, 'birthDate', ${day('d.birth_date')},
           'electronicMails', case when t.email is not null then jsonb_build_array(jsonb_build_object('electronicMailAddress', t.email,
-            'electronicMailTypeDescriptor', ${uri('ElectronicMailTypeDescriptor', 'Work')})) end)) || coalesce(t.edfi, '{}') as doc
-      from "user" t left join demographics d on d.sourced_id = t.sourced_id`, 'staffUniqueId', staffRoles, { staffUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', loginId: 'string' }),
-  contacts: people(`select ${rowMeta('t')}, ${personId('t')} as "contactUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
+            'electronicMailTypeDescriptor', ${uri('ElectronicMailTypeDescriptor', 'Work')})) end)) || coalesce(t.edfi, '{}') as doc`,
+    'left join demographics d on d.sourced_id = t.sourced_id', 'staffUniqueId', edfiPersonRoles.staff, { staffUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', loginId: 'string' }),
+  contacts: people(`${personId('t')} as "contactUniqueId", t.given_name as "firstName", t.family_name as "lastSurname",
         t.middle_name as "middleName", t.username as "loginId",
         jsonb_strip_nulls(jsonb_build_object('contactUniqueId', ${personId('t')}, 'firstName', t.given_name, 'lastSurname', t.family_name,
           'middleName', t.middle_name, 'preferredFirstName', t.preferred_first_name, 'preferredLastSurname', t.preferred_last_name, 'loginId', t.username,
           'electronicMails', case when t.email is not null then jsonb_build_array(jsonb_build_object('electronicMailAddress', t.email,
-            'electronicMailTypeDescriptor', ${uri('ElectronicMailTypeDescriptor', 'Home/Personal')})) end)) || coalesce(t.edfi, '{}') as doc
-      from "user" t`, 'contactUniqueId', contactRoles, { contactUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', loginId: 'string' }),
+            'electronicMailTypeDescriptor', ${uri('ElectronicMailTypeDescriptor', 'Home/Personal')})) end)) || coalesce(t.edfi, '{}') as doc`,
+    '', 'contactUniqueId', edfiPersonRoles.contact, { contactUniqueId: 'string', firstName: 'string', lastSurname: 'string', middleName: 'string', loginId: 'string' }),
   // A student's contacts are the user's agents; the association's own attributes, when sent through Ed-Fi, sit in edfi_document.
   studentContactAssociations: {
     from: sql.raw(`select s.sourced_id, ${scaIdSql('s.sourced_id', 'a.id')} as id, ${scaIdSql('s.sourced_id', 'a.id')} as seq, s.status,
@@ -321,7 +323,7 @@ export const views: Record<string, View> = {
       from user_role r
         ${join(walk, '"user"', 'u', 'u.sourced_id = r.user_sourced_id')}
         ${join(walk, 'org', 'o', 'o.sourced_id = r.org_sourced_id')}
-      where r.role in ${staffRoles}`, { staffUniqueId: 'string', educationOrganizationId: 'integer', beginDate: 'date', endDate: 'date', staffClassificationDescriptor: 'string' },
+      where r.role in ${edfiPersonRoles.staff}`, { staffUniqueId: 'string', educationOrganizationId: 'integer', beginDate: 'date', endDate: 'date', staffClassificationDescriptor: 'string' },
     ['role_org', 'role_begin', 'role_name']),
   studentSchoolAssociations: both((walk) => `select r.user_sourced_id as sourced_id,
         ${ssaIdSql('r.user_sourced_id', 'r.org_sourced_id', 'r.begin_date', 'r.edfi')} as id, r.id as seq,

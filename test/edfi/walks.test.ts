@@ -54,8 +54,15 @@ beforeAll(async () => {
     // Two classes of each course, school and term: one derived courseOffering each.
     { entity: 'class', records: COURSES.flatMap((c) => ['s1', 's2'].flatMap((school) => TERMS.flatMap((t) => [1, 2].map((n) => ({
       sourcedId: `${c}-${school}-${t}-${n}`, title: `${c} ${n}`, courseSourcedId: c, schoolSourcedId: school, termSourcedIds: [t], classType: 'scheduled' }))))) },
-    { entity: 'user', records: ids.map((id, i) => ({ sourcedId: id, enabledUser: true, givenName: 'S', familyName: `${i}`, identifier: `S${i}`,
-      roles: [{ roleType: 'primary', role: 'student', orgSourcedId: 's1' }] })) },
+    { entity: 'user', records: [
+      ...ids.map((id, i) => ({ sourcedId: id, enabledUser: true, givenName: 'S', familyName: `${i}`, identifier: `S${i}`,
+        roles: [{ roleType: 'primary', role: 'student', orgSourcedId: 's1' }] })),
+      // A teacher at both schools (two staff roles, one staff member) and a guardian.
+      { sourcedId: 't1', enabledUser: true, givenName: 'T', familyName: 'Teacher', identifier: 'T1',
+        roles: [{ roleType: 'primary', role: 'teacher', orgSourcedId: 's1' }, { roleType: 'secondary', role: 'teacher', orgSourcedId: 's2' }] },
+      { sourcedId: 'g1', enabledUser: true, givenName: 'G', familyName: 'Guardian', identifier: 'G1',
+        roles: [{ roleType: 'primary', role: 'guardian', orgSourcedId: 's1' }] },
+    ] },
     { entity: 'demographics', records: ids.map((id, i) => ({ sourcedId: id, sex: i % 2 ? 'female' : 'male' })) },
   ] as RecordBatch[];
   const run = await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'bulk', batches });
@@ -68,6 +75,13 @@ beforeAll(async () => {
     });
     expect(sent.status).toBe(201);
   }
+  // A rostered student enrolled at the second school through Ed-Fi: their roles are rewritten by that door.
+  const enrolled = await app.request(`${ED}/studentSchoolAssociations`, {
+    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ studentReference: { studentUniqueId: 'S4' }, schoolReference: { schoolId: 102 }, entryDate: '2024-08-19',
+      entryGradeLevelDescriptor: 'uri://ed-fi.org/GradeLevelDescriptor#Ninth grade' }),
+  });
+  expect(enrolled.status).toBe(201);
 });
 
 describe.each([
@@ -134,5 +148,12 @@ test('the parts a collection is walked by give the rows, ids and etags its view 
     const partRows = (await Promise.all(resource.view.pages!.map(rows))).flat().sort(bySeq);
     expect(partRows, resource.name).toEqual(viewRows);
   }
-  expect((await rows(edfiResources.find((r) => r.name === 'courseOfferings')!.view.from)).length).toBe(COURSES.length * 2 * TERMS.length);
+  // Roles carry their person's Ed-Fi id (the kind walks read it), whichever door wrote them.
+  const { rows: [roles] } = await sql<{ n: number; wrong: number }>`select count(*)::int as n,
+    count(*) filter (where r.user_edfi_id is distinct from u.edfi_id)::int as wrong
+    from user_role r join "user" u on u.sourced_id = r.user_sourced_id`.execute(k);
+  expect(roles).toEqual({ n: STUDENTS + 1 + 2 + 1, wrong: 0 });
+  const count = async (name: string) => (await rows(edfiResources.find((r) => r.name === name)!.view.from)).length;
+  expect([await count('courseOfferings'), await count('students'), await count('staffs'), await count('contacts')])
+    .toEqual([COURSES.length * 2 * TERMS.length, STUDENTS, 1, 1]);
 });
