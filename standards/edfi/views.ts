@@ -89,7 +89,7 @@ const people = (columns: string, joins: string, idField: string, roles: string, 
   pages: [
     sql.raw(`select ${rowMeta('t')}, ${columns} from "user" t ${joins} where t.edfi_key ? '${idField}'`),
     sql.raw(`select ${rowMeta('t', 'k.user_edfi_id')}, ${columns} from (select distinct r.user_edfi_id from user_role r where r.role in ${roles}) k
-      cross join lateral (select * from "user" u where u.edfi_id = k.user_edfi_id limit 1) t ${joins} where t.edfi_key is null`),
+      ${join(true, '"user"', 't', 't.edfi_id = k.user_edfi_id')} ${joins} where t.edfi_key is null`),
   ],
   params,
 });
@@ -110,7 +110,6 @@ const sectionAssociationParams = (person: string): Record<string, ParamType> => 
   [person]: 'string', beginDate: 'date', endDate: 'date', localCourseCode: 'string', schoolId: 'integer', schoolYear: 'integer',
   sectionIdentifier: 'string', sessionName: 'string',
 });
-
 
 /**
  * The schools of a session row, one view row each (an Ed-Fi session belongs to one school): the one
@@ -136,7 +135,6 @@ const weekdays = (t: string) => `(select count(*)::int from generate_series(${t}
 
 const classification = (role: string) =>
   `case ${role} ${Object.entries(classificationOfRole).map(([r, code]) => `when '${r}' then ${uri('StaffClassificationDescriptor', code)}`).join(' ')} end`;
-
 
 const documents = (resource: string, columns: string) => `
   select d.id::text as sourced_id, d.id, d.id as seq, d.status, d.change_version as cv, d.etag, d.last_modified as lm, ${columns}, d.body as doc
