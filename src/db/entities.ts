@@ -51,8 +51,8 @@ const bump = (table: string, where: string) => `update ${table} set ref_version 
  * A trigger per row, only on rows where `when` holds if given (so other writes do not pay for it), whose
  * `body` (PL/pgSQL statements on `old` and `new`) bumps the rows that embed the row's keys.
  */
-const keysTrigger = (table: string, event: 'insert' | 'update' | 'delete', when: string | null, body: string) => {
-  const name = { insert: 'keys_added', update: 'keys_changed', delete: 'keys_removed' }[event];
+const keysTrigger = (table: string, event: 'update' | 'delete', when: string | null, body: string) => {
+  const name = { update: 'keys_changed', delete: 'keys_removed' }[event];
   return {
     name, timing: 'after' as const, events: [event], forEach: 'row' as const,
     expression: `create function ${table}_${name}_fn() returns trigger language plpgsql as $$ begin
@@ -62,6 +62,19 @@ end $$;
 create trigger ${name} after ${event} on "${table}" for each row ${when ? `when (${when}) ` : ''}execute function ${table}_${name}_fn()`,
   };
 };
+/**
+ * A trigger per insert statement whose `body` bumps, one statement per table, the rows that embed
+ * the keys of the rows inserted (the transition table `added`): a bulk load of thousands of rows
+ * pays for one join, not for a PL/pgSQL call and an index probe per row.
+ */
+const keysAdded = (table: string, body: string) => ({
+  name: 'keys_added', timing: 'after' as const, events: ['insert' as const], forEach: 'statement' as const,
+  expression: `create function ${table}_keys_added_fn() returns trigger language plpgsql as $$ begin
+  ${body}
+  return null;
+end $$;
+create trigger keys_added after insert on "${table}" referencing new table as added for each statement execute function ${table}_keys_added_fn()`,
+});
 /** An update trigger for changes of `keys`. */
 const keysChanged = (table: string, keys: string[], body: string) =>
   keysTrigger(table, 'update', `(${keys.map((k) => `old.${k}`).join(', ')}, null) is distinct from (${keys.map((k) => `new.${k}`).join(', ')}, null)`, body);
@@ -230,11 +243,15 @@ export const Class = defineEntity({
     ${termSchoolsAdd('new')}
     ${bump('academic_session', sessionsOfTerms('old.term_sourced_ids || new.term_sourced_ids'))}
   end if;`),
-    // A new class puts its school in its sessions, unless one of the school's earlier classes already had.
-    keysTrigger('class', 'insert', null, `${termSchoolsAdd('new')}
-  ${bump('academic_session', `(${sessionsOfTerms('new.term_sourced_ids')})
-    and not exists (select 1 from class c where c.school_sourced_id = new.school_sourced_id
-      and c.term_sourced_ids && array[academic_session.sourced_id, academic_session.parent_sourced_id] and c.xmin <> pg_current_xact_id()::xid)`)}`),
+    // New classes put their school in their sessions, unless one of the school's earlier classes already had.
+    keysAdded('class', `insert into term_school (term_sourced_id, school_sourced_id, classes)
+    select t, a.school_sourced_id, count(distinct a.sourced_id) from added a cross join unnest(a.term_sourced_ids) t
+    where t is not null and a.school_sourced_id is not null group by 1, 2
+    on conflict (term_sourced_id, school_sourced_id) do update set classes = term_school.classes + excluded.classes;
+  ${bump('academic_session', `exists (select 1 from (select distinct t, a.school_sourced_id as school from added a cross join unnest(a.term_sourced_ids) t) n
+      where (academic_session.sourced_id = n.t or academic_session.parent_sourced_id = n.t)
+        and not exists (select 1 from class c where c.school_sourced_id = n.school
+          and c.term_sourced_ids && array[academic_session.sourced_id, academic_session.parent_sourced_id] and c.xmin <> pg_current_xact_id()::xid))`)}`),
     // A class purged for good may take its school out of its sessions (and renumber their rows).
     keysTrigger('class', 'delete', null, `${termSchoolsRemove('old')}
   ${bump('academic_session', sessionsOfTerms('old.term_sourced_ids'))}`),
@@ -430,7 +447,7 @@ export const Demographics = defineEntity({
   triggers: [
     // The birth date is in the student's (or staff member's) document.
     keysChanged('demographics', ['birth_date'], bump('"user"', 'sourced_id = new.sourced_id')),
-    keysTrigger('demographics', 'insert', 'new.birth_date is not null', bump('"user"', 'sourced_id = new.sourced_id')),
+    keysAdded('demographics', bump('"user"', 'sourced_id in (select a.sourced_id from added a where a.birth_date is not null)')),
     keysTrigger('demographics', 'delete', 'old.birth_date is not null', bump('"user"', 'sourced_id = old.sourced_id')),
   ],
   // Ed-Fi walks the studentEducationOrganizationAssociations derived from demographics in id order, and finds them by id.

@@ -39,3 +39,30 @@ test('inserts, moves between schools and terms, more terms, tombstones and purge
   expect(await kept()).toEqual(await recounted());
   expect((await kept()).find((r) => r.school === 's1')).toBeUndefined();
 });
+
+const refVersions = async (table: 'academic_session' | '"user"') =>
+  Object.fromEntries((await db.query(sql<{ id: string; v: string | null }>`select sourced_id as id, ref_version::text as v from ${sql.raw(table)} order by 1`))
+    .map((r) => [r.id, r.v]));
+const changed = (before: Record<string, unknown>, after: Record<string, unknown>) => Object.keys(after).filter((id) => after[id] !== before[id]).sort();
+const delta = async (batches: unknown[]) =>
+  expect((await reconcile(db.orm, { ...defaults, source: 'sis', mode: 'delta', batches: batches as never })).status).toBe('succeeded');
+const cls = (sourcedId: string, schoolSourcedId: string) =>
+  ({ sourcedId, title: sourcedId, courseSourcedId: 'c-math', schoolSourcedId, termSourcedIds: ['t2'], classType: 'scheduled' });
+
+test('new classes and birth dates bump, once per insert, only the rows whose documents they enter', async () => {
+  // One insert of three classes: two of s1, which t2 does not list yet, one of s2, which it does.
+  let before = await refVersions('academic_session');
+  await delta([{ entity: 'class', records: [cls('cl4', 's1'), cls('cl5', 's1'), cls('cl6', 's2')] }]);
+  const after = await refVersions('academic_session');
+  expect(changed(before, after)).toEqual(['t2']);
+  expect(await kept()).toEqual(await recounted());
+  // Another class of a school t2 already lists changes nothing.
+  before = after;
+  await delta([{ entity: 'class', records: [cls('cl7', 's1')] }]);
+  expect(await refVersions('academic_session')).toEqual(before);
+
+  // A first birth date (a new demographics row) enters its person's document; a row without one does not.
+  const users = await refVersions('"user"');
+  await delta([{ entity: 'demographics', records: [{ sourcedId: 'u-lisa', birthDate: '2011-05-09' }, { sourcedId: 'u-teach', sex: 'female' }] }]);
+  expect(changed(users, await refVersions('"user"'))).toEqual(['u-lisa']);
+});
