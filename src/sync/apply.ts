@@ -111,7 +111,7 @@ async function upsertEntity(db: Kysely<any>, spec: EntitySpec, runId: number, so
  * table that no other table references, even the primary key and unique constraints are built
  * after the rows are in.
  */
-async function withBulkLoadFor(db: Kysely<any>, tables: string[], rows: number, load: (intoEmpty: boolean) => Promise<void>): Promise<'bulk' | 'grown' | 'small'> {
+export async function withBulkLoadFor(db: Kysely<any>, tables: string[], rows: number, load: (intoEmpty: boolean) => Promise<void>): Promise<'bulk' | 'grown' | 'small'> {
   const [table] = tables as [string, ...string[]];
   const { rows: facts } = await sql<{ n: number; empty: boolean; referenced: boolean }>`
     select greatest(c.reltuples, 0)::float8 as n,
