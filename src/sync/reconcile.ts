@@ -1,6 +1,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { Source, SyncIssue, SyncRun } from '../db/entities.ts';
+import { leanHeap } from '../heap.ts';
 import { metrics } from '../metrics.ts';
 import { activeRows, applyTombstones, applyUpserts, countTombstones, type TombstonePlan } from './apply.ts';
 import { BloomFilter } from './bloom.ts';
@@ -101,8 +102,13 @@ export class SourceBusyError extends Error {}
 export async function reconcile(orm: MikroORM, options: ReconcileOptions): Promise<RunSummary> {
   const em = orm.em.fork();
   const sourceId = await ensureSource(em, options.source, options.sourceKind);
-  if (options.lock) return runLocked(orm, em, sourceId, options.lock, options);
-  return withSourceLock(orm, sourceId, options.source, (copy) => runLocked(orm, em, sourceId, copy, options));
+  const release = leanHeap();
+  try {
+    if (options.lock) return await runLocked(orm, em, sourceId, options.lock, options);
+    return await withSourceLock(orm, sourceId, options.source, (copy) => runLocked(orm, em, sourceId, copy, options));
+  } finally {
+    release();
+  }
 }
 
 async function runLocked(orm: MikroORM, em: EntityManager, sourceId: number, copy: RunConnection, options: ReconcileOptions): Promise<RunSummary> {

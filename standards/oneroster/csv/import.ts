@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
+import { leanHeap } from '../../../src/heap.ts';
 import { copyLine, RunConnection } from '../../../src/sync/copy.ts';
 import { readRecords } from '../../../src/sync/read.ts';
 import { reconcile, type RunSummary } from '../../../src/sync/reconcile.ts';
@@ -91,16 +92,22 @@ export async function openPackageRead(orm: MikroORM, path: string, options: Read
 }
 
 export async function importPackage(orm: MikroORM, path: string, options: ImportOptions): Promise<RunSummary> {
-  const read = await openPackageRead(orm, path, options);
+  // From the start: the fingerprint reads the whole package before the run (which takes it too) begins.
+  const releaseHeap = leanHeap();
   try {
-    return await reconcile(orm, {
-      source: read.source, sourceKind: 'csv', mode: read.mode, scope: read.scope, batches: read.batches, atomic: true, trigger: 'upload',
-      // A dry run reads everything anyway.
-      input: options.dryRun ? undefined : await read.fingerprint(),
-      dryRun: options.dryRun, holdShare: options.holdShare, batchSize: options.batchSize, issueCap: options.issueCap, onRun: options.onRun,
-    });
+    const read = await openPackageRead(orm, path, options);
+    try {
+      return await reconcile(orm, {
+        source: read.source, sourceKind: 'csv', mode: read.mode, scope: read.scope, batches: read.batches, atomic: true, trigger: 'upload',
+        // A dry run reads everything anyway.
+        input: options.dryRun ? undefined : await read.fingerprint(),
+        dryRun: options.dryRun, holdShare: options.holdShare, batchSize: options.batchSize, issueCap: options.issueCap, onRun: options.onRun,
+      });
+    } finally {
+      await read.close();
+    }
   } finally {
-    await read.close();
+    releaseHeap();
   }
 }
 
