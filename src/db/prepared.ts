@@ -75,6 +75,9 @@ async function sendLookups(pool: Queryable, shape: LookupShape, batch: Lookup[])
   }
 }
 
+/** A parameter `$n`, or a quoted literal or identifier (skipped whole: a `$1` in it is text, not a parameter). */
+const parameters = /'(?:[^']|'')*'|"(?:[^"]|"")*"|\$(\d+)/g;
+
 /**
  * The statement run once for each row of its parameters' arrays (`$1::text[]`, … with ordinality):
  * each `$n` becomes that row's text, which the statement's own casts (`$n::bigint`) or the column
@@ -84,7 +87,7 @@ function batchOf(text: string, arity: number) {
   const params = Array.from({ length: arity }, (_, i) => `$${i + 1}::text[]`).join(', ');
   const names = Array.from({ length: arity }, (_, i) => `p${i + 1}`).join(', ');
   const batch = `select b.__lookup, x.* from unnest(${params}) with ordinality as b(${names}, __lookup)
-    cross join lateral (${text.replace(/\$(\d+)/g, (_, n: string) => `b.p${n}`)}) x`;
+    cross join lateral (${text.replace(parameters, (quoted, n?: string) => (n === undefined ? quoted : `b.p${n}`))}) x`;
   return { text: batch, name: nameOf(batch) };
 }
 

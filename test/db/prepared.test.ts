@@ -86,6 +86,15 @@ test('lookups with arrays and nulls among their values are answered as alone', a
   expect(sent).toBe(2);
 });
 
+test('a $n inside a quoted literal or identifier of a lookup stays text', async () => {
+  const em = door()();
+  const tagged = (k: string) => () =>
+    runLookup(em, sql<{ k: string; tag: string }>`select k, 'costs $1 or ''$2''' as "$1 tag" from lookup_probe where k = ${k}`);
+  const { results, sent } = await together([tagged('a'), tagged('b'), tagged('d')]);
+  expect(results.map((r) => (r.ok ? r.v : r.e.message))).toEqual(['a', 'b', 'd'].map((k) => [{ k, '$1 tag': "costs $1 or '$2'" }]));
+  expect(sent).toBe(2);
+});
+
 test('a lookup whose value its statement refuses fails alone; the others sent with it are answered', async () => {
   const em = door()();
   const byN = (n: string) => () => runLookup(em, sql<{ k: string }>`select k from lookup_probe where n = ${n}::bigint`);
