@@ -51,8 +51,8 @@ const bump = (table: string, where: string) => `update ${table} set ref_version 
  * A trigger per row, only on rows where `when` holds if given (so other writes do not pay for it), whose
  * `body` (PL/pgSQL statements on `old` and `new`) bumps the rows that embed the row's keys.
  */
-const keysTrigger = (table: string, event: 'update' | 'delete', when: string | null, body: string) => {
-  const name = { update: 'keys_changed', delete: 'keys_removed' }[event];
+const keysTrigger = (table: string, event: 'insert' | 'update' | 'delete', when: string | null, body: string) => {
+  const name = { insert: 'keys_added', update: 'keys_changed', delete: 'keys_removed' }[event];
   return {
     name, timing: 'after' as const, events: [event], forEach: 'row' as const,
     expression: `create function ${table}_${name}_fn() returns trigger language plpgsql as $$ begin
@@ -447,7 +447,8 @@ export const Demographics = defineEntity({
   triggers: [
     // The birth date is in the student's (or staff member's) document.
     keysChanged('demographics', ['birth_date'], bump('"user"', 'sourced_id = new.sourced_id')),
-    keysAdded('demographics', bump('"user"', 'sourced_id in (select a.sourced_id from added a where a.birth_date is not null)')),
+    // Per row, unlike class: most demographics inserts are an Ed-Fi student's one row, which a statement trigger makes dearer.
+    keysTrigger('demographics', 'insert', 'new.birth_date is not null', bump('"user"', 'sourced_id = new.sourced_id')),
     keysTrigger('demographics', 'delete', 'old.birth_date is not null', bump('"user"', 'sourced_id = old.sourced_id')),
   ],
   // Ed-Fi walks the studentEducationOrganizationAssociations derived from demographics in id order, and finds them by id.
