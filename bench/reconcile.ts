@@ -2,7 +2,7 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Orm } from '../src/db/orm.ts';
 import { entitySpec, entitySpecs, snake } from '../src/sync/entities.ts';
 import { withBulkLoadFor } from '../src/sync/apply.ts';
@@ -35,7 +35,7 @@ export async function reconcileBench({ orm, scale, workDir, newDatabase }: Bench
 
   const copy = await measure('raw COPY into unindexed tables', async () => {
     for (const f of files) {
-      await sql`copy ${sql.table(`copy_${f.table}`)} (${sql.raw(f.columns.map((c) => `"${c}"`).join(', '))}) from ${sql.lit(f.path)}`.execute(db);
+      await copyInto(db, `copy_${f.table}`, f);
     }
     return { rows: files.reduce((n, f) => n + f.rows, 0) };
   });
@@ -72,25 +72,29 @@ async function intoLiveSchema(target: Orm, files: CopyFile[]): Promise<Measured>
   const db = target.em.fork().getKysely();
   await sql`insert into source (id, name, kind) values (1, 'bench', 'api')`.execute(db);
   const byTable = new Map(files.map((f) => [f.table, f]));
-  const measured = await measure('raw COPY into the live schema, keys, indexes and statistics built after', async () => {
-    await target.em.fork().transactional(async (tx) => {
-      const k = tx.getKysely();
-      for (const spec of entitySpecs) {
-        const tables = [spec.table, ...spec.children.map((c) => c.table)].filter((t) => byTable.has(t));
-        if (tables.length === 0) continue;
-        await withBulkLoadFor(k, tables, byTable.get(tables[0]!)!.rows, async () => {
-          for (const f of tables.map((t) => byTable.get(t)!)) {
-            await sql`copy ${sql.table(f.table)} (${sql.raw(f.columns.map((c) => `"${c}"`).join(', '))}) from ${sql.lit(f.path)}`.execute(k);
-          }
-        });
-      }
-      for (const table of byTable.keys()) await sql`analyze ${sql.table(table)}`.execute(k);
+  try {
+    return await measure('raw COPY into the live schema, keys, indexes and statistics built after', async () => {
+      await target.em.fork().transactional(async (tx) => {
+        const k = tx.getKysely();
+        for (const spec of entitySpecs) {
+          const tables = [spec.table, ...spec.children.map((c) => c.table)].filter((t) => byTable.has(t));
+          if (tables.length === 0) continue;
+          await withBulkLoadFor(k, tables, byTable.get(tables[0]!)!.rows, async () => {
+            for (const t of tables) await copyInto(k, t, byTable.get(t)!);
+          });
+        }
+        for (const table of byTable.keys()) await sql`analyze ${sql.table(table)}`.execute(k);
+      });
+      return { rows: files.reduce((n, f) => n + f.rows, 0) };
     });
-    return { rows: files.reduce((n, f) => n + f.rows, 0) };
-  });
-  await target.close();
-  return measured;
+  } finally {
+    await target.close();
+  }
 }
+
+/** Server-side COPY of one of the files into `table`. */
+const copyInto = (db: Kysely<any>, table: string, f: CopyFile) =>
+  sql`copy ${sql.table(table)} (${sql.raw(f.columns.map((c) => `"${c}"`).join(', '))}) from ${sql.lit(f.path)}`.execute(db);
 
 const totalRows = (s: RunSummary) => Object.values(s.counts).reduce((n, c) => n + c.created + c.updated + c.unchanged, 0);
 const written_ = (s: RunSummary) => Object.values(s.counts).reduce((n, c) => n + c.created + c.updated + c.tombstoned, 0);
